@@ -1,0 +1,943 @@
+//! The key schedule of a ticket-key ring.
+//!
+//! With automatic rotation, time is cut into epochs of `rotation_interval` seconds, aligned to
+//! multiples of it since the Unix epoch. The key of epoch `e` is
+//! - *next* during epoch `e - 1`: it already decrypts, so a peer whose clock runs ahead can use it;
+//! - *current* during epoch `e`: it encrypts every new ticket;
+//! - *previous* from the end of epoch `e` until `ticket_lifetime` later: it still decrypts, and a
+//!   ticket it opens is renewed under the current key;
+//! - then it is dropped, and its secrets are wiped.
+//!
+//! So a ticket stays resumable for its whole lifetime whichever key sealed it, and a key is held
+//! for at most `2 * rotation_interval + ticket_lifetime` seconds.
+//!
+//! Rotation is lazy: every lookup takes `now` and first brings the schedule up to date, so no
+//! timer is needed and tests control the clock. Until the next scheduled change a lookup takes
+//! only the read lock.
+//!
+//! If making a new key fails, the current key keeps encrypting (its tickets stay valid for a
+//! full lifetime after it finally stops) and the ring retries on a later lookup.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use subtle::{ConditionallySelectable, ConstantTimeEq};
+use zeroize::Zeroizing;
+
+use crate::key::{Cipher, KeyError, TicketKey, NAME_LEN};
+
+/// RFC 8446 §4.6.1: servers must not use a ticket lifetime above seven days.
+pub const MAX_TICKET_LIFETIME: u64 = 604_800;
+/// A key that encrypts for longer than a year is not being rotated.
+pub const MAX_ROTATION_INTERVAL: u64 = 31_536_000;
+/// Bound on the keys held at once, so a `rotate()` loop cannot grow memory without end;
+/// the oldest previous keys go first.
+pub const MAX_HELD_KEYS: usize = 256;
+/// Names of recently dropped keys, kept to tell an expired ticket from a foreign one.
+/// A name is public (it starts every ticket), so remembering it holds no secret.
+const REMEMBERED_RETIRED_NAMES: usize = 64;
+/// After a failure to make a key, how long to wait before trying again.
+const RETRY_AFTER_FAILURE: u64 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    /// Seconds a key encrypts.
+    pub rotation_interval: u64,
+    /// Seconds a ticket stays resumable.
+    pub ticket_lifetime: u64,
+}
+
+impl Schedule {
+    pub fn new(rotation_interval: u64, ticket_lifetime: u64) -> Result<Schedule, RingError> {
+        if !(1..=MAX_ROTATION_INTERVAL).contains(&rotation_interval) {
+            return Err(RingError::OutOfRange {
+                what: "rotationInterval",
+                min: 1,
+                max: MAX_ROTATION_INTERVAL,
+                got: rotation_interval,
+            });
+        }
+        if !(1..=MAX_TICKET_LIFETIME).contains(&ticket_lifetime) {
+            return Err(RingError::OutOfRange {
+                what: "ticketLifetime",
+                min: 1,
+                max: MAX_TICKET_LIFETIME,
+                got: ticket_lifetime,
+            });
+        }
+        Ok(Schedule { rotation_interval, ticket_lifetime })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RingError {
+    Destroyed,
+    Key(KeyError),
+    OutOfRange { what: &'static str, min: u64, max: u64, got: u64 },
+    /// The ring holds no key that could encrypt (only when making the first one failed).
+    NoCurrentKey,
+}
+
+impl fmt::Display for RingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RingError::Destroyed => write!(f, "the ticket key ring has been destroyed"),
+            RingError::Key(e) => e.fmt(f),
+            RingError::OutOfRange { what, min, max, got } => write!(
+                f,
+                "the value of \"{what}\" is out of range. It must be >= {min} && <= {max}. Received {got}"
+            ),
+            RingError::NoCurrentKey => write!(f, "the ticket key ring has no key to encrypt with"),
+        }
+    }
+}
+
+impl std::error::Error for RingError {}
+
+impl From<KeyError> for RingError {
+    fn from(e: KeyError) -> RingError {
+        RingError::Key(e)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyState {
+    Next,
+    Current,
+    Previous,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Next => "next",
+            KeyState::Current => "current",
+            KeyState::Previous => "previous",
+        }
+    }
+}
+
+/// What to do with a ticket whose key was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Resume; the ticket was sealed by the current or the next key.
+    Resume,
+    /// Resume and issue a fresh ticket under the current key (OpenSSL's return value 2).
+    Renew,
+}
+
+/// A key as `keys()` shows it: the public name and the schedule, never the secrets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyInfo {
+    pub name: [u8; NAME_LEN],
+    pub state: KeyState,
+    pub activates_at: u64,
+    /// When it will be dropped, if that is scheduled; `None` for explicit keys held until replaced.
+    pub expires_at: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub issued: u64,
+    pub resumed: u64,
+    pub renewed: u64,
+    pub unknown_key: u64,
+    pub expired: u64,
+}
+
+/// Where the keys of a scheduled ring come from.
+pub trait KeySource: Send + Sync {
+    fn key_for_epoch(&self, epoch: u64, cipher: Cipher) -> Result<TicketKey, KeyError>;
+}
+
+/// Fresh keys from the operating system's CSPRNG.
+pub struct RandomKeys;
+
+impl KeySource for RandomKeys {
+    fn key_for_epoch(&self, _epoch: u64, cipher: Cipher) -> Result<TicketKey, KeyError> {
+        TicketKey::generate(cipher)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Next,
+    Current,
+    Previous { expires_at: Option<u64> },
+}
+
+struct Slot {
+    key: TicketKey,
+    /// The epoch of a scheduled key.
+    epoch: Option<u64>,
+    activates_at: u64,
+    /// When it stops encrypting, if that is scheduled.
+    ends_at: Option<u64>,
+    role: Role,
+}
+
+impl Slot {
+    fn state(&self) -> KeyState {
+        match self.role {
+            Role::Next => KeyState::Next,
+            Role::Current => KeyState::Current,
+            Role::Previous { .. } => KeyState::Previous,
+        }
+    }
+
+    /// Stop encrypting at `now` (or at its scheduled end, if that came first: every ticket
+    /// goes through a roll first, so none was issued after it).
+    fn retire(&mut self, now: u64, lifetime: u64) {
+        let stopped = self.ends_at.map_or(now, |end| end.min(now));
+        self.ends_at = Some(stopped);
+        self.role = Role::Previous { expires_at: Some(stopped.saturating_add(lifetime)) };
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Keys per epoch from the source; `shift` counts epochs skipped ahead by `rotate()`.
+    Scheduled { shift: u64 },
+    /// Explicit keys: the first encrypts until replaced; no automatic rotation.
+    Explicit,
+}
+
+struct Inner {
+    mode: Mode,
+    slots: Vec<Slot>,
+    retired_names: VecDeque<[u8; NAME_LEN]>,
+    /// Why the last attempt to make a key failed, if it did.
+    last_error: Option<KeyError>,
+    destroyed: bool,
+}
+
+#[derive(Default)]
+struct Counters {
+    issued: AtomicU64,
+    resumed: AtomicU64,
+    renewed: AtomicU64,
+    unknown_key: AtomicU64,
+    expired: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+pub struct Ring {
+    cipher: Cipher,
+    schedule: Schedule,
+    source: Box<dyn KeySource>,
+    inner: RwLock<Inner>,
+    /// Before this time (Unix seconds) the schedule has nothing to do: lookups stay read-only.
+    next_change: AtomicU64,
+    counters: Counters,
+}
+
+impl fmt::Debug for Ring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.read();
+        f.debug_struct("Ring")
+            .field("cipher", &self.cipher.name())
+            .field("schedule", &self.schedule)
+            .field("keys", &inner.slots.len())
+            .field("destroyed", &inner.destroyed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ring {
+    /// A ring of random keys that rotates on the schedule.
+    pub fn random(cipher: Cipher, schedule: Schedule, now: u64) -> Result<Ring, RingError> {
+        Ring::with_source(cipher, schedule, Box::new(RandomKeys), now)
+    }
+
+    /// A ring whose scheduled keys come from `source`.
+    pub fn with_source(
+        cipher: Cipher,
+        schedule: Schedule,
+        source: Box<dyn KeySource>,
+        now: u64,
+    ) -> Result<Ring, RingError> {
+        let ring = Ring::empty(cipher, schedule, source, Mode::Scheduled { shift: 0 });
+        {
+            let mut inner = ring.write();
+            let next = ring.roll(&mut inner, now);
+            ring.next_change.store(next, Ordering::Release);
+            if !inner.slots.iter().any(|s| s.role == Role::Current) {
+                return Err(inner.last_error.take().map_or(RingError::NoCurrentKey, RingError::Key));
+            }
+        }
+        Ok(ring)
+    }
+
+    /// A ring of explicit keys: the first encrypts, all decrypt, nothing rotates on its own.
+    pub fn explicit(
+        cipher: Cipher,
+        schedule: Schedule,
+        keys: Vec<TicketKey>,
+        now: u64,
+    ) -> Result<Ring, RingError> {
+        let ring = Ring::empty(cipher, schedule, Box::new(RandomKeys), Mode::Explicit);
+        ring.install(keys, now)?;
+        Ok(ring)
+    }
+
+    fn empty(cipher: Cipher, schedule: Schedule, source: Box<dyn KeySource>, mode: Mode) -> Ring {
+        Ring {
+            cipher,
+            schedule,
+            source,
+            inner: RwLock::new(Inner {
+                mode,
+                slots: Vec::new(),
+                retired_names: VecDeque::new(),
+                last_error: None,
+                destroyed: false,
+            }),
+            next_change: AtomicU64::new(0),
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn cipher(&self) -> Cipher {
+        self.cipher
+    }
+
+    pub fn schedule(&self) -> Schedule {
+        self.schedule
+    }
+
+    // A poisoned lock only means a panic elsewhere; the key list itself is always consistent.
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Brings the schedule up to `now` when it is due, then hands out the read lock.
+    fn read_at(&self, now: u64) -> Result<RwLockReadGuard<'_, Inner>, RingError> {
+        if now >= self.next_change.load(Ordering::Acquire) {
+            let mut inner = self.write();
+            let next = self.roll(&mut inner, now);
+            self.next_change.store(next, Ordering::Release);
+        }
+        let inner = self.read();
+        if inner.destroyed {
+            return Err(RingError::Destroyed);
+        }
+        Ok(inner)
+    }
+
+    fn write_at(&self, now: u64) -> Result<RwLockWriteGuard<'_, Inner>, RingError> {
+        let mut inner = self.write();
+        if inner.destroyed {
+            return Err(RingError::Destroyed);
+        }
+        let next = self.roll(&mut inner, now);
+        self.next_change.store(next, Ordering::Release);
+        Ok(inner)
+    }
+
+    /// Moves every key to its state at `now` and returns the time of the next change.
+    fn roll(&self, inner: &mut Inner, now: u64) -> u64 {
+        if inner.destroyed {
+            return u64::MAX;
+        }
+        let lifetime = self.schedule.ticket_lifetime;
+        let mut next_change = u64::MAX;
+        if let Mode::Scheduled { shift } = inner.mode {
+            let interval = self.schedule.rotation_interval;
+            let current_epoch = inner.slots.iter().find(|s| s.role == Role::Current).and_then(|s| s.epoch);
+            // A clock that steps back never brings back an older epoch's key.
+            let epoch = (now / interval + shift).max(current_epoch.unwrap_or(0));
+            next_change = (now / interval + 1).saturating_mul(interval);
+            for e in [epoch, epoch + 1] {
+                if inner.slots.iter().any(|s| s.epoch == Some(e)) {
+                    continue;
+                }
+                match self.source.key_for_epoch(e, self.cipher) {
+                    Ok(key) => {
+                        let start = (e - shift).saturating_mul(interval);
+                        inner.slots.push(Slot {
+                            key,
+                            epoch: Some(e),
+                            activates_at: start,
+                            ends_at: Some(start.saturating_add(interval)),
+                            role: Role::Next,
+                        });
+                    }
+                    Err(e) => {
+                        inner.last_error = Some(e);
+                        next_change = next_change.min(now + RETRY_AFTER_FAILURE);
+                    }
+                }
+            }
+            let has_epoch_key = inner.slots.iter().any(|s| s.epoch == Some(epoch));
+            for slot in inner.slots.iter_mut() {
+                match (slot.role, slot.epoch) {
+                    (Role::Current, Some(e)) if e < epoch && has_epoch_key => slot.retire(now, lifetime),
+                    // The key of this epoch could not be made: keep encrypting, and keep this
+                    // key's tickets valid for a lifetime after it finally stops.
+                    (Role::Current, _) if !has_epoch_key => {
+                        slot.ends_at = Some(now + RETRY_AFTER_FAILURE)
+                    }
+                    (Role::Next, Some(e)) if e == epoch => slot.role = Role::Current,
+                    // Skipped while the ring was idle: it never encrypted here, but a peer with
+                    // the same source may have used it, so it lives out its own schedule.
+                    (Role::Next, Some(e)) if e < epoch => {
+                        let end = slot.ends_at.unwrap_or(now);
+                        slot.role = Role::Previous { expires_at: Some(end.saturating_add(lifetime)) };
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.drop_expired(inner, now);
+        for slot in &inner.slots {
+            if let Role::Previous { expires_at: Some(t) } = slot.role {
+                next_change = next_change.min(t);
+            }
+        }
+        next_change
+    }
+
+    fn drop_expired(&self, inner: &mut Inner, now: u64) {
+        let expired = |s: &Slot| matches!(s.role, Role::Previous { expires_at: Some(t) } if t <= now);
+        while let Some(i) = inner.slots.iter().position(expired) {
+            self.drop_slot(inner, i);
+        }
+        // Bound the count: the oldest previous keys give way first.
+        while inner.slots.len() > MAX_HELD_KEYS {
+            let oldest = inner
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| matches!(s.role, Role::Previous { .. }))
+                .min_by_key(|(_, s)| s.activates_at)
+                .map(|(i, _)| i);
+            match oldest {
+                Some(i) => self.drop_slot(inner, i),
+                None => break,
+            }
+        }
+    }
+
+    /// Removes a key; dropping it wipes its secrets.
+    fn drop_slot(&self, inner: &mut Inner, index: usize) {
+        let slot = inner.slots.remove(index);
+        if inner.retired_names.len() == REMEMBERED_RETIRED_NAMES {
+            inner.retired_names.pop_front();
+        }
+        inner.retired_names.push_back(*slot.key.name());
+    }
+
+    /// Runs `seal` with the key that encrypts at `now`, and counts the ticket if it returns
+    /// `Some`. `None` when there is no such key (a destroyed ring): issue no ticket.
+    pub fn encrypt_with<R>(&self, now: u64, seal: impl FnOnce(&TicketKey) -> Option<R>) -> Option<R> {
+        let inner = self.read_at(now).ok()?;
+        let slot = inner.slots.iter().find(|s| s.role == Role::Current)?;
+        let out = seal(&slot.key)?;
+        bump(&self.counters.issued);
+        Some(out)
+    }
+
+    /// Runs `open` with the key named `name`, if the ring holds it at `now`, and with whether
+    /// the ticket should be renewed. `None` (and a counted miss) when the key is unknown.
+    pub fn decrypt_with<R>(
+        &self,
+        name: &[u8; NAME_LEN],
+        now: u64,
+        open: impl FnOnce(&TicketKey, Decision) -> Option<R>,
+    ) -> Option<R> {
+        let inner = self.read_at(now).ok()?;
+        let Some(slot) = find(&inner.slots, name) else {
+            let expired = inner.retired_names.iter().any(|n| bool::from(n.ct_eq(name)));
+            bump(if expired { &self.counters.expired } else { &self.counters.unknown_key });
+            return None;
+        };
+        let decision = match slot.role {
+            Role::Previous { .. } => Decision::Renew,
+            Role::Current | Role::Next => Decision::Resume,
+        };
+        let out = open(&slot.key, decision)?;
+        bump(match decision {
+            Decision::Resume => &self.counters.resumed,
+            Decision::Renew => &self.counters.renewed,
+        });
+        Some(out)
+    }
+
+    /// The state at `now` of the key named `name`, if the ring holds it.
+    pub fn state_of(&self, name: &[u8; NAME_LEN], now: u64) -> Result<Option<KeyState>, RingError> {
+        let inner = self.read_at(now)?;
+        Ok(find(&inner.slots, name).map(Slot::state))
+    }
+
+    /// The key that encrypts at `now`, in the ring's layout.
+    pub fn current_layout(&self, now: u64) -> Result<Zeroizing<Vec<u8>>, RingError> {
+        let inner = self.read_at(now)?;
+        let slot = inner.slots.iter().find(|s| s.role == Role::Current).ok_or(RingError::NoCurrentKey)?;
+        Ok(slot.key.to_layout())
+    }
+
+    /// Installs explicit keys: the first encrypts from now on, the rest only decrypt, and the
+    /// ring stops rotating on its own. Keys that encrypted before stay decrypt-only until their
+    /// tickets have expired; keys that never encrypted (next) are dropped.
+    pub fn set_keys(&self, keys: Vec<TicketKey>, now: u64) -> Result<(), RingError> {
+        self.write_at(now)?;
+        self.install(keys, now)
+    }
+
+    fn install(&self, keys: Vec<TicketKey>, now: u64) -> Result<(), RingError> {
+        if keys.is_empty() {
+            return Err(KeyError::Length { layout: self.cipher.layout_len(), got: 0 }.into());
+        }
+        let mut inner = self.write();
+        if inner.destroyed {
+            return Err(RingError::Destroyed);
+        }
+        let lifetime = self.schedule.ticket_lifetime;
+        let mut i = 0;
+        while i < inner.slots.len() {
+            let replaced = keys.iter().any(|k| bool::from(inner.slots[i].key.name_matches(k.name())));
+            if replaced || inner.slots[i].role == Role::Next {
+                inner.slots.remove(i); // same name comes back below; never-used keys just go
+                continue;
+            }
+            let slot = &mut inner.slots[i];
+            match slot.role {
+                Role::Current | Role::Previous { expires_at: None } => slot.retire(now, lifetime),
+                _ => {}
+            }
+            i += 1;
+        }
+        for (index, key) in keys.into_iter().enumerate() {
+            inner.slots.push(Slot {
+                key,
+                epoch: None,
+                activates_at: now,
+                ends_at: None,
+                role: if index == 0 { Role::Current } else { Role::Previous { expires_at: None } },
+            });
+        }
+        inner.mode = Mode::Explicit;
+        let next = self.roll(&mut inner, now);
+        self.next_change.store(next, Ordering::Release);
+        Ok(())
+    }
+
+    /// Makes the next key current now. The key it replaces stays decrypt-only until its
+    /// tickets expire. A ring of explicit keys gets a fresh random key.
+    pub fn rotate(&self, now: u64) -> Result<(), RingError> {
+        let mut inner = self.write_at(now)?;
+        let lifetime = self.schedule.ticket_lifetime;
+        let interval = self.schedule.rotation_interval;
+        let current = inner.slots.iter().position(|s| s.role == Role::Current).ok_or(RingError::NoCurrentKey)?;
+        let promoted = match (inner.mode, inner.slots[current].epoch) {
+            (Mode::Scheduled { .. }, Some(epoch)) => {
+                let next = epoch + 1;
+                let index = match inner.slots.iter().position(|s| s.epoch == Some(next)) {
+                    Some(index) => index,
+                    None => {
+                        let key = self.source.key_for_epoch(next, self.cipher)?;
+                        inner.slots.push(Slot { key, epoch: Some(next), activates_at: now, ends_at: None, role: Role::Next });
+                        inner.slots.len() - 1
+                    }
+                };
+                // From now on epoch `next` is the one the clock maps to.
+                inner.mode = Mode::Scheduled { shift: next - now / interval };
+                inner.slots[index].ends_at = Some((now / interval + 1).saturating_mul(interval));
+                index
+            }
+            _ => {
+                let key = TicketKey::generate(self.cipher)?;
+                inner.slots.push(Slot { key, epoch: None, activates_at: now, ends_at: None, role: Role::Next });
+                inner.slots.len() - 1
+            }
+        };
+        inner.slots[current].ends_at = Some(now);
+        inner.slots[current].retire(now, lifetime);
+        inner.slots[promoted].activates_at = now;
+        inner.slots[promoted].role = Role::Current;
+        let next = self.roll(&mut inner, now);
+        self.next_change.store(next, Ordering::Release);
+        Ok(())
+    }
+
+    /// Every key held at `now`, newest first, without secrets.
+    pub fn keys(&self, now: u64) -> Result<Vec<KeyInfo>, RingError> {
+        let inner = self.read_at(now)?;
+        let lifetime = self.schedule.ticket_lifetime;
+        let mut out: Vec<KeyInfo> = inner
+            .slots
+            .iter()
+            .map(|s| KeyInfo {
+                name: *s.key.name(),
+                state: s.state(),
+                activates_at: s.activates_at,
+                expires_at: match s.role {
+                    Role::Previous { expires_at } => expires_at,
+                    _ => s.ends_at.map(|end| end.saturating_add(lifetime)),
+                },
+            })
+            .collect();
+        out.sort_by(|a, b| b.activates_at.cmp(&a.activates_at).then(rank(a.state).cmp(&rank(b.state))));
+        Ok(out)
+    }
+
+    pub fn stats(&self) -> Stats {
+        let c = &self.counters;
+        Stats {
+            issued: c.issued.load(Ordering::Relaxed),
+            resumed: c.resumed.load(Ordering::Relaxed),
+            renewed: c.renewed.load(Ordering::Relaxed),
+            unknown_key: c.unknown_key.load(Ordering::Relaxed),
+            expired: c.expired.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn is_destroyed(&self) -> bool {
+        self.read().destroyed
+    }
+
+    /// Wipes every key. Later lookups find nothing, so handshakes fall back to full ones.
+    pub fn destroy(&self) {
+        let mut inner = self.write();
+        inner.slots.clear();
+        inner.retired_names.clear();
+        inner.destroyed = true;
+        self.next_change.store(u64::MAX, Ordering::Release);
+    }
+}
+
+fn rank(state: KeyState) -> u8 {
+    match state {
+        KeyState::Next => 0,
+        KeyState::Current => 1,
+        KeyState::Previous => 2,
+    }
+}
+
+/// The slot named `name`, compared against every slot in constant time.
+fn find<'a>(slots: &'a [Slot], name: &[u8; NAME_LEN]) -> Option<&'a Slot> {
+    let mut found = 0u32;
+    let mut index = 0u32;
+    for (i, slot) in slots.iter().enumerate() {
+        let hit = slot.key.name_matches(name);
+        index.conditional_assign(&(i as u32), hit);
+        found.conditional_assign(&1, hit);
+    }
+    (found == 1).then(|| &slots[index as usize])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    const I: u64 = 100; // rotation interval
+    const L: u64 = 250; // ticket lifetime
+    const T0: u64 = 1_000_000; // an epoch boundary: 10_000 * I
+
+    fn schedule() -> Schedule {
+        Schedule::new(I, L).unwrap()
+    }
+
+    fn ring_at(now: u64) -> Ring {
+        Ring::random(Cipher::Aes256Cbc, schedule(), now).unwrap()
+    }
+
+    fn current_name(ring: &Ring, now: u64) -> [u8; 16] {
+        ring.encrypt_with(now, |k| Some(*k.name())).unwrap()
+    }
+
+    fn decision(ring: &Ring, name: &[u8; 16], now: u64) -> Option<Decision> {
+        ring.decrypt_with(name, now, |_, d| Some(d))
+    }
+
+    fn states(ring: &Ring, now: u64) -> Vec<&'static str> {
+        ring.keys(now).unwrap().iter().map(|k| k.state.as_str()).collect()
+    }
+
+    #[test]
+    fn schedule_bounds() {
+        assert!(Schedule::new(0, 10).is_err());
+        assert!(Schedule::new(1, 0).is_err());
+        assert!(Schedule::new(1, MAX_TICKET_LIFETIME + 1).is_err());
+        assert!(Schedule::new(MAX_ROTATION_INTERVAL + 1, 10).is_err());
+        assert!(Schedule::new(1, MAX_TICKET_LIFETIME).is_ok());
+        let msg = Schedule::new(1, 604_801).unwrap_err().to_string();
+        assert!(msg.contains("ticketLifetime") && msg.contains("604800"), "{msg}");
+    }
+
+    #[test]
+    fn a_new_ring_has_a_current_and_a_next_key() {
+        let ring = ring_at(T0 + 10);
+        let keys = ring.keys(T0 + 10).unwrap();
+        assert_eq!(states(&ring, T0 + 10), ["next", "current"]);
+        assert_eq!(keys[1].activates_at, T0);
+        assert_eq!(keys[1].expires_at, Some(T0 + I + L));
+        assert_eq!(keys[0].activates_at, T0 + I);
+        assert_eq!(keys[0].expires_at, Some(T0 + 2 * I + L));
+    }
+
+    #[test]
+    fn keys_move_next_current_previous_then_are_dropped() {
+        let ring = ring_at(T0);
+        let first = current_name(&ring, T0);
+        let second = ring.keys(T0).unwrap()[0].name;
+        // The next key already decrypts, without renewal.
+        assert_eq!(decision(&ring, &second, T0 + 1), Some(Decision::Resume));
+
+        // One interval later the next key encrypts and the first one is previous.
+        assert_eq!(current_name(&ring, T0 + I), second);
+        assert_eq!(decision(&ring, &first, T0 + I), Some(Decision::Renew));
+        assert_eq!(states(&ring, T0 + I), ["next", "current", "previous"]);
+
+        // The first key decrypts until a ticket lifetime after it stopped encrypting.
+        assert_eq!(decision(&ring, &first, T0 + I + L - 1), Some(Decision::Renew));
+        assert_eq!(decision(&ring, &first, T0 + I + L), None);
+        assert_eq!(ring.state_of(&first, T0 + I + L).unwrap(), None);
+        let stats = ring.stats();
+        assert_eq!((stats.resumed, stats.renewed, stats.expired, stats.unknown_key), (1, 2, 1, 0));
+    }
+
+    #[test]
+    fn a_ticket_stays_resumable_for_its_whole_lifetime() {
+        let ring = ring_at(T0);
+        // Tickets issued at every second of several epochs open until their own lifetime ends.
+        for issued_at in (T0..T0 + 3 * I).step_by(7) {
+            let name = current_name(&ring, issued_at);
+            for t in [issued_at, issued_at + L / 2, issued_at + L - 1] {
+                assert!(decision(&ring, &name, t).is_some(), "issued {issued_at}, used {t}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_is_held_at_most_two_intervals_plus_a_lifetime() {
+        let ring = ring_at(T0);
+        let mut first_seen = std::collections::HashMap::new();
+        for t in (T0..T0 + 20 * I).step_by(5) {
+            for k in ring.keys(t).unwrap() {
+                let since = *first_seen.entry(k.name).or_insert(t);
+                assert!(t - since <= 2 * I + L, "key held from {since} to {t}");
+            }
+            assert!(ring.keys(t).unwrap().len() <= 2 + (L / I + 1) as usize);
+        }
+    }
+
+    #[test]
+    fn epochs_align_to_multiples_of_the_interval() {
+        let ring = ring_at(T0 + 37);
+        let k = ring.keys(T0 + 37).unwrap();
+        assert_eq!(k.iter().find(|k| k.state == KeyState::Current).unwrap().activates_at, T0);
+        // A lookup right at the boundary rotates.
+        let before = current_name(&ring, T0 + I - 1);
+        assert_ne!(current_name(&ring, T0 + I), before);
+    }
+
+    #[test]
+    fn an_idle_ring_catches_up_in_one_step() {
+        let ring = ring_at(T0);
+        let old = current_name(&ring, T0);
+        let later = T0 + 1000 * I + 5;
+        let now_current = current_name(&ring, later);
+        assert_ne!(now_current, old);
+        assert_eq!(decision(&ring, &old, later), None);
+        assert_eq!(states(&ring, later), ["next", "current"]);
+    }
+
+    #[test]
+    fn rotate_promotes_the_next_key_and_keeps_the_old_one_decrypting() {
+        let ring = ring_at(T0 + 10);
+        let old = current_name(&ring, T0 + 10);
+        let next = ring.keys(T0 + 10).unwrap()[0].name;
+        ring.rotate(T0 + 20).unwrap();
+        assert_eq!(current_name(&ring, T0 + 20), next);
+        assert_eq!(decision(&ring, &old, T0 + 20), Some(Decision::Renew));
+        // A fresh next key exists and takes over at the next aligned boundary.
+        let keys = ring.keys(T0 + 21).unwrap();
+        assert_eq!(keys[0].state, KeyState::Next);
+        assert_eq!(keys[0].activates_at, T0 + I);
+        let fresh = keys[0].name;
+        assert_eq!(current_name(&ring, T0 + I), fresh);
+        assert_eq!(decision(&ring, &next, T0 + I), Some(Decision::Renew));
+        // The old key decrypts for a lifetime after rotate(), not after its scheduled end.
+        assert_eq!(decision(&ring, &old, T0 + 20 + L - 1), Some(Decision::Renew));
+        assert_eq!(decision(&ring, &old, T0 + 20 + L), None);
+    }
+
+    #[test]
+    fn many_rotations_stay_bounded() {
+        let ring = ring_at(T0);
+        let mut names = Vec::new();
+        for _ in 0..(MAX_HELD_KEYS + 50) {
+            names.push(current_name(&ring, T0 + 1));
+            ring.rotate(T0 + 1).unwrap();
+        }
+        assert!(ring.keys(T0 + 1).unwrap().len() <= MAX_HELD_KEYS);
+        assert_eq!(decision(&ring, names.last().unwrap(), T0 + 1), Some(Decision::Renew));
+        assert_eq!(decision(&ring, &names[0], T0 + 1), None);
+        assert_eq!(ring.stats().expired, 1, "a dropped key's ticket counts as expired");
+    }
+
+    #[test]
+    fn explicit_keys_first_encrypts_all_decrypt_no_rotation() {
+        let a = TicketKey::generate(Cipher::Aes128Cbc).unwrap();
+        let b = TicketKey::generate(Cipher::Aes128Cbc).unwrap();
+        let (na, nb) = (*a.name(), *b.name());
+        let ring = Ring::explicit(Cipher::Aes128Cbc, schedule(), vec![a, b], T0).unwrap();
+        let far = T0 + 100 * I;
+        assert_eq!(current_name(&ring, far), na);
+        assert_eq!(decision(&ring, &na, far), Some(Decision::Resume));
+        assert_eq!(decision(&ring, &nb, far), Some(Decision::Renew));
+        let keys = ring.keys(far).unwrap();
+        assert!(keys.iter().all(|k| k.expires_at.is_none()));
+    }
+
+    #[test]
+    fn set_keys_keeps_the_old_current_key_until_its_tickets_expire() {
+        let ring = ring_at(T0);
+        let old = current_name(&ring, T0);
+        let next = ring.keys(T0).unwrap()[0].name;
+        let k = TicketKey::generate(Cipher::Aes256Cbc).unwrap();
+        let new = *k.name();
+        ring.set_keys(vec![k], T0 + 10).unwrap();
+        assert_eq!(current_name(&ring, T0 + 10), new);
+        assert_eq!(decision(&ring, &old, T0 + 10), Some(Decision::Renew));
+        assert_eq!(decision(&ring, &next, T0 + 10), None, "a key that never encrypted goes");
+        // The old key goes a lifetime after the switch, and nothing rotates any more.
+        assert_eq!(decision(&ring, &old, T0 + 10 + L - 1), Some(Decision::Renew));
+        assert_eq!(decision(&ring, &old, T0 + 10 + L), None);
+        assert_eq!(current_name(&ring, T0 + 10 * I), new);
+        assert_eq!(states(&ring, T0 + 10 * I), ["current"]);
+    }
+
+    #[test]
+    fn setting_the_same_key_again_changes_nothing_visible() {
+        let k = TicketKey::generate(Cipher::Aes128Cbc).unwrap();
+        let name = *k.name();
+        let ring = Ring::explicit(Cipher::Aes128Cbc, schedule(), vec![k.clone()], T0).unwrap();
+        ring.set_keys(vec![k], T0 + 5).unwrap();
+        assert_eq!(states(&ring, T0 + 5), ["current"]);
+        assert_eq!(current_name(&ring, T0 + 5), name);
+    }
+
+    #[test]
+    fn rotate_on_explicit_keys_makes_a_fresh_key() {
+        let k = TicketKey::generate(Cipher::Aes128Cbc).unwrap();
+        let name = *k.name();
+        let ring = Ring::explicit(Cipher::Aes128Cbc, schedule(), vec![k], T0).unwrap();
+        ring.rotate(T0 + 1).unwrap();
+        let fresh = current_name(&ring, T0 + 1);
+        assert_ne!(fresh, name);
+        assert_eq!(decision(&ring, &name, T0 + 1), Some(Decision::Renew));
+        assert_eq!(decision(&ring, &name, T0 + 1 + L), None);
+    }
+
+    #[test]
+    fn unknown_names_count_as_unknown() {
+        let ring = ring_at(T0);
+        assert_eq!(decision(&ring, &[7; 16], T0), None);
+        assert_eq!(ring.stats().unknown_key, 1);
+        assert_eq!(ring.stats().expired, 0);
+    }
+
+    #[test]
+    fn destroy_wipes_and_refuses() {
+        let ring = ring_at(T0);
+        let name = current_name(&ring, T0);
+        ring.destroy();
+        assert!(ring.encrypt_with(T0, |k| Some(*k.name())).is_none());
+        assert_eq!(decision(&ring, &name, T0), None);
+        assert_eq!(ring.keys(T0).unwrap_err(), RingError::Destroyed);
+        assert_eq!(ring.rotate(T0).unwrap_err(), RingError::Destroyed);
+        assert_eq!(ring.current_layout(T0).unwrap_err(), RingError::Destroyed);
+        let k = TicketKey::generate(Cipher::Aes256Cbc).unwrap();
+        assert_eq!(ring.set_keys(vec![k], T0).unwrap_err(), RingError::Destroyed);
+    }
+
+    #[test]
+    fn a_failed_seal_is_not_counted() {
+        let ring = ring_at(T0);
+        assert_eq!(ring.encrypt_with(T0, |_| None::<()>), None);
+        assert_eq!(ring.stats().issued, 0);
+        ring.encrypt_with(T0, |_| Some(())).unwrap();
+        assert_eq!(ring.stats().issued, 1);
+    }
+
+    /// Random keys that fail while `failing` is set.
+    struct Flaky(Arc<AtomicBool>);
+
+    impl KeySource for Flaky {
+        fn key_for_epoch(&self, _: u64, cipher: Cipher) -> Result<TicketKey, KeyError> {
+            if self.0.load(Ordering::SeqCst) {
+                Err(KeyError::Random("injected".into()))
+            } else {
+                TicketKey::generate(cipher)
+            }
+        }
+    }
+
+    #[test]
+    fn stays_usable_when_making_a_new_key_fails() {
+        let failing = Arc::new(AtomicBool::new(false));
+        let ring = Ring::with_source(Cipher::Aes256Cbc, schedule(), Box::new(Flaky(failing.clone())), T0).unwrap();
+        let first = current_name(&ring, T0);
+        let second = ring.keys(T0).unwrap()[0].name;
+        failing.store(true, Ordering::SeqCst);
+        // The already made next key still takes over on time.
+        assert_eq!(current_name(&ring, T0 + I), second);
+        // The one after cannot be made: the current key keeps encrypting, and keeps decrypting
+        // for a whole lifetime after it finally stops.
+        let late = T0 + 4 * I + 30;
+        assert_eq!(current_name(&ring, late), second);
+        assert_eq!(decision(&ring, &second, late), Some(Decision::Resume));
+        assert!(decision(&ring, &first, late).is_none(), "first expired on schedule");
+        failing.store(false, Ordering::SeqCst);
+        let healed = late + RETRY_AFTER_FAILURE;
+        let third = current_name(&ring, healed);
+        assert_ne!(third, second);
+        assert_eq!(decision(&ring, &second, healed + L - 1), Some(Decision::Renew));
+    }
+
+    #[test]
+    fn the_first_key_failing_is_an_error() {
+        let failing = Arc::new(AtomicBool::new(true));
+        let err = Ring::with_source(Cipher::Aes256Cbc, schedule(), Box::new(Flaky(failing)), T0).unwrap_err();
+        assert!(matches!(err, RingError::Key(KeyError::Random(_))), "{err:?}");
+    }
+
+    #[test]
+    fn a_clock_stepping_back_keeps_the_current_key() {
+        let ring = ring_at(T0 + 5 * I);
+        let name = current_name(&ring, T0 + 5 * I);
+        assert_eq!(current_name(&ring, T0), name);
+        assert_eq!(current_name(&ring, T0 + 5 * I + 1), name);
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let k = TicketKey::from_layout(Cipher::Aes128Cbc, &[0xab; 48]).unwrap();
+        let ring = Ring::explicit(Cipher::Aes128Cbc, schedule(), vec![k], T0).unwrap();
+        let shown = format!("{ring:?}");
+        assert!(!shown.to_lowercase().contains("abab"), "{shown}");
+        assert!(!shown.contains("171, 171"), "{shown}");
+    }
+
+    #[test]
+    fn find_matches_only_whole_names() {
+        let ring = ring_at(T0);
+        let mut name = current_name(&ring, T0);
+        assert!(ring.state_of(&name, T0).unwrap().is_some());
+        name[15] ^= 1;
+        assert_eq!(ring.state_of(&name, T0).unwrap(), None);
+    }
+}
