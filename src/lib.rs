@@ -1,2 +1,297 @@
+//! tls-ticket-keys: session-ticket key rings for Node.js TLS servers.
+//!
+//! The Rust core (`key`, `ring`, `native`) is plain Rust and tested with `cargo test`; this
+//! file is the N-API layer and only converts types and errors. The JavaScript layer in `lib/`
+//! validates arguments and turns the error codes below into Node-style errors.
+
 pub mod key;
+pub mod native;
 pub mod ring;
+
+use std::ffi::c_void;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use napi::bindgen_prelude::{Buffer, BufferSlice, Unknown};
+use napi::{JsValue, ValueType};
+use napi_derive::napi;
+
+use crate::key::{fill_random, Cipher, KeyError, TicketKey, NAME_LEN};
+use crate::ring::{Decision, Ring, RingError, Schedule};
+
+/// Errors carry a Node-style code; `lib/errors.js` gives them the matching class.
+type Error = napi::Error<&'static str>;
+type Result<T> = std::result::Result<T, Error>;
+
+const INVALID_ARG_VALUE: &str = "ERR_INVALID_ARG_VALUE";
+const OUT_OF_RANGE: &str = "ERR_OUT_OF_RANGE";
+const INVALID_STATE: &str = "ERR_INVALID_STATE";
+const NATIVE_UNAVAILABLE: &str = "ERR_TLS_TICKET_NATIVE_UNAVAILABLE";
+
+fn ring_error(e: RingError) -> Error {
+    let code = match e {
+        RingError::Destroyed | RingError::NoCurrentKey => INVALID_STATE,
+        RingError::OutOfRange { .. } => OUT_OF_RANGE,
+        RingError::Key(KeyError::Random(_)) => INVALID_STATE,
+        RingError::Key(_) => INVALID_ARG_VALUE,
+    };
+    Error::new(code, e.to_string())
+}
+
+fn key_error(e: KeyError) -> Error {
+    ring_error(RingError::Key(e))
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn cipher_named(name: &str) -> Result<Cipher> {
+    Cipher::from_name(name).ok_or_else(|| {
+        Error::new(INVALID_ARG_VALUE, format!("cipher must be 'aes-128-cbc' or 'aes-256-cbc', got '{name}'"))
+    })
+}
+
+fn whole_seconds(what: &'static str, value: f64) -> Result<u64> {
+    if !value.is_finite() || value.fract() != 0.0 || value < 0.0 || value > u32::MAX as f64 {
+        return Err(Error::new(OUT_OF_RANGE, format!("{what} must be a whole number of seconds, got {value}")));
+    }
+    Ok(value as u64)
+}
+
+fn schedule(rotation_interval: f64, ticket_lifetime: f64) -> Result<Schedule> {
+    Schedule::new(
+        whole_seconds("rotationInterval", rotation_interval)?,
+        whole_seconds("ticketLifetime", ticket_lifetime)?,
+    )
+    .map_err(ring_error)
+}
+
+/// Fresh key material: `size` must be a positive multiple of 48 or of 80.
+#[napi]
+pub fn generate_ticket_keys(size: u32) -> Result<Buffer> {
+    let size = size as usize;
+    let cipher = [Cipher::Aes128Cbc, Cipher::Aes256Cbc]
+        .into_iter()
+        .find(|c| size > 0 && size % c.layout_len() == 0)
+        .ok_or_else(|| Error::new(INVALID_ARG_VALUE, format!("size must be a multiple of 48 or 80, got {size}")))?;
+    let mut out = Vec::with_capacity(size);
+    for _ in 0..size / cipher.layout_len() {
+        out.extend_from_slice(&TicketKey::generate(cipher).map_err(key_error)?.to_layout());
+    }
+    Ok(out.into())
+}
+
+/// `null` when the native path can be used in this process, else why not.
+#[napi]
+pub fn native_unavailable_reason() -> Option<String> {
+    native::availability().err().map(str::to_owned)
+}
+
+#[napi(object)]
+pub struct KeyInfo {
+    pub name: String,
+    pub state: String,
+    /// Unix seconds.
+    pub activates_at: f64,
+    /// Unix seconds, or null while explicit keys are held until replaced.
+    pub expires_at: Option<f64>,
+}
+
+#[napi(object)]
+pub struct RingStats {
+    pub issued: f64,
+    pub resumed: f64,
+    pub renewed: f64,
+    pub unknown_key: f64,
+    pub expired: f64,
+}
+
+/// The ring as the JavaScript layer sees it; `lib/ring.js` wraps it as `TicketKeyRing`.
+#[napi]
+pub struct NativeRing {
+    ring: Arc<Ring>,
+}
+
+#[napi]
+impl NativeRing {
+    /// A ring of CSPRNG keys on the schedule.
+    #[napi(factory)]
+    pub fn random(cipher: String, rotation_interval: f64, ticket_lifetime: f64) -> Result<NativeRing> {
+        let ring = Ring::random(cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?, now())
+            .map_err(ring_error)?;
+        Ok(NativeRing { ring: Arc::new(ring) })
+    }
+
+    /// A ring of explicit keys (n keys in the cipher's layout); the first encrypts.
+    #[napi(factory)]
+    pub fn explicit(
+        cipher: String,
+        rotation_interval: f64,
+        ticket_lifetime: f64,
+        keys: BufferSlice,
+    ) -> Result<NativeRing> {
+        let cipher = cipher_named(&cipher)?;
+        let keys = TicketKey::parse_many(cipher, &keys).map_err(key_error)?;
+        let ring = Ring::explicit(cipher, schedule(rotation_interval, ticket_lifetime)?, keys, now())
+            .map_err(ring_error)?;
+        Ok(NativeRing { ring: Arc::new(ring) })
+    }
+
+    #[napi(getter)]
+    pub fn cipher(&self) -> &'static str {
+        self.ring.cipher().name()
+    }
+
+    #[napi]
+    pub fn current_keys(&self) -> Result<Buffer> {
+        let layout = self.ring.current_layout(now()).map_err(ring_error)?;
+        Ok(Buffer::from(&layout[..]))
+    }
+
+    #[napi]
+    pub fn set_keys(&self, keys: BufferSlice) -> Result<()> {
+        let keys = TicketKey::parse_many(self.ring.cipher(), &keys).map_err(key_error)?;
+        self.ring.set_keys(keys, now()).map_err(ring_error)
+    }
+
+    #[napi]
+    pub fn rotate(&self) -> Result<()> {
+        self.ring.rotate(now()).map_err(ring_error)
+    }
+
+    #[napi]
+    pub fn keys(&self) -> Result<Vec<KeyInfo>> {
+        let keys = self.ring.keys(now()).map_err(ring_error)?;
+        Ok(keys
+            .into_iter()
+            .map(|k| KeyInfo {
+                name: hex(&k.name),
+                state: k.state.as_str().to_owned(),
+                activates_at: k.activates_at as f64,
+                expires_at: k.expires_at.map(|t| t as f64),
+            })
+            .collect())
+    }
+
+    /// The state of the key named by a 16-byte buffer, or null when the ring does not hold it.
+    #[napi]
+    pub fn state_of(&self, name: BufferSlice) -> Result<Option<&'static str>> {
+        let name = key_name(&name)?;
+        Ok(self.ring.state_of(&name, now()).map_err(ring_error)?.map(|s| s.as_str()))
+    }
+
+    /// Rotates and wipes on schedule; `lib/ring.js` calls it from a timer.
+    #[napi]
+    pub fn tick(&self) {
+        let _ = self.ring.tick(now());
+    }
+
+    #[napi]
+    pub fn stats(&self) -> RingStats {
+        let s = self.ring.stats();
+        RingStats {
+            issued: s.issued as f64,
+            resumed: s.resumed as f64,
+            renewed: s.renewed as f64,
+            unknown_key: s.unknown_key as f64,
+            expired: s.expired as f64,
+        }
+    }
+
+    #[napi(getter)]
+    pub fn destroyed(&self) -> bool {
+        self.ring.is_destroyed()
+    }
+
+    #[napi]
+    pub fn destroy(&self) {
+        self.ring.destroy()
+    }
+
+    /// For Node's `onticketkeycallback` when sealing: writes `name | hmac | aes | iv` (16
+    /// bytes each) into `scratch` and returns 1, or returns 0 when there is no key to seal
+    /// with. Only AES-128 keys fit Node's callback.
+    #[napi]
+    pub fn fill_encrypt(&self, mut scratch: BufferSlice) -> i32 {
+        if scratch.len() != 64 {
+            return 0;
+        }
+        self.ring
+            .encrypt_with(now(), |key| {
+                if key.cipher() != Cipher::Aes128Cbc {
+                    return None;
+                }
+                scratch[..16].copy_from_slice(key.name());
+                scratch[16..32].copy_from_slice(key.hmac_key());
+                scratch[32..48].copy_from_slice(key.aes_key());
+                fill_random(&mut scratch[48..64]).ok()?;
+                Some(1)
+            })
+            .unwrap_or(0)
+    }
+
+    /// For Node's `onticketkeycallback` when opening: for a known 16-byte `name` writes
+    /// `hmac | aes` into `scratch[16..48]` and returns 1, or 2 to renew; 0 for an unknown key.
+    #[napi]
+    pub fn fill_decrypt(&self, name: BufferSlice, mut scratch: BufferSlice) -> i32 {
+        let (Ok(name), 64) = (key_name(&name), scratch.len()) else { return 0 };
+        self.ring
+            .decrypt_with(&name, now(), |key, decision| {
+                if key.cipher() != Cipher::Aes128Cbc {
+                    return None;
+                }
+                scratch[16..32].copy_from_slice(key.hmac_key());
+                scratch[32..48].copy_from_slice(key.aes_key());
+                Some(match decision {
+                    Decision::Resume => 1,
+                    Decision::Renew => 2,
+                })
+            })
+            .unwrap_or(0)
+    }
+}
+
+fn key_name(bytes: &[u8]) -> Result<[u8; NAME_LEN]> {
+    bytes
+        .try_into()
+        .map_err(|_| Error::new(INVALID_ARG_VALUE, format!("a key name is 16 bytes, got {}", bytes.len())))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `SSL_CTX*` of a Node SecureContext, from its `_external` property, proven by the
+/// session timeout that JavaScript set on that context just before the call.
+fn ssl_ctx(external: Unknown, expected_timeout: i64) -> Result<*mut c_void> {
+    let unavailable = |why: &str| Error::new(NATIVE_UNAVAILABLE, why.to_owned());
+    if external.get_type().map_err(|_| unavailable("cannot read the context's type"))? != ValueType::External {
+        return Err(unavailable("the secure context exposes no SSL_CTX external"));
+    }
+    // SAFETY: a napi_value is the address of a V8 local handle, here to a v8::External that
+    // lives for this call.
+    let ctx = unsafe { native::external_pointer(external.value().value as *const c_void) }.map_err(unavailable)?;
+    // SAFETY: ctx came from the context's own External.
+    let timeout = unsafe { native::session_timeout(ctx) }.map_err(unavailable)?;
+    if timeout != expected_timeout {
+        return Err(unavailable("the SSL_CTX pointer failed its check (session timeout mismatch)"));
+    }
+    Ok(ctx)
+}
+
+/// Installs `ring`'s ticket callback on the context whose `_external` is given.
+#[napi]
+pub fn native_attach(external: Unknown, expected_timeout: i64, ring: &NativeRing) -> Result<()> {
+    let ctx = ssl_ctx(external, expected_timeout)?;
+    // SAFETY: checked above; Node runs TLS on this thread.
+    unsafe { native::install(ctx, ring.ring.clone()) }.map_err(|e| Error::new(NATIVE_UNAVAILABLE, e.to_owned()))
+}
+
+/// Removes the ring's callback from the context; returns whether one was installed.
+#[napi]
+pub fn native_detach(external: Unknown, expected_timeout: i64) -> Result<bool> {
+    let ctx = ssl_ctx(external, expected_timeout)?;
+    // SAFETY: as in native_attach.
+    unsafe { native::uninstall(ctx) }.map_err(|e| Error::new(NATIVE_UNAVAILABLE, e.to_owned()))
+}

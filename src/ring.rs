@@ -281,7 +281,7 @@ impl Ring {
         now: u64,
     ) -> Result<Ring, RingError> {
         let ring = Ring::empty(cipher, schedule, Box::new(RandomKeys), Mode::Explicit);
-        ring.install(keys, now)?;
+        ring.install(&mut ring.write(), keys, now)?;
         Ok(ring)
     }
 
@@ -489,17 +489,13 @@ impl Ring {
     /// ring stops rotating on its own. Keys that encrypted before stay decrypt-only until their
     /// tickets have expired; keys that never encrypted (next) are dropped.
     pub fn set_keys(&self, keys: Vec<TicketKey>, now: u64) -> Result<(), RingError> {
-        self.write_at(now)?;
-        self.install(keys, now)
+        let mut inner = self.write_at(now)?;
+        self.install(&mut inner, keys, now)
     }
 
-    fn install(&self, keys: Vec<TicketKey>, now: u64) -> Result<(), RingError> {
+    fn install(&self, inner: &mut Inner, keys: Vec<TicketKey>, now: u64) -> Result<(), RingError> {
         if keys.is_empty() {
             return Err(KeyError::Length { layout: self.cipher.layout_len(), got: 0 }.into());
-        }
-        let mut inner = self.write();
-        if inner.destroyed {
-            return Err(RingError::Destroyed);
         }
         let lifetime = self.schedule.ticket_lifetime;
         let mut i = 0;
@@ -526,7 +522,7 @@ impl Ring {
             });
         }
         inner.mode = Mode::Explicit;
-        let next = self.roll(&mut inner, now);
+        let next = self.roll(inner, now);
         self.next_change.store(next, Ordering::Release);
         Ok(())
     }
@@ -588,6 +584,12 @@ impl Ring {
             .collect();
         out.sort_by(|a, b| b.activates_at.cmp(&a.activates_at).then(rank(a.state).cmp(&rank(b.state))));
         Ok(out)
+    }
+
+    /// Brings the schedule up to `now`: rotates and wipes expired keys even when no
+    /// handshake asks for a key.
+    pub fn tick(&self, now: u64) -> Result<(), RingError> {
+        self.read_at(now).map(drop)
     }
 
     pub fn stats(&self) -> Stats {

@@ -1,0 +1,258 @@
+'use strict'
+
+const crypto = require('node:crypto')
+const tls = require('node:tls')
+const { inspect } = require('node:util')
+const binding = require('../binding.js')
+const { TicketKeyRing, nativeOf } = require('./ring.js')
+const {
+  makeError, callNative, invalidArgType, invalidArgValue, invalidState, validateObject, validateOneOf,
+} = require('./errors.js')
+
+const MODES = ['auto', 'native', 'callback']
+const attachments = new WeakMap()
+
+// What Node gives a server that was created without a sessionIdContext.
+function argvSessionIdContext() {
+  return crypto.createHash('sha1').update(process.argv.join(' ')).digest('hex').slice(0, 32)
+}
+
+// Runs fn(external, probe) while the context's session timeout is a random value: the Rust
+// side reads it back through the SSL_CTX pointer it got from `_external`, and refuses a
+// pointer that does not show it. Node aborts on a timeout that is not a positive int32.
+function withProvenContext(context, timeoutAfter, fn) {
+  const probe = 1_000_000_000 + crypto.randomInt(1_000_000_000)
+  context.setSessionTimeout(probe)
+  try {
+    return callNative(() => fn(context._external, probe))
+  } finally {
+    context.setSessionTimeout(timeoutAfter)
+  }
+}
+
+// Node's `onticketkeycallback(name, iv, enc)` contract: return [1, hmac, aes, name, iv] to
+// seal and [1 | 2, hmac, aes] to open (2 renews). Node reads every element as a 16-byte
+// buffer, even with a 0, and aborts the process otherwise; a throw is an uncaught exception.
+// So the answer always carries buffers, and nothing in here may throw.
+function ringTicketCallback(native) {
+  // The one place key bytes live on the JavaScript side in this mode; refilled every call,
+  // wiped when the attachment ends.
+  const scratch = Buffer.alloc(64)
+  const name = scratch.subarray(0, 16)
+  const hmac = scratch.subarray(16, 32)
+  const aes = scratch.subarray(32, 48)
+  const iv = scratch.subarray(48, 64)
+  function onticketkeycallback(keyName, ticketIv, enc) {
+    let result = 0
+    try {
+      result = enc ? native.fillEncrypt(scratch) : native.fillDecrypt(keyName, scratch)
+    } catch {
+      result = 0
+    }
+    if (result === 0) scratch.fill(0)
+    return enc ? [result, hmac, aes, name, iv] : [result, hmac, aes]
+  }
+  onticketkeycallback.wipe = () => scratch.fill(0)
+  return onticketkeycallback
+}
+
+// Once Node's callback hook is on, Node cannot go back to its own ticket handling; this
+// does what Node's built-in callback does, with the context's own key.
+function contextTicketCallback(context) {
+  return function onticketkeycallback(keyName, ticketIv, enc) {
+    try {
+      const key = context.getTicketKeys()
+      const hmac = key.subarray(16, 32)
+      const aes = key.subarray(32, 48)
+      if (enc) return [1, hmac, aes, key.subarray(0, 16), crypto.randomBytes(16)]
+      return [crypto.timingSafeEqual(keyName, key.subarray(0, 16)) ? 1 : 0, hmac, aes]
+    } catch {
+      const zero = Buffer.alloc(16)
+      return [0, zero, zero, zero, zero]
+    }
+  }
+}
+
+class Attachment {
+  #server
+  #ring
+  #native
+  #mode
+  #sessionIdContext
+  #userSessionIdContext
+  #saved
+  #context = null
+  #callback = null
+  #detached = false
+
+  constructor(server, ring, mode) {
+    this.#server = server
+    this.#ring = ring
+    this.#native = nativeOf(ring)
+    this.#mode = mode
+    this.#saved = {
+      sessionTimeout: server.sessionTimeout,
+      sessionIdContext: server.sessionIdContext,
+      setSecureContext: Object.getOwnPropertyDescriptor(server, 'setSecureContext'),
+    }
+    // Node fills in an argv-derived context when the user gave none: replace only that one.
+    this.#userSessionIdContext = typeof server.sessionIdContext === 'string' &&
+      server.sessionIdContext !== argvSessionIdContext()
+    this.#sessionIdContext = this.#userSessionIdContext ? server.sessionIdContext : ring.sessionIdContext
+  }
+
+  /** 'native' or 'callback'. */
+  get mode() {
+    return this.#mode
+  }
+
+  get detached() {
+    return this.#detached
+  }
+
+  /** Puts the ring on the server's current context, and again whenever it is replaced. */
+  start() {
+    const server = this.#server
+    server.sessionTimeout = this.#ring.ticketLifetime
+    server.sessionIdContext = this.#sessionIdContext
+    this.#hook(server._sharedCreds.context)
+    const attachment = this
+    const setSecureContext = server.setSecureContext
+    Object.defineProperty(server, 'setSecureContext', {
+      configurable: true,
+      writable: true,
+      value: function setSecureContext(options) {
+        const result = Reflect.apply(setSecureContext, this, arguments)
+        attachment.#contextReplaced(options)
+        return result
+      },
+    })
+  }
+
+  // Node's setSecureContext() builds a new context and resets server.sessionIdContext to
+  // the option or to its argv default. Connections already under way keep the old context,
+  // which stays hooked until Node frees it.
+  #contextReplaced(options) {
+    if (this.#detached) return
+    if (options && options.sessionIdContext) {
+      this.#sessionIdContext = options.sessionIdContext
+      this.#userSessionIdContext = true
+    }
+    this.#server.sessionIdContext = this.#sessionIdContext
+    this.#hook(this.#server._sharedCreds.context)
+  }
+
+  #hook(context) {
+    const lifetime = this.#ring.ticketLifetime
+    this.#context = context
+    context.setSessionTimeout(lifetime)
+    context.setSessionIdContext(this.#sessionIdContext)
+    if (this.#mode === 'native') {
+      withProvenContext(context, lifetime, (external, probe) => binding.nativeAttach(external, probe, this.#native))
+    } else {
+      this.#callback ??= ringTicketCallback(this.#native)
+      context.enableTicketKeyCallback()
+      context.onticketkeycallback = this.#callback
+    }
+  }
+
+  /** Gives the server back its own ticket handling. Safe to call more than once. */
+  detach() {
+    if (this.#detached) return
+    this.#detached = true
+    const server = this.#server
+    const saved = this.#saved
+    if (saved.setSecureContext) Object.defineProperty(server, 'setSecureContext', saved.setSecureContext)
+    else delete server.setSecureContext
+    server.sessionTimeout = saved.sessionTimeout
+    server.sessionIdContext = saved.sessionIdContext
+    attachments.delete(server)
+    const context = this.#context
+    // A context closed in the meantime has no SSL_CTX left to unhook.
+    if (context === null || context._external == null) return
+    const timeout = saved.sessionTimeout || this.#ring.ticketLifetime
+    if (typeof saved.sessionIdContext === 'string') context.setSessionIdContext(saved.sessionIdContext)
+    if (this.#mode === 'native') {
+      withProvenContext(context, timeout, (external, probe) => binding.nativeDetach(external, probe))
+    } else {
+      context.setSessionTimeout(timeout)
+      if (this.#callback !== null) {
+        context.onticketkeycallback = contextTicketCallback(context)
+        this.#callback.wipe()
+      }
+    }
+  }
+
+  [inspect.custom]() {
+    return `TicketKeyAttachment { mode: '${this.#mode}', detached: ${this.#detached} }`
+  }
+
+  toJSON() {
+    return { mode: this.#mode, detached: this.#detached }
+  }
+}
+
+function callbackProblem(server, ring) {
+  const context = server._sharedCreds && server._sharedCreds.context
+  if (!context || typeof context.enableTicketKeyCallback !== 'function') {
+    return 'this Node.js has no enableTicketKeyCallback() on its secure contexts'
+  }
+  if (ring.cipher !== 'aes-128-cbc') {
+    return `Node's ticket callback only does AES-128 and this ring uses '${ring.cipher}'`
+  }
+  return null
+}
+
+function start(server, ring, mode) {
+  const attachment = new Attachment(server, ring, mode)
+  try {
+    attachment.start()
+  } catch (err) {
+    attachment.detach()
+    throw err
+  }
+  attachments.set(server, attachment)
+  return attachment
+}
+
+/**
+ * Serves the server's session tickets from the ring. See index.d.ts for the contract.
+ */
+function attach(server, ring, options = {}) {
+  if (!(server instanceof tls.Server)) {
+    throw invalidArgType('server', 'an instance of tls.Server, https.Server or Http2SecureServer', server)
+  }
+  if (!(ring instanceof TicketKeyRing)) throw invalidArgType('ring', 'an instance of TicketKeyRing', ring)
+  validateObject(options, 'options')
+  const requested = options.mode === undefined ? 'auto' : validateOneOf(options.mode, 'options.mode', MODES)
+  if (ring.destroyed) throw invalidState('the TicketKeyRing has been destroyed')
+  if (attachments.has(server)) throw invalidState('a ring is already attached to this server; detach() it first')
+
+  let nativeWhy = null
+  if (requested !== 'callback') {
+    nativeWhy = binding.nativeUnavailableReason()
+    if (nativeWhy === null) {
+      try {
+        return start(server, ring, 'native')
+      } catch (err) {
+        if (requested === 'native' || err.code !== 'ERR_TLS_TICKET_NATIVE_UNAVAILABLE') throw err
+        nativeWhy = err.message
+      }
+    } else if (requested === 'native') {
+      throw makeError('ERR_TLS_TICKET_NATIVE_UNAVAILABLE', `native mode is unavailable: ${nativeWhy}`)
+    }
+  }
+  const callbackWhy = callbackProblem(server, ring)
+  if (callbackWhy !== null) {
+    if (nativeWhy !== null) {
+      throw makeError('ERR_TLS_TICKET_NATIVE_UNAVAILABLE',
+        `no mode can serve this ring: native mode is unavailable (${nativeWhy}) and ${callbackWhy}`)
+    }
+    throw ring.cipher !== 'aes-128-cbc'
+      ? invalidArgValue('ring', `cannot be served in callback mode: ${callbackWhy}. Use mode 'native' or an 'aes-128-cbc' ring`)
+      : makeError('ERR_TLS_TICKET_CALLBACK_UNAVAILABLE', `callback mode is unavailable: ${callbackWhy}`)
+  }
+  return start(server, ring, 'callback')
+}
+
+module.exports = { attach }

@@ -1,0 +1,118 @@
+'use strict'
+
+// Node-style errors: the class and the `code` that Node's own validators use, and messages
+// that never quote a string or a buffer, since either might hold key material.
+
+const classes = {
+  ERR_INVALID_ARG_TYPE: TypeError,
+  ERR_INVALID_ARG_VALUE: TypeError,
+  ERR_OUT_OF_RANGE: RangeError,
+  ERR_INVALID_STATE: Error,
+  ERR_TLS_TICKET_NATIVE_UNAVAILABLE: Error,
+  ERR_TLS_TICKET_CALLBACK_UNAVAILABLE: Error,
+}
+
+function makeError(code, message, caller = makeError) {
+  const ErrorClass = classes[code] || Error
+  const err = new ErrorClass(message)
+  Object.defineProperty(err, 'code', { value: code, enumerable: true, writable: true, configurable: true })
+  Error.captureStackTrace(err, caller)
+  return err
+}
+
+// What Node's messages put after "Received", minus the contents of strings and buffers.
+function describeReceived(value) {
+  if (value === null) return 'Received null'
+  if (value === undefined) return 'Received undefined'
+  if (typeof value === 'function') return `Received function ${value.name || '<anonymous>'}`
+  if (typeof value === 'object') {
+    const name = value.constructor && value.constructor.name
+    return name ? `Received an instance of ${name}` : 'Received an object'
+  }
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
+    return `Received type ${typeof value} (${String(value)}${typeof value === 'bigint' ? 'n' : ''})`
+  }
+  return `Received type ${typeof value}`
+}
+
+function invalidArgType(name, expected, value) {
+  return makeError('ERR_INVALID_ARG_TYPE',
+    `The "${name}" argument must be ${expected}. ${describeReceived(value)}`, invalidArgType)
+}
+
+function invalidArgValue(name, reason) {
+  return makeError('ERR_INVALID_ARG_VALUE', `The argument '${name}' ${reason}`, invalidArgValue)
+}
+
+function outOfRange(name, range, value) {
+  return makeError('ERR_OUT_OF_RANGE',
+    `The value of "${name}" is out of range. It must be ${range}. ${describeReceived(value).replace(/^Received type number \((.*)\)$/, 'Received $1')}`,
+    outOfRange)
+}
+
+function invalidState(message) {
+  return makeError('ERR_INVALID_STATE', `Invalid state: ${message}`, invalidState)
+}
+
+// Errors from the Rust layer carry a Node code in `code`; give them the class Node uses.
+function fromNative(err) {
+  if (err && typeof err.code === 'string' && Object.hasOwn(classes, err.code)) {
+    return makeError(err.code, err.message, fromNative)
+  }
+  return err
+}
+
+function callNative(fn) {
+  try {
+    return fn()
+  } catch (err) {
+    throw fromNative(err)
+  }
+}
+
+// Argument checks, named after Node's internal validators.
+
+function validateObject(value, name) {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw invalidArgType(name, 'of type object', value)
+  }
+}
+
+function validateInteger(value, name, min, max) {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value)
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw outOfRange(name, `an integer >= ${min} && <= ${max}`, value)
+  }
+  return value
+}
+
+function validateKeyBytes(value, name) {
+  if (!ArrayBuffer.isView(value)) {
+    throw invalidArgType(name, 'an instance of Buffer, TypedArray, or DataView', value)
+  }
+  return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+}
+
+function validateOneOf(value, name, allowed) {
+  if (!allowed.includes(value)) {
+    const shown = typeof value === 'string' && value.length <= 24 && /^[\w.-]*$/.test(value)
+      ? `Received '${value}'` : describeReceived(value)
+    throw makeError('ERR_INVALID_ARG_VALUE',
+      `The argument '${name}' must be one of: ${allowed.map((a) => `'${a}'`).join(', ')}. ${shown}`, validateOneOf)
+  }
+  return value
+}
+
+module.exports = {
+  makeError,
+  invalidArgType,
+  invalidArgValue,
+  outOfRange,
+  invalidState,
+  fromNative,
+  callNative,
+  validateObject,
+  validateInteger,
+  validateKeyBytes,
+  validateOneOf,
+}

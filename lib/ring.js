@@ -1,0 +1,191 @@
+'use strict'
+
+const { createHash } = require('node:crypto')
+const { inspect } = require('node:util')
+const binding = require('../binding.js')
+const {
+  callNative, invalidArgValue, invalidState, validateObject, validateInteger, validateKeyBytes, validateOneOf,
+} = require('./errors.js')
+
+const CIPHERS = ['aes-128-cbc', 'aes-256-cbc']
+const LAYOUT = { 'aes-128-cbc': 48, 'aes-256-cbc': 80 }
+const MAX_ROTATION_INTERVAL = 31536000 // a year
+const MAX_TICKET_LIFETIME = 604800 // RFC 8446 §4.6.1: seven days
+const MAX_GENERATED_BYTES = 80 * 1024
+// Wipe expired keys within this many seconds even on a server that sees no handshakes.
+const MAX_TICK_SECONDS = 60
+
+// Every ring that is not derived from a fleet secret shares one session id context, so that
+// servers holding the same keys resume each other's tickets whatever their argv. Sessions
+// can only cross between servers that can open each other's tickets anyway.
+const SHARED_SESSION_ID_CONTEXT = createHash('sha256')
+  .update('tls-ticket-keys session id context v1').digest('hex').slice(0, 32)
+
+const natives = new WeakMap()
+
+/** The Rust ring behind a TicketKeyRing; for attach(), not exported from the package. */
+function nativeOf(ring) {
+  const native = natives.get(ring)
+  if (native === undefined) throw invalidState('not a TicketKeyRing')
+  return native
+}
+
+function nativeAvailable() {
+  return binding.nativeUnavailableReason() === null
+}
+
+function generateTicketKeys(size = 48) {
+  validateInteger(size, 'size', 1, MAX_GENERATED_BYTES)
+  if (size % 48 !== 0 && size % 80 !== 0) {
+    throw invalidArgValue('size', `must be a multiple of 48 (Node layout) or 80 (extended layout). Received ${size}`)
+  }
+  return callNative(() => binding.generateTicketKeys(size))
+}
+
+function cipherForKeys(bytes, cipher) {
+  if (cipher !== undefined) return validateOneOf(cipher, 'options.cipher', CIPHERS)
+  const by48 = bytes.length > 0 && bytes.length % 48 === 0
+  const by80 = bytes.length > 0 && bytes.length % 80 === 0
+  if (by48 && by80) {
+    throw invalidArgValue('options.keys',
+      `is ${bytes.length} bytes, which fits both the 48- and the 80-byte layout; pass options.cipher`)
+  }
+  if (by48) return 'aes-128-cbc'
+  if (by80) return 'aes-256-cbc'
+  throw invalidArgValue('options.keys', `must be a non-zero multiple of 48 or 80 bytes. Received ${bytes.length} bytes`)
+}
+
+class TicketKeyRing {
+  #native
+  #timer
+  #rotationInterval
+  #ticketLifetime
+
+  constructor(options = {}) {
+    validateObject(options, 'options')
+    const rotationInterval = options.rotationInterval === undefined ? 3600
+      : validateInteger(options.rotationInterval, 'options.rotationInterval', 1, MAX_ROTATION_INTERVAL)
+    const ticketLifetime = options.ticketLifetime === undefined ? 7200
+      : validateInteger(options.ticketLifetime, 'options.ticketLifetime', 1, MAX_TICKET_LIFETIME)
+    if (options.secret !== undefined) {
+      throw invalidArgValue('options.secret', 'is not supported by this version yet; share keys with setTicketKeys()')
+    }
+    if (options.keys !== undefined) {
+      const keys = validateKeyBytes(options.keys, 'options.keys')
+      const cipher = cipherForKeys(keys, options.cipher)
+      this.#native = callNative(() => binding.NativeRing.explicit(cipher, rotationInterval, ticketLifetime, keys))
+    } else {
+      const cipher = options.cipher === undefined
+        ? (nativeAvailable() ? 'aes-256-cbc' : 'aes-128-cbc')
+        : validateOneOf(options.cipher, 'options.cipher', CIPHERS)
+      this.#native = callNative(() => binding.NativeRing.random(cipher, rotationInterval, ticketLifetime))
+    }
+    this.#rotationInterval = rotationInterval
+    this.#ticketLifetime = ticketLifetime
+    natives.set(this, this.#native)
+    this.#startTicking()
+  }
+
+  // Rotation is computed at every lookup; this timer only makes sure that expired keys are
+  // wiped on time on an idle server. It holds the ring weakly and never keeps a process alive.
+  #startTicking() {
+    const ref = new WeakRef(this.#native)
+    const timer = setInterval(() => {
+      const native = ref.deref()
+      if (native === undefined || native.destroyed) clearInterval(timer)
+      else native.tick()
+    }, Math.min(this.rotationInterval, MAX_TICK_SECONDS) * 1000)
+    timer.unref()
+    this.#timer = timer
+  }
+
+  #alive() {
+    if (this.#native.destroyed) throw invalidState('the TicketKeyRing has been destroyed')
+    return this.#native
+  }
+
+  /** Seconds a key encrypts. */
+  get rotationInterval() {
+    return this.#rotationInterval
+  }
+
+  /** Seconds a ticket stays resumable; attach() makes it the server's session timeout. */
+  get ticketLifetime() {
+    return this.#ticketLifetime
+  }
+
+  /** The session id context attach() gives servers, the same wherever the keys are shared. */
+  get sessionIdContext() {
+    return SHARED_SESSION_ID_CONTEXT
+  }
+
+  /** 'aes-128-cbc' (48-byte keys) or 'aes-256-cbc' (80-byte keys). */
+  get cipher() {
+    return this.#native.cipher
+  }
+
+  get destroyed() {
+    return this.#native.destroyed
+  }
+
+  getTicketKeys() {
+    const native = this.#alive()
+    return callNative(() => native.currentKeys())
+  }
+
+  setTicketKeys(keys) {
+    const native = this.#alive()
+    const bytes = validateKeyBytes(keys, 'keys')
+    const layout = LAYOUT[native.cipher]
+    if (bytes.length === 0 || bytes.length % layout !== 0) {
+      throw invalidArgValue('keys',
+        `must be a non-zero multiple of ${layout} bytes for a ${native.cipher} ring. Received ${bytes.length} bytes`)
+    }
+    callNative(() => native.setKeys(bytes))
+  }
+
+  rotate() {
+    const native = this.#alive()
+    callNative(() => native.rotate())
+  }
+
+  keys() {
+    const native = this.#alive()
+    return callNative(() => native.keys()).map((k) => ({
+      name: k.name,
+      state: k.state,
+      activatesAt: new Date(k.activatesAt * 1000),
+      expiresAt: k.expiresAt == null ? null : new Date(k.expiresAt * 1000),
+    }))
+  }
+
+  stats() {
+    return { ...this.#alive().stats() }
+  }
+
+  destroy() {
+    clearInterval(this.#timer)
+    this.#native.destroy()
+  }
+
+  toJSON() {
+    return this.#summary()
+  }
+
+  [inspect.custom](depth, options, inspectFn = inspect) {
+    return `TicketKeyRing ${inspectFn(this.#summary(), options)}`
+  }
+
+  #summary() {
+    const destroyed = this.#native.destroyed
+    return {
+      cipher: this.#native.cipher,
+      rotationInterval: this.rotationInterval,
+      ticketLifetime: this.ticketLifetime,
+      keys: destroyed ? 0 : this.#native.keys().length,
+      destroyed,
+    }
+  }
+}
+
+module.exports = { TicketKeyRing, generateTicketKeys, nativeOf, nativeAvailable, LAYOUT }
