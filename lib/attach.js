@@ -117,12 +117,12 @@ class Attachment {
     server.sessionIdContext = this.#sessionIdContext
     this.#hook(server._sharedCreds.context)
     const attachment = this
-    const setSecureContext = server.setSecureContext
+    const original = server.setSecureContext
     Object.defineProperty(server, 'setSecureContext', {
       configurable: true,
       writable: true,
       value: function setSecureContext(options) {
-        const result = Reflect.apply(setSecureContext, this, arguments)
+        const result = Reflect.apply(original, this, arguments)
         attachment.#contextReplaced(options)
         return result
       },
