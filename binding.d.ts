@@ -22,6 +22,8 @@ export declare class NativeRing {
   keys(): Array<KeyInfo>
   /** The state of the key named by a 16-byte buffer, or null when the ring does not hold it. */
   stateOf(name: Buffer): string | null
+  /** Rotates and wipes on schedule; `lib/ring.js` calls it from a timer. */
+  tick(): void
   stats(): RingStats
   get destroyed(): boolean
   destroy(): void

@@ -74,6 +74,9 @@ struct Symbols {
     aes_256_cbc: unsafe extern "C" fn() -> *const c_void,
     mac_set_params: unsafe extern "C" fn(*mut c_void, *const OsslParam) -> c_int,
     external_value: ExternalValue,
+    /// Node's own ticket callback where Node installs it as the EVP callback (Node 24 on);
+    /// older Node installs the pre-EVP one, which OpenSSL falls back to once ours is unset.
+    node_ticket_callback: Option<TicketKeyEvpCb>,
     ex_index: c_int,
 }
 
@@ -130,6 +133,12 @@ fn resolve() -> Result<Symbols, String> {
         aes_256_cbc: symbol!(c"EVP_aes_256_cbc"),
         mac_set_params: symbol!(c"EVP_MAC_CTX_set_params"),
         external_value,
+        node_ticket_callback: lookup(
+            c"_ZN4node6crypto13SecureContext27TicketCompatibilityCallbackEP6ssl_stPhS4_P17evp_cipher_ctx_stP14evp_mac_ctx_sti",
+        )
+        // SAFETY: Node's `TicketCompatibilityCallback(SSL*, unsigned char*, unsigned char*,
+        // EVP_CIPHER_CTX*, EVP_MAC_CTX*, int)`, the signature of an EVP ticket callback.
+        .map(|p| unsafe { std::mem::transmute::<*mut c_void, TicketKeyEvpCb>(p) }),
         ex_index: -1,
     };
     // SAFETY: registers a process-wide ex_data index for SSL_CTX with our free callback.
@@ -207,8 +216,8 @@ pub unsafe fn install(ctx: *mut c_void, ring: Arc<Ring>) -> Result<(), &'static 
     Ok(())
 }
 
-/// Removes the ring from `ctx`; Node's own ticket callback, which OpenSSL only uses when no
-/// EVP callback is set, takes over again. Returns whether a ring was installed.
+/// Removes the ring from `ctx` and puts Node's own ticket callback back. Returns whether a
+/// ring was installed.
 ///
 /// # Safety
 /// As for [`install`].
@@ -220,7 +229,7 @@ pub unsafe fn uninstall(ctx: *mut c_void) -> Result<bool, &'static str> {
         if old.is_null() {
             return Ok(false);
         }
-        (s.set_ticket_key_evp_cb)(ctx, None);
+        (s.set_ticket_key_evp_cb)(ctx, s.node_ticket_callback);
         (s.set_session_ticket_cb)(ctx, None, None, ptr::null_mut());
         (s.ctx_set_ex_data)(ctx, s.ex_index, ptr::null_mut());
         drop(Box::from_raw(old));
