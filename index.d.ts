@@ -1,0 +1,137 @@
+/// <reference types="node" />
+import type { Server as TlsServer } from 'node:tls'
+
+/** The ticket cipher of a ring: AES-CBC with an HMAC-SHA256 key of the same length. */
+export type TicketCipher = 'aes-128-cbc' | 'aes-256-cbc'
+
+/** Where a key is in its life. */
+export type KeyState = 'next' | 'current' | 'previous'
+
+export interface TicketKeyRingOptions {
+  /**
+   * Seconds a key encrypts, >= 1 and <= 31536000. Epochs are aligned to multiples of it since
+   * the Unix epoch, so every process with the same clock rotates at the same instant.
+   * @default 3600
+   */
+  rotationInterval?: number
+  /**
+   * Seconds a ticket stays resumable, >= 1 and <= 604800 (RFC 8446 §4.6.1). `attach()` makes
+   * it the server's session timeout. A key is kept, decrypt-only, for this long after it
+   * stopped encrypting.
+   * @default 7200
+   */
+  ticketLifetime?: number
+  /**
+   * Explicit key material: n keys of 48 bytes (`name | hmac | aes`, 16 each, Node's layout,
+   * AES-128) or of 80 bytes (`name | hmac(32) | aes(32)`, AES-256). The first key encrypts,
+   * all decrypt, and the ring does not rotate on its own. Keys with an all-zero HMAC or AES
+   * key, and repeated names, are refused.
+   */
+  keys?: NodeJS.ArrayBufferView
+  /**
+   * The cipher for new keys. Defaults to 'aes-256-cbc' where the native mode is available and
+   * to 'aes-128-cbc' elsewhere; with `keys`, to the layout their length implies.
+   */
+  cipher?: TicketCipher
+}
+
+/** A key as `keys()` shows it: never its secrets. */
+export interface TicketKeyInfo {
+  /** The 16-byte key name in hex; it is public, every ticket starts with it. */
+  name: string
+  state: KeyState
+  /** When it starts (or started) to encrypt. */
+  activatesAt: Date
+  /** When it will be wiped, or null for explicit keys, which are held until replaced. */
+  expiresAt: Date | null
+}
+
+/** Counters since the ring was made, across every server it is attached to. */
+export interface TicketKeyStats {
+  /** Tickets sealed. */
+  issued: number
+  /** Tickets opened with the current or the next key. */
+  resumed: number
+  /** Tickets opened with a previous key; the client got a fresh ticket under the current one. */
+  renewed: number
+  /** Tickets whose key this ring never held: foreign, forged, or from before a restart. */
+  unknownKey: number
+  /** Tickets whose key the ring held but has wiped, because their lifetime is over. */
+  expired: number
+}
+
+/**
+ * A ring of session-ticket keys with a schedule. A key is *next* (decrypts only) for one
+ * interval, *current* (encrypts) for one interval, then *previous* (decrypts only, and
+ * tickets it opens are renewed) until `ticketLifetime` after it stopped encrypting; then it is
+ * wiped. Rotation needs no timer: it is computed from the clock whenever a key is needed.
+ *
+ * Keys come from the operating system's CSPRNG, live only in memory and are zeroized when
+ * retired. Neither `util.inspect()` nor `JSON.stringify()` shows them.
+ */
+export declare class TicketKeyRing {
+  constructor(options?: TicketKeyRingOptions)
+  readonly rotationInterval: number
+  readonly ticketLifetime: number
+  readonly cipher: TicketCipher
+  /** The session id context `attach()` gives servers, the same in every process. */
+  readonly sessionIdContext: string
+  readonly destroyed: boolean
+  /** The current key in the ring's layout: 48 bytes for AES-128, 80 bytes for AES-256. */
+  getTicketKeys(): Buffer
+  /**
+   * Installs explicit keys (n keys in the ring's layout; the first encrypts from now on) and
+   * stops automatic rotation. The keys that encrypted before stay decrypt-only until their
+   * tickets have expired, so this never costs a resumption, unlike `server.setTicketKeys()`.
+   * @throws {TypeError} ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE
+   */
+  setTicketKeys(keys: NodeJS.ArrayBufferView): void
+  /** Makes the next key current now; a ring of explicit keys gets a fresh random key. */
+  rotate(): void
+  /** Every key held, newest first. */
+  keys(): TicketKeyInfo[]
+  stats(): TicketKeyStats
+  /** Wipes every key. Attached servers fall back to full handshakes; any later call throws ERR_INVALID_STATE. */
+  destroy(): void
+  toJSON(): { cipher: TicketCipher; rotationInterval: number; ticketLifetime: number; keys: number; destroyed: boolean }
+}
+
+export type AttachMode = 'auto' | 'native' | 'callback'
+
+export interface AttachOptions {
+  /**
+   * 'native': a Rust ticket callback on the server's OpenSSL context; no JavaScript per
+   * handshake, key bytes never enter the JavaScript heap, AES-128 and AES-256.
+   * 'callback': Node's internal ticket-key callback; AES-128 only.
+   * 'auto' picks 'native' where it works, else 'callback', and throws if neither can serve the ring.
+   * @default 'auto'
+   */
+  mode?: AttachMode
+}
+
+export interface TicketKeyAttachment {
+  /** The mode in use. */
+  readonly mode: 'native' | 'callback'
+  readonly detached: boolean
+  /** Gives the server back its own ticket handling, session timeout and session id context. Idempotent. */
+  detach(): void
+}
+
+/**
+ * Serves the session tickets of a `tls.Server`, `https.Server` or `http2.createSecureServer()`
+ * from the ring. It sets the server's session timeout to `ring.ticketLifetime` and, unless the
+ * server was given a `sessionIdContext`, replaces Node's argv-derived one with
+ * `ring.sessionIdContext`, so servers sharing keys resume each other's tickets. It follows
+ * `server.setSecureContext()`. SNI contexts need nothing.
+ * @throws {TypeError} ERR_INVALID_ARG_TYPE for a wrong server, ring or options;
+ *   ERR_INVALID_ARG_VALUE for an unknown mode or an AES-256 ring in callback mode
+ * @throws {Error} ERR_INVALID_STATE for a destroyed ring or a server that already has one;
+ *   ERR_TLS_TICKET_NATIVE_UNAVAILABLE when mode 'native' (or every mode) cannot work here
+ */
+export declare function attach(server: TlsServer, ring: TicketKeyRing, options?: AttachOptions): TicketKeyAttachment
+
+/**
+ * Fresh key material from the CSPRNG: `size` bytes, a multiple of 48 (Node's layout, the
+ * default) or of 80 (the extended layout), at most 81920.
+ */
+export declare function generateTicketKeys(size?: number): Buffer
