@@ -168,8 +168,8 @@ class Attachment {
     server.sessionIdContext = saved.sessionIdContext
     attachments.delete(server)
     const context = this.#context
-    // A context closed in the meantime has no SSL_CTX left to unhook.
-    if (context === null || context._external == null) return
+    // Nothing was hooked when attaching failed before the first context.
+    if (context === null) return
     const timeout = saved.sessionTimeout || this.#ring.ticketLifetime
     if (typeof saved.sessionIdContext === 'string') context.setSessionIdContext(saved.sessionIdContext)
     if (this.#mode === 'native') {

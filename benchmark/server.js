@@ -1,0 +1,41 @@
+'use strict'
+
+// A TLS server in its own process for the handshake benchmark. argv: <mode> where mode is
+// builtin | native | callback. It answers IPC messages: 'reset' starts a measurement,
+// 'report' returns the CPU time used and the handshakes seen since.
+
+const tls = require('node:tls')
+const { TicketKeyRing, attach } = require('..')
+
+const mode = process.argv[2]
+const { key, cert } = JSON.parse(process.argv[3])
+
+const server = tls.createServer({ key, cert }, (socket) => {
+  handshakes++
+  if (socket.isSessionReused()) resumed++
+  socket.on('error', () => {})
+  socket.end('x')
+})
+server.on('tlsClientError', () => {})
+if (mode !== 'builtin') {
+  const ring = new TicketKeyRing({ cipher: mode === 'callback' ? 'aes-128-cbc' : 'aes-256-cbc' })
+  attach(server, ring, { mode })
+}
+
+let handshakes = 0
+let resumed = 0
+let since = process.cpuUsage()
+
+process.on('message', (message) => {
+  if (message === 'reset') {
+    handshakes = 0
+    resumed = 0
+    since = process.cpuUsage()
+    process.send({ ok: true })
+  } else if (message === 'report') {
+    const used = process.cpuUsage(since)
+    process.send({ cpuMicros: used.user + used.system, handshakes, resumed })
+  }
+})
+process.on('disconnect', () => process.exit(0))
+server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }))
