@@ -71,6 +71,8 @@ pub enum KeyError {
     DuplicateName { index: usize },
     /// The operating system's random source failed.
     Random(String),
+    /// A fleet or wrapping secret shorter than the minimum.
+    ShortSecret { min: usize, got: usize },
 }
 
 impl fmt::Display for KeyError {
@@ -87,6 +89,9 @@ impl fmt::Display for KeyError {
                 write!(f, "key {index} repeats the name of an earlier key")
             }
             KeyError::Random(why) => write!(f, "the system random source failed: {why}"),
+            KeyError::ShortSecret { min, got } => {
+                write!(f, "a secret must be at least {min} bytes, got {got} bytes")
+            }
         }
     }
 }

@@ -4,9 +4,11 @@
 //! file is the N-API layer and only converts types and errors. The JavaScript layer in `lib/`
 //! validates arguments and turns the error codes below into Node-style errors.
 
+pub mod derive;
 pub mod key;
 pub mod native;
 pub mod ring;
+pub mod wrap;
 
 use std::ffi::c_void;
 use std::sync::Arc;

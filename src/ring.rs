@@ -145,6 +145,8 @@ pub struct Stats {
     pub renewed: u64,
     pub unknown_key: u64,
     pub expired: u64,
+    /// Keys a fed ring had to make itself because its feed had not delivered in time.
+    pub fallback_keys: u64,
 }
 
 /// Where the keys of a scheduled ring come from.
@@ -220,6 +222,7 @@ struct Counters {
     renewed: AtomicU64,
     unknown_key: AtomicU64,
     expired: AtomicU64,
+    fallback_keys: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -230,6 +233,9 @@ pub struct Ring {
     cipher: Cipher,
     schedule: Schedule,
     source: Box<dyn KeySource>,
+    /// Keys normally arrive through `offer` (from a shared store, or a cluster's primary);
+    /// the source only stands in when they are late.
+    fed: bool,
     inner: RwLock<Inner>,
     /// Before this time (Unix seconds) the schedule has nothing to do: lookups stay read-only.
     next_change: AtomicU64,
@@ -273,6 +279,23 @@ impl Ring {
         Ok(ring)
     }
 
+    /// A scheduled ring whose keys come from outside through [`Ring::offer`]. Until they do,
+    /// and whenever they are late, it makes random keys of its own (counted as fallbacks), so
+    /// rotation never stalls.
+    pub fn fed(cipher: Cipher, schedule: Schedule, now: u64) -> Result<Ring, RingError> {
+        let mut ring = Ring::empty(cipher, schedule, Box::new(RandomKeys), Mode::Scheduled { shift: 0 });
+        ring.fed = true;
+        {
+            let mut inner = ring.write();
+            let next = ring.roll(&mut inner, now);
+            ring.next_change.store(next, Ordering::Release);
+            if !inner.slots.iter().any(|s| s.role == Role::Current) {
+                return Err(inner.last_error.take().map_or(RingError::NoCurrentKey, RingError::Key));
+            }
+        }
+        Ok(ring)
+    }
+
     /// A ring of explicit keys: the first encrypts, all decrypt, nothing rotates on its own.
     pub fn explicit(
         cipher: Cipher,
@@ -290,6 +313,7 @@ impl Ring {
             cipher,
             schedule,
             source,
+            fed: false,
             inner: RwLock::new(Inner {
                 mode,
                 slots: Vec::new(),
@@ -362,6 +386,9 @@ impl Ring {
                 }
                 match self.source.key_for_epoch(e, self.cipher) {
                     Ok(key) => {
+                        if self.fed {
+                            bump(&self.counters.fallback_keys);
+                        }
                         let start = (e - shift).saturating_mul(interval);
                         inner.slots.push(Slot {
                             key,
@@ -565,6 +592,57 @@ impl Ring {
         Ok(())
     }
 
+    /// Takes the key of `epoch` from the ring's feed. It replaces a key the ring made itself
+    /// for that epoch: one that never encrypted is dropped, one that did stays decrypt-only for
+    /// a lifetime. Returns whether the ring took the key; it ignores keys it already holds,
+    /// keys of epochs whose tickets have all expired, and any key on a ring of explicit keys.
+    pub fn offer(&self, epoch: u64, key: TicketKey, now: u64) -> Result<bool, RingError> {
+        if key.cipher() != self.cipher {
+            return Err(KeyError::Length { layout: self.cipher.layout_len(), got: key.cipher().layout_len() }.into());
+        }
+        let mut inner = self.write_at(now)?;
+        let Mode::Scheduled { shift } = inner.mode else { return Ok(false) };
+        let (interval, lifetime) = (self.schedule.rotation_interval, self.schedule.ticket_lifetime);
+        let Some(start) = epoch.checked_sub(shift).map(|e| e.saturating_mul(interval)) else { return Ok(false) };
+        let end = start.saturating_add(interval);
+        if end.saturating_add(lifetime) <= now {
+            return Ok(false);
+        }
+        // The same key again, or a name clash that would make tickets ambiguous.
+        if find(&inner.slots, key.name()).is_some() {
+            return Ok(false);
+        }
+        let mut slot = Slot { key, epoch: Some(epoch), activates_at: start, ends_at: Some(end), role: Role::Next };
+        if let Some(i) = inner.slots.iter().position(|s| s.epoch == Some(epoch)) {
+            let local = &mut inner.slots[i];
+            slot.activates_at = local.activates_at;
+            slot.ends_at = local.ends_at;
+            slot.role = local.role;
+            match local.role {
+                Role::Next => {
+                    inner.slots.remove(i);
+                }
+                Role::Current => {
+                    local.epoch = None;
+                    local.retire(now, lifetime);
+                }
+                Role::Previous { .. } => local.epoch = None,
+            }
+        } else if end <= now {
+            slot.role = Role::Previous { expires_at: Some(end.saturating_add(lifetime)) };
+        }
+        inner.slots.push(slot);
+        let next = self.roll(&mut inner, now);
+        self.next_change.store(next, Ordering::Release);
+        Ok(true)
+    }
+
+    /// The keys of every epoch the ring holds, in its layout, for mirroring it elsewhere.
+    pub fn epoch_keys(&self, now: u64) -> Result<Vec<(u64, Zeroizing<Vec<u8>>)>, RingError> {
+        let inner = self.read_at(now)?;
+        Ok(inner.slots.iter().filter_map(|s| s.epoch.map(|e| (e, s.key.to_layout()))).collect())
+    }
+
     /// Every key held at `now`, newest first, without secrets.
     pub fn keys(&self, now: u64) -> Result<Vec<KeyInfo>, RingError> {
         let inner = self.read_at(now)?;
@@ -600,6 +678,7 @@ impl Ring {
             renewed: c.renewed.load(Ordering::Relaxed),
             unknown_key: c.unknown_key.load(Ordering::Relaxed),
             expired: c.expired.load(Ordering::Relaxed),
+            fallback_keys: c.fallback_keys.load(Ordering::Relaxed),
         }
     }
 
@@ -941,5 +1020,91 @@ mod tests {
         assert!(ring.state_of(&name, T0).unwrap().is_some());
         name[15] ^= 1;
         assert_eq!(ring.state_of(&name, T0).unwrap(), None);
+    }
+
+    fn derived(secret: u8, now: u64) -> Ring {
+        let source = crate::derive::DerivedKeys::new(&[secret; 32]).unwrap();
+        Ring::with_source(Cipher::Aes256Cbc, schedule(), Box::new(source), now).unwrap()
+    }
+
+    #[test]
+    fn rings_from_one_secret_agree_on_every_key() {
+        let a = derived(1, T0 + 3);
+        let b = derived(1, T0 + 77);
+        assert_eq!(a.keys(T0 + 80).unwrap(), b.keys(T0 + 80).unwrap());
+        assert_ne!(current_name(&a, T0 + 80), current_name(&derived(2, T0), T0 + 80));
+    }
+
+    #[test]
+    fn derived_rings_tolerate_a_clock_skew_of_up_to_one_interval() {
+        let ahead = derived(1, T0);
+        let behind = derived(1, T0);
+        let skew = I - 1;
+        for t in (T0 + 10..T0 + 5 * I).step_by(13) {
+            let from_ahead = current_name(&ahead, t + skew);
+            assert!(decision(&behind, &from_ahead, t).is_some(), "behind opens ahead's ticket at {t}");
+            let from_behind = current_name(&behind, t);
+            assert!(decision(&ahead, &from_behind, t + skew).is_some(), "ahead opens behind's ticket at {t}");
+        }
+    }
+
+    fn fed_at(now: u64) -> Ring {
+        Ring::fed(Cipher::Aes128Cbc, schedule(), now).unwrap()
+    }
+
+    #[test]
+    fn a_fed_ring_uses_offered_keys_and_counts_what_it_made_itself() {
+        let ring = fed_at(T0 + 1);
+        assert_eq!(ring.stats().fallback_keys, 2, "nothing was offered yet: current and next are local");
+        let e = T0 / I;
+        let shared_next = TicketKey::generate(Cipher::Aes128Cbc).unwrap();
+        let name = *shared_next.name();
+        assert!(ring.offer(e + 1, shared_next.clone(), T0 + 2).unwrap());
+        assert!(!ring.offer(e + 1, shared_next, T0 + 2).unwrap(), "the same key twice is taken once");
+        assert_eq!(ring.keys(T0 + 2).unwrap().len(), 2, "the local next key gave way");
+        assert_eq!(ring.state_of(&name, T0 + 2).unwrap(), Some(KeyState::Next));
+        // Offer the key after that in time, and the boundary passes without a fallback.
+        ring.offer(e + 2, TicketKey::generate(Cipher::Aes128Cbc).unwrap(), T0 + 3).unwrap();
+        assert_eq!(current_name(&ring, T0 + I), name);
+        assert_eq!(ring.stats().fallback_keys, 2);
+    }
+
+    #[test]
+    fn a_late_shared_key_replaces_the_local_current_one() {
+        let ring = fed_at(T0 + 1);
+        let local = current_name(&ring, T0 + 1);
+        let shared = TicketKey::generate(Cipher::Aes128Cbc).unwrap();
+        let name = *shared.name();
+        assert!(ring.offer(T0 / I, shared, T0 + 30).unwrap());
+        assert_eq!(current_name(&ring, T0 + 30), name);
+        // Tickets the local key issued meanwhile still resume, renewed, for a lifetime.
+        assert_eq!(decision(&ring, &local, T0 + 30 + L - 1), Some(Decision::Renew));
+        assert_eq!(decision(&ring, &local, T0 + 30 + L), None);
+    }
+
+    #[test]
+    fn offers_of_expired_epochs_or_to_explicit_rings_are_ignored() {
+        let ring = fed_at(T0 + 10 * I);
+        let old = T0 / I; // its tickets expired long ago
+        assert!(!ring.offer(old, TicketKey::generate(Cipher::Aes128Cbc).unwrap(), T0 + 10 * I).unwrap());
+        // A recent past epoch comes in as previous, so its tickets still resume.
+        let recent = TicketKey::generate(Cipher::Aes128Cbc).unwrap();
+        let name = *recent.name();
+        assert!(ring.offer(old + 9, recent, T0 + 10 * I).unwrap());
+        assert_eq!(ring.state_of(&name, T0 + 10 * I).unwrap(), Some(KeyState::Previous));
+        let explicit = Ring::explicit(Cipher::Aes128Cbc, schedule(), vec![TicketKey::generate(Cipher::Aes128Cbc).unwrap()], T0).unwrap();
+        assert!(!explicit.offer(old, TicketKey::generate(Cipher::Aes128Cbc).unwrap(), T0).unwrap());
+        assert!(ring.offer(old + 10, TicketKey::generate(Cipher::Aes256Cbc).unwrap(), T0 + 10 * I).is_err());
+    }
+
+    #[test]
+    fn epoch_keys_mirror_a_ring_into_a_fed_one() {
+        let primary = ring_at(T0 + 5);
+        let worker = Ring::fed(Cipher::Aes256Cbc, schedule(), T0 + 5).unwrap();
+        for (epoch, material) in primary.epoch_keys(T0 + 5).unwrap() {
+            worker.offer(epoch, TicketKey::from_layout(Cipher::Aes256Cbc, &material).unwrap(), T0 + 5).unwrap();
+        }
+        assert_eq!(current_name(&worker, T0 + 5), current_name(&primary, T0 + 5));
+        assert_eq!(current_name(&worker, T0 + I), current_name(&primary, T0 + I));
     }
 }
