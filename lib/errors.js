@@ -10,6 +10,7 @@ const classes = {
   ERR_INVALID_STATE: Error,
   ERR_TLS_TICKET_NATIVE_UNAVAILABLE: Error,
   ERR_TLS_TICKET_CALLBACK_UNAVAILABLE: Error,
+  ERR_TLS_TICKET_KEY_UNOPENABLE: Error,
 }
 
 function makeError(code, message, caller = makeError) {

@@ -22,6 +22,9 @@ const SHARED_SESSION_ID_CONTEXT = createHash('sha256')
   .update('tls-ticket-keys session id context v1').digest('hex').slice(0, 32)
 
 const natives = new WeakMap()
+// Passed by the store and the cluster code to make a ring that is fed keys from outside.
+const kFed = Symbol('fed ring')
+const MIN_SECRET_BYTES = 32
 
 /** The Rust ring behind a TicketKeyRing; for attach(), not exported from the package. */
 function nativeOf(ring) {
@@ -61,14 +64,14 @@ class TicketKeyRing {
   #rotationInterval
   #ticketLifetime
 
-  constructor(options = {}) {
+  constructor(options = {}, internal = undefined) {
     validateObject(options, 'options')
     const rotationInterval = options.rotationInterval === undefined ? 3600
       : validateInteger(options.rotationInterval, 'options.rotationInterval', 1, MAX_ROTATION_INTERVAL)
     const ticketLifetime = options.ticketLifetime === undefined ? 7200
       : validateInteger(options.ticketLifetime, 'options.ticketLifetime', 1, MAX_TICKET_LIFETIME)
-    if (options.secret !== undefined) {
-      throw invalidArgValue('options.secret', 'is not supported by this version yet; share keys with setTicketKeys()')
+    if (options.secret !== undefined && options.keys !== undefined) {
+      throw invalidArgValue('options', 'cannot have both keys and secret')
     }
     if (options.keys !== undefined) {
       const keys = validateKeyBytes(options.keys, 'options.keys')
@@ -78,7 +81,17 @@ class TicketKeyRing {
       const cipher = options.cipher === undefined
         ? (nativeAvailable() ? 'aes-256-cbc' : 'aes-128-cbc')
         : validateOneOf(options.cipher, 'options.cipher', CIPHERS)
-      this.#native = callNative(() => binding.NativeRing.random(cipher, rotationInterval, ticketLifetime))
+      if (options.secret !== undefined) {
+        const secret = validateKeyBytes(options.secret, 'options.secret')
+        if (secret.length < MIN_SECRET_BYTES) {
+          throw invalidArgValue('options.secret', `must be at least ${MIN_SECRET_BYTES} bytes. Received ${secret.length} bytes`)
+        }
+        this.#native = callNative(() => binding.NativeRing.derived(cipher, rotationInterval, ticketLifetime, secret))
+      } else if (internal === kFed) {
+        this.#native = callNative(() => binding.NativeRing.fed(cipher, rotationInterval, ticketLifetime))
+      } else {
+        this.#native = callNative(() => binding.NativeRing.random(cipher, rotationInterval, ticketLifetime))
+      }
     }
     this.#rotationInterval = rotationInterval
     this.#ticketLifetime = ticketLifetime
@@ -104,6 +117,14 @@ class TicketKeyRing {
     return this.#native
   }
 
+  /**
+   * One ring for a node:cluster: call it in the primary and in every worker. Workers mirror
+   * the primary's keys over IPC and rotate with it.
+   */
+  static forCluster(options = {}) {
+    return require('./cluster.js').forCluster(options)
+  }
+
   /** Seconds a key encrypts. */
   get rotationInterval() {
     return this.#rotationInterval
@@ -114,9 +135,12 @@ class TicketKeyRing {
     return this.#ticketLifetime
   }
 
-  /** The session id context attach() gives servers, the same wherever the keys are shared. */
+  /**
+   * The session id context attach() gives servers: derived from the secret for a
+   * secret-derived ring, else one shared by every ring. The same wherever the keys are shared.
+   */
   get sessionIdContext() {
-    return SHARED_SESSION_ID_CONTEXT
+    return this.#native.sessionIdContext ?? SHARED_SESSION_ID_CONTEXT
   }
 
   /** 'aes-128-cbc' (48-byte keys) or 'aes-256-cbc' (80-byte keys). */
@@ -188,4 +212,4 @@ class TicketKeyRing {
   }
 }
 
-module.exports = { TicketKeyRing, generateTicketKeys, nativeOf, nativeAvailable, LAYOUT }
+module.exports = { TicketKeyRing, generateTicketKeys, nativeOf, nativeAvailable, kFed, LAYOUT }

@@ -18,8 +18,10 @@ use napi::bindgen_prelude::{Buffer, BufferSlice, Unknown};
 use napi::{JsValue, ValueType};
 use napi_derive::napi;
 
+use crate::derive::DerivedKeys;
 use crate::key::{fill_random, Cipher, KeyError, TicketKey, NAME_LEN};
 use crate::ring::{Decision, Ring, RingError, Schedule};
+use crate::wrap::{WrapError, Wrapper};
 
 /// Errors carry a Node-style code; `lib/errors.js` gives them the matching class.
 type Error = napi::Error<&'static str>;
@@ -29,6 +31,7 @@ const INVALID_ARG_VALUE: &str = "ERR_INVALID_ARG_VALUE";
 const OUT_OF_RANGE: &str = "ERR_OUT_OF_RANGE";
 const INVALID_STATE: &str = "ERR_INVALID_STATE";
 const NATIVE_UNAVAILABLE: &str = "ERR_TLS_TICKET_NATIVE_UNAVAILABLE";
+const UNOPENABLE: &str = "ERR_TLS_TICKET_KEY_UNOPENABLE";
 
 fn ring_error(e: RingError) -> Error {
     let code = match e {
@@ -55,7 +58,7 @@ fn cipher_named(name: &str) -> Result<Cipher> {
 }
 
 fn whole_seconds(what: &'static str, value: f64) -> Result<u64> {
-    if !value.is_finite() || value.fract() != 0.0 || value < 0.0 || value > u32::MAX as f64 {
+    if !value.is_finite() || value.fract() != 0.0 || value < 0.0 || value > (1u64 << 53) as f64 {
         return Err(Error::new(OUT_OF_RANGE, format!("{what} must be a whole number of seconds, got {value}")));
     }
     Ok(value as u64)
@@ -107,12 +110,21 @@ pub struct RingStats {
     pub renewed: f64,
     pub unknown_key: f64,
     pub expired: f64,
+    pub fallback_keys: f64,
+}
+
+#[napi(object)]
+pub struct EpochKey {
+    pub epoch: f64,
+    pub material: Buffer,
 }
 
 /// The ring as the JavaScript layer sees it; `lib/ring.js` wraps it as `TicketKeyRing`.
 #[napi]
 pub struct NativeRing {
     ring: Arc<Ring>,
+    /// The session id context of a secret-derived ring, in hex.
+    session_id_context: Option<String>,
 }
 
 #[napi]
@@ -122,7 +134,7 @@ impl NativeRing {
     pub fn random(cipher: String, rotation_interval: f64, ticket_lifetime: f64) -> Result<NativeRing> {
         let ring = Ring::random(cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?, now())
             .map_err(ring_error)?;
-        Ok(NativeRing { ring: Arc::new(ring) })
+        Ok(NativeRing { ring: Arc::new(ring), session_id_context: None })
     }
 
     /// A ring of explicit keys (n keys in the cipher's layout); the first encrypts.
@@ -137,7 +149,56 @@ impl NativeRing {
         let keys = TicketKey::parse_many(cipher, &keys).map_err(key_error)?;
         let ring = Ring::explicit(cipher, schedule(rotation_interval, ticket_lifetime)?, keys, now())
             .map_err(ring_error)?;
-        Ok(NativeRing { ring: Arc::new(ring) })
+        Ok(NativeRing { ring: Arc::new(ring), session_id_context: None })
+    }
+
+    /// A ring whose epoch keys are derived from a fleet secret of at least 32 bytes.
+    #[napi(factory)]
+    pub fn derived(cipher: String, rotation_interval: f64, ticket_lifetime: f64, secret: BufferSlice) -> Result<NativeRing> {
+        let source = DerivedKeys::new(&secret).map_err(key_error)?;
+        let context = hex(&source.session_id_context());
+        let ring = Ring::with_source(cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?, Box::new(source), now())
+            .map_err(ring_error)?;
+        Ok(NativeRing { ring: Arc::new(ring), session_id_context: Some(context) })
+    }
+
+    /// A ring fed with keys from outside (a store, a cluster's primary) through `offer`.
+    #[napi(factory)]
+    pub fn fed(cipher: String, rotation_interval: f64, ticket_lifetime: f64) -> Result<NativeRing> {
+        let ring = Ring::fed(cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?, now()).map_err(ring_error)?;
+        Ok(NativeRing { ring: Arc::new(ring), session_id_context: None })
+    }
+
+    #[napi(getter)]
+    pub fn session_id_context(&self) -> Option<String> {
+        self.session_id_context.clone()
+    }
+
+    /// Takes the key of an epoch in the ring's layout; false when the ring already had it,
+    /// or has no use for it.
+    #[napi]
+    pub fn offer(&self, epoch: f64, material: BufferSlice) -> Result<bool> {
+        let key = TicketKey::from_layout(self.ring.cipher(), &material).map_err(key_error)?;
+        self.ring.offer(whole_seconds("epoch", epoch)?, key, now()).map_err(ring_error)
+    }
+
+    /// Opens a key that `NativeWrapper.sealFresh` sealed and takes it, without the key ever
+    /// reaching JavaScript.
+    #[napi]
+    pub fn offer_wrapped(&self, wrapper: &NativeWrapper, prefix: String, epoch: f64, wrapped: BufferSlice) -> Result<bool> {
+        let epoch = whole_seconds("epoch", epoch)?;
+        let key = wrapper.wrapper.open(&wrapped, &prefix, epoch, self.ring.cipher()).map_err(|e| match e {
+            WrapError::Unopenable => Error::new(UNOPENABLE, e.to_string()),
+            WrapError::Key(k) => key_error(k),
+        })?;
+        self.ring.offer(epoch, key, now()).map_err(ring_error)
+    }
+
+    /// The key of every epoch held, for mirroring the ring to a cluster's workers.
+    #[napi]
+    pub fn epoch_keys(&self) -> Result<Vec<EpochKey>> {
+        let keys = self.ring.epoch_keys(now()).map_err(ring_error)?;
+        Ok(keys.into_iter().map(|(epoch, material)| EpochKey { epoch: epoch as f64, material: Buffer::from(&material[..]) }).collect())
     }
 
     #[napi(getter)]
@@ -198,6 +259,7 @@ impl NativeRing {
             renewed: s.renewed as f64,
             unknown_key: s.unknown_key as f64,
             expired: s.expired as f64,
+            fallback_keys: s.fallback_keys as f64,
         }
     }
 
@@ -251,6 +313,28 @@ impl NativeRing {
                 })
             })
             .unwrap_or(0)
+    }
+}
+
+/// AES-256-GCM sealing of epoch keys for a shared store, under a wrapping secret.
+#[napi]
+pub struct NativeWrapper {
+    wrapper: Wrapper,
+}
+
+#[napi]
+impl NativeWrapper {
+    #[napi(constructor)]
+    pub fn new(wrap_secret: BufferSlice) -> Result<NativeWrapper> {
+        Ok(NativeWrapper { wrapper: Wrapper::new(&wrap_secret).map_err(key_error)? })
+    }
+
+    /// A fresh random key for `epoch`, sealed; only the sealed form leaves Rust.
+    #[napi]
+    pub fn seal_fresh(&self, cipher: String, prefix: String, epoch: f64) -> Result<Buffer> {
+        let key = TicketKey::generate(cipher_named(&cipher)?).map_err(key_error)?;
+        let sealed = self.wrapper.seal(&key, &prefix, whole_seconds("epoch", epoch)?).map_err(key_error)?;
+        Ok(sealed.into())
     }
 }
 

@@ -380,7 +380,10 @@ impl Ring {
             // A clock that steps back never brings back an older epoch's key.
             let epoch = (now / interval + shift).max(current_epoch.unwrap_or(0));
             next_change = (now / interval + 1).saturating_mul(interval);
-            for e in [epoch, epoch + 1] {
+            // A fed ring makes only the current key when its feed is late; the next one is the
+            // feed's to deliver, an epoch ahead.
+            let wanted = if self.fed { epoch..=epoch } else { epoch..=epoch + 1 };
+            for e in wanted {
                 if inner.slots.iter().any(|s| s.epoch == Some(e)) {
                     continue;
                 }
@@ -1055,17 +1058,19 @@ mod tests {
     #[test]
     fn a_fed_ring_uses_offered_keys_and_counts_what_it_made_itself() {
         let ring = fed_at(T0 + 1);
-        assert_eq!(ring.stats().fallback_keys, 2, "nothing was offered yet: current and next are local");
+        assert_eq!(ring.stats().fallback_keys, 1, "nothing was offered yet: the current key is local");
+        assert_eq!(states(&ring, T0 + 1), ["current"], "the next key is the feed's to deliver");
         let e = T0 / I;
         let shared_next = TicketKey::generate(Cipher::Aes128Cbc).unwrap();
         let name = *shared_next.name();
         assert!(ring.offer(e + 1, shared_next.clone(), T0 + 2).unwrap());
         assert!(!ring.offer(e + 1, shared_next, T0 + 2).unwrap(), "the same key twice is taken once");
-        assert_eq!(ring.keys(T0 + 2).unwrap().len(), 2, "the local next key gave way");
         assert_eq!(ring.state_of(&name, T0 + 2).unwrap(), Some(KeyState::Next));
-        // Offer the key after that in time, and the boundary passes without a fallback.
-        ring.offer(e + 2, TicketKey::generate(Cipher::Aes128Cbc).unwrap(), T0 + 3).unwrap();
+        // The boundary passes without a fallback: the offered key takes over.
         assert_eq!(current_name(&ring, T0 + I), name);
+        assert_eq!(ring.stats().fallback_keys, 1);
+        // A feed that stays away: the ring makes the current key itself, and counts it.
+        assert_ne!(current_name(&ring, T0 + 2 * I), name);
         assert_eq!(ring.stats().fallback_keys, 2);
     }
 
