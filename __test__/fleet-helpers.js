@@ -126,12 +126,12 @@ async function startFleet(way, options) {
 
 /**
  * `count` reconnections to 127.0.0.1:port, one after the other, each offering the newest
- * session, spread over at least `spanMs`. Counts resumed, full and failed handshakes; the
- * first connection (no session yet) is not counted.
+ * session (starting with `session`, if given), spread over at least `spanMs`. Counts resumed,
+ * full and failed handshakes of all but the first connection, which usually has no session
+ * to offer; `firstResumed` tells how that one went.
  */
-async function reconnectThrough(port, { count, spanMs = 0, version = 'TLSv1.3', onEach } = {}) {
-  const result = { resumed: 0, full: 0, failed: 0 }
-  let session
+async function reconnectThrough(port, { count, spanMs = 0, version = 'TLSv1.3', onEach, session } = {}) {
+  const result = { resumed: 0, full: 0, failed: 0, firstResumed: null }
   const started = Date.now()
   for (let i = 0; i <= count; i++) {
     if (onEach) await onEach(i)
@@ -146,6 +146,7 @@ async function reconnectThrough(port, { count, spanMs = 0, version = 'TLSv1.3', 
       socket.setTimeout(5000, () => socket.destroy())
       socket.on('close', () => resolve(reused))
     })
+    if (i === 0) result.firstResumed = outcome
     if (i > 0) {
       if (outcome === null) result.failed++
       else if (outcome) result.resumed++
@@ -156,6 +157,7 @@ async function reconnectThrough(port, { count, spanMs = 0, version = 'TLSv1.3', 
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
   }
   result.rate = result.resumed / count
+  result.session = session
   return result
 }
 

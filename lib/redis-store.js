@@ -110,11 +110,20 @@ class RedisKeyStore {
     return this.#closed
   }
 
+  #redisKey(ring, epoch) {
+    return `${this.#prefix}${ring.cipher}:${ring.rotationInterval}:${epoch}`
+  }
+
+  /** The key of an epoch that has begun already, if the fleet agreed one: never a new one. */
+  async fetch(ring, epoch) {
+    const stored = await this.#client.get(this.#redisKey(ring, epoch))
+    if (stored !== null) this.#offer(ring, epoch, Buffer.from(stored, 'base64'))
+  }
+
   /** The key of `epoch` for `ring`: ours if we win the SET NX race, else the winner's. */
   async agree(ring, epoch) {
-    const native = nativeOf(ring)
     const { cipher, rotationInterval, ticketLifetime } = ring
-    const redisKey = `${this.#prefix}${cipher}:${rotationInterval}:${epoch}`
+    const redisKey = this.#redisKey(ring, epoch)
     // Kept until every ticket of this key has expired, with one interval to spare.
     const ttl = (epoch + 1) * rotationInterval + ticketLifetime + rotationInterval - nowSeconds()
     if (ttl <= 0) return
@@ -128,6 +137,11 @@ class RedisKeyStore {
     } else {
       this.#stats.won++
     }
+    this.#offer(ring, epoch, value)
+  }
+
+  #offer(ring, epoch, value) {
+    const native = nativeOf(ring)
     try {
       callNative(() => native.offerWrapped(this.#wrapper, this.#prefix, epoch, value))
       this.#stats.agreed++
@@ -149,6 +163,7 @@ class Feed {
   #ring
   #timer = null
   #stopped = false
+  #caughtUp = false
 
   constructor(store, ring) {
     this.#store = store
@@ -161,6 +176,18 @@ class Feed {
     let ok = true
     if (ring.destroyed) return this.stop()
     const epoch = Math.floor(nowSeconds() / ring.rotationInterval)
+    if (!this.#caughtUp) {
+      // Tickets that other processes (or this one before a restart) sealed in recent epochs
+      // are still live: fetch those keys once, without ever making new past keys.
+      const live = Math.min(Math.floor(ring.ticketLifetime / ring.rotationInterval) + 1, 64)
+      try {
+        for (let e = epoch - live; e < epoch; e++) await this.#store.fetch(ring, e)
+        this.#caughtUp = true
+      } catch {
+        this.#store.noteError()
+        ok = false
+      }
+    }
     for (const e of [epoch, epoch + 1]) {
       try {
         await this.#store.agree(ring, e)

@@ -62,6 +62,10 @@ impl KeySource for DerivedKeys {
         self.expand(SECRETS_LABEL, &[cipher_name, &epoch], &mut material[NAME_LEN..]);
         TicketKey::from_layout(cipher, &material)
     }
+
+    fn reproducible(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

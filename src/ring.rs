@@ -152,6 +152,13 @@ pub struct Stats {
 /// Where the keys of a scheduled ring come from.
 pub trait KeySource: Send + Sync {
     fn key_for_epoch(&self, epoch: u64, cipher: Cipher) -> Result<TicketKey, KeyError>;
+
+    /// Whether every holder of this source gets the same key for an epoch. Such a ring also
+    /// makes the keys of recent epochs, whose tickets its peers (or its own earlier process)
+    /// may have issued and which are still live.
+    fn reproducible(&self) -> bool {
+        false
+    }
 }
 
 /// Fresh keys from the operating system's CSPRNG.
@@ -380,11 +387,19 @@ impl Ring {
             // A clock that steps back never brings back an older epoch's key.
             let epoch = (now / interval + shift).max(current_epoch.unwrap_or(0));
             next_change = (now / interval + 1).saturating_mul(interval);
+            let first = if self.source.reproducible() {
+                let live = (lifetime / interval + 1).min(MAX_HELD_KEYS as u64 - 2);
+                epoch.saturating_sub(live).max(shift)
+            } else {
+                epoch
+            };
             // A fed ring makes only the current key when its feed is late; the next one is the
             // feed's to deliver, an epoch ahead.
-            let wanted = if self.fed { epoch..=epoch } else { epoch..=epoch + 1 };
-            for e in wanted {
-                if inner.slots.iter().any(|s| s.epoch == Some(e)) {
+            let last = if self.fed { epoch } else { epoch + 1 };
+            for e in first..=last {
+                let start = (e - shift).saturating_mul(interval);
+                let end = start.saturating_add(interval);
+                if inner.slots.iter().any(|s| s.epoch == Some(e)) || (e < epoch && end.saturating_add(lifetime) <= now) {
                     continue;
                 }
                 match self.source.key_for_epoch(e, self.cipher) {
@@ -392,14 +407,12 @@ impl Ring {
                         if self.fed {
                             bump(&self.counters.fallback_keys);
                         }
-                        let start = (e - shift).saturating_mul(interval);
-                        inner.slots.push(Slot {
-                            key,
-                            epoch: Some(e),
-                            activates_at: start,
-                            ends_at: Some(start.saturating_add(interval)),
-                            role: Role::Next,
-                        });
+                        let role = if e < epoch {
+                            Role::Previous { expires_at: Some(end.saturating_add(lifetime)) }
+                        } else {
+                            Role::Next
+                        };
+                        inner.slots.push(Slot { key, epoch: Some(e), activates_at: start, ends_at: Some(end), role });
                     }
                     Err(e) => {
                         inner.last_error = Some(e);
@@ -1111,5 +1124,18 @@ mod tests {
         }
         assert_eq!(current_name(&worker, T0 + 5), current_name(&primary, T0 + 5));
         assert_eq!(current_name(&worker, T0 + I), current_name(&primary, T0 + I));
+    }
+
+    #[test]
+    fn a_derived_ring_started_late_still_opens_tickets_of_recent_epochs() {
+        let early = derived(1, T0 + 5);
+        let ticket = current_name(&early, T0 + 5);
+        // A process started two epochs later (a restart, a new fleet member).
+        let late = derived(1, T0 + 2 * I + 5);
+        assert_eq!(decision(&late, &ticket, T0 + 2 * I + 5), Some(Decision::Renew));
+        assert_eq!(late.state_of(&ticket, T0 + 2 * I + 5).unwrap(), Some(KeyState::Previous));
+        // But not beyond the ticket lifetime.
+        let much_later = derived(1, T0 + I + L + 1);
+        assert_eq!(decision(&much_later, &ticket, T0 + I + L + 1), None);
     }
 }
