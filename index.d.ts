@@ -29,6 +29,13 @@ export interface TicketKeyRingOptions {
    */
   keys?: NodeJS.ArrayBufferView
   /**
+   * A fleet secret of at least 32 bytes: each epoch's key is derived from it with HKDF-SHA256,
+   * so every process holding it has the same keys at the same time, with no coordination, and
+   * a restarted process still opens the tickets of recent epochs. The price: whoever learns
+   * the secret can compute every epoch's key, past and future. Not with `keys`.
+   */
+  secret?: NodeJS.ArrayBufferView
+  /**
    * The cipher for new keys. Defaults to 'aes-256-cbc' where the native mode is available and
    * to 'aes-128-cbc' elsewhere; with `keys`, to the layout their length implies.
    */
@@ -58,6 +65,11 @@ export interface TicketKeyStats {
   unknownKey: number
   /** Tickets whose key the ring held but has wiped, because their lifetime is over. */
   expired: number
+  /**
+   * For rings fed by a RedisKeyStore or a cluster's primary: keys the ring made itself
+   * because the feed had not delivered in time (one at start-up, before the store answers).
+   */
+  fallbackKeys: number
 }
 
 /**
@@ -71,6 +83,13 @@ export interface TicketKeyStats {
  */
 export declare class TicketKeyRing {
   constructor(options?: TicketKeyRingOptions)
+  /**
+   * One ring for a `node:cluster`: call it in the primary (with the options) and in every
+   * worker. Workers mirror the primary's keys over the IPC channel, get them before their
+   * first handshake, and rotate with the primary. Rejects with ERR_INVALID_STATE in a worker
+   * whose primary sends no keys within 10 s.
+   */
+  static forCluster(options?: Omit<TicketKeyRingOptions, 'keys' | 'secret'>): Promise<TicketKeyRing>
   readonly rotationInterval: number
   readonly ticketLifetime: number
   readonly cipher: TicketCipher
@@ -129,6 +148,36 @@ export interface TicketKeyAttachment {
  *   ERR_TLS_TICKET_NATIVE_UNAVAILABLE when mode 'native' (or every mode) cannot work here
  */
 export declare function attach(server: TlsServer, ring: TicketKeyRing, options?: AttachOptions): TicketKeyAttachment
+
+export interface RedisKeyStoreOptions {
+  /** @default 'redis://127.0.0.1:6379' */
+  url?: string
+  /** At least 32 bytes. Stored keys are sealed with AES-256-GCM under a key derived from it. */
+  wrapSecret: NodeJS.ArrayBufferView
+  /** @default 'tls-ticket-keys:' */
+  prefix?: string
+  /** A node-redis client to use instead of one made from `url`; `close()` leaves it open. */
+  client?: unknown
+}
+
+/**
+ * Random epoch keys agreed through Redis, for forward secrecy across a fleet: for each epoch
+ * the first process to `SET ... NX EX` wins, one epoch before the key starts to encrypt, and
+ * every process loads it as its next key. Values are sealed (AES-256-GCM, epoch and prefix as
+ * associated data), so a Redis dump holds no usable key; Redis expires them once their
+ * tickets have. While Redis is unreachable the rings rotate on local keys, and take the
+ * shared ones again when it answers. Needs the `redis` package (node-redis 5 or later).
+ */
+export declare class RedisKeyStore {
+  constructor(options: RedisKeyStoreOptions)
+  /** A ring kept fed from Redis. Resolves even while Redis is unreachable. */
+  ring(options?: Omit<TicketKeyRingOptions, 'keys' | 'secret'>): Promise<TicketKeyRing>
+  /** Epochs agreed, races won by this process, Redis errors, and stored values that did not open. */
+  stats(): { agreed: number; won: number; redisErrors: number; unopenable: number }
+  /** Stops feeding; the rings keep their keys until they expire. */
+  close(): Promise<void>
+  readonly closed: boolean
+}
 
 /**
  * Fresh key material from the CSPRNG: `size` bytes, a multiple of 48 (Node's layout, the

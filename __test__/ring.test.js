@@ -218,7 +218,7 @@ test('no key byte in util.inspect, JSON.stringify, keys(), stats() or error mess
 test('stats() starts at zero', () => {
   const ring = new TicketKeyRing()
   try {
-    assert.deepEqual(ring.stats(), { issued: 0, resumed: 0, renewed: 0, unknownKey: 0, expired: 0 })
+    assert.deepEqual(ring.stats(), { issued: 0, resumed: 0, renewed: 0, unknownKey: 0, expired: 0, fallbackKeys: 0 })
   } finally {
     ring.destroy()
   }

@@ -101,8 +101,13 @@ class RedisKeyStore {
     this.#closed = true
     for (const feed of this.#feeds) feed.stop()
     this.#feeds.clear()
-    if (this.#ownClient && this.#client.isOpen) {
-      await this.#client.quit().catch(() => this.#client.disconnect())
+    if (!this.#ownClient) return
+    const client = this.#client
+    if (client.isReady) {
+      await (client.close ? client.close() : client.quit()).catch(() => {})
+    } else if (client.isOpen) {
+      // Still trying to reach Redis: stop trying, there is nothing to flush.
+      client.destroy ? client.destroy() : client.disconnect()
     }
   }
 
