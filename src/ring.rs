@@ -274,16 +274,20 @@ impl Ring {
         source: Box<dyn KeySource>,
         now: u64,
     ) -> Result<Ring, RingError> {
-        let ring = Ring::empty(cipher, schedule, source, Mode::Scheduled { shift: 0 });
+        Ring::empty(cipher, schedule, source, Mode::Scheduled { shift: 0 }).started(now)
+    }
+
+    /// Makes the first keys; fails only when not even the current one could be made.
+    fn started(self, now: u64) -> Result<Ring, RingError> {
         {
-            let mut inner = ring.write();
-            let next = ring.roll(&mut inner, now);
-            ring.next_change.store(next, Ordering::Release);
+            let mut inner = self.write();
+            let next = self.roll(&mut inner, now);
+            self.next_change.store(next, Ordering::Release);
             if !inner.slots.iter().any(|s| s.role == Role::Current) {
                 return Err(inner.last_error.take().map_or(RingError::NoCurrentKey, RingError::Key));
             }
         }
-        Ok(ring)
+        Ok(self)
     }
 
     /// A scheduled ring whose keys come from outside through [`Ring::offer`]. Until they do,
@@ -292,15 +296,7 @@ impl Ring {
     pub fn fed(cipher: Cipher, schedule: Schedule, now: u64) -> Result<Ring, RingError> {
         let mut ring = Ring::empty(cipher, schedule, Box::new(RandomKeys), Mode::Scheduled { shift: 0 });
         ring.fed = true;
-        {
-            let mut inner = ring.write();
-            let next = ring.roll(&mut inner, now);
-            ring.next_change.store(next, Ordering::Release);
-            if !inner.slots.iter().any(|s| s.role == Role::Current) {
-                return Err(inner.last_error.take().map_or(RingError::NoCurrentKey, RingError::Key));
-            }
-        }
-        Ok(ring)
+        ring.started(now)
     }
 
     /// A ring of explicit keys: the first encrypts, all decrypt, nothing rotates on its own.
