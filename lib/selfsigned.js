@@ -10,8 +10,14 @@ const path = require('node:path')
 
 let cached = null
 
+/** The process's throwaway certificate for localhost and 127.0.0.1, made once. */
 function selfSignedCertificate() {
-  if (cached) return cached
+  cached ??= makeSelfSignedCertificate()
+  return cached
+}
+
+/** A new throwaway certificate for localhost and 127.0.0.1. */
+function makeSelfSignedCertificate() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-ticket-keys-cert-'))
   try {
     const keyFile = path.join(dir, 'key.pem')
@@ -21,11 +27,10 @@ function selfSignedCertificate() {
       '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=localhost',
       '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
     ], { stdio: ['ignore', 'ignore', 'pipe'] })
-    cached = { key: fs.readFileSync(keyFile), cert: fs.readFileSync(certFile) }
-    return cached
+    return { key: fs.readFileSync(keyFile), cert: fs.readFileSync(certFile) }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }
 }
 
-module.exports = { selfSignedCertificate }
+module.exports = { selfSignedCertificate, makeSelfSignedCertificate }

@@ -8,6 +8,7 @@ pub mod derive;
 pub mod key;
 pub mod native;
 pub mod ring;
+pub mod session;
 pub mod wrap;
 
 use std::ffi::c_void;
@@ -21,6 +22,7 @@ use napi_derive::napi;
 use crate::derive::DerivedKeys;
 use crate::key::{fill_random, Cipher, KeyError, TicketKey, NAME_LEN};
 use crate::ring::{Decision, Ring, RingError, Schedule};
+use crate::session::parse_session;
 use crate::wrap::{WrapError, Wrapper};
 
 /// Errors carry a Node-style code; `lib/errors.js` gives them the matching class.
@@ -336,6 +338,44 @@ impl NativeWrapper {
         let sealed = self.wrapper.seal(&key, &prefix, whole_seconds("epoch", epoch)?).map_err(key_error)?;
         Ok(sealed.into())
     }
+}
+
+#[napi(object)]
+pub struct SessionSummary {
+    pub protocol: String,
+    /// IANA number of the cipher suite.
+    pub cipher_suite: u32,
+    /// Unix seconds.
+    pub created_at: f64,
+    pub timeout: f64,
+    pub ticket_lifetime_hint: f64,
+    /// Unix seconds after which a client should not offer the session (at most 7 days).
+    pub expires_at: f64,
+    pub server_name: Option<String>,
+    pub alpn: Option<String>,
+    /// The ticket's first 16 bytes (the key name) in hex, as it travels in clear.
+    pub ticket_key_name: Option<String>,
+    /// The ticket's IV in hex (bytes 16 to 32), also in clear on the wire; unique per ticket.
+    pub ticket_iv: Option<String>,
+}
+
+/// What a session (the DER from Node's 'session' event or getSession()) says about itself.
+#[napi]
+pub fn inspect_session(der: BufferSlice) -> Result<SessionSummary> {
+    let info = parse_session(&der).map_err(|e| Error::new(INVALID_ARG_VALUE, e.to_string()))?;
+    let part = |range: std::ops::Range<usize>| info.ticket.as_ref().and_then(|t| t.get(range)).map(hex);
+    Ok(SessionSummary {
+        protocol: info.protocol().to_owned(),
+        cipher_suite: info.cipher_suite as u32,
+        created_at: info.created_at as f64,
+        timeout: info.timeout as f64,
+        ticket_lifetime_hint: info.ticket_lifetime_hint as f64,
+        expires_at: info.expires_at() as f64,
+        ticket_key_name: part(0..16),
+        ticket_iv: part(16..32),
+        server_name: info.server_name,
+        alpn: info.alpn,
+    })
 }
 
 fn key_name(bytes: &[u8]) -> Result<[u8; NAME_LEN]> {
