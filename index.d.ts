@@ -179,6 +179,68 @@ export declare class RedisKeyStore {
   readonly closed: boolean
 }
 
+export interface SessionCacheOptions {
+  /** Origins kept, least recently used out first. @default 100 */
+  maxOrigins?: number
+  /** TLS 1.3 tickets kept per origin, newest first. @default 4 */
+  maxTicketsPerOrigin?: number
+  /**
+   * TLS 1.3 tickets are offered once each while an unused one exists (RFC 8446 C.4). OpenSSL
+   * servers send two tickets after a full handshake and none after a resumption, so when all
+   * have been offered, 'last-resort' offers the newest one again rather than none (linking those
+   * connections for an observer); 'never' does a full handshake instead.
+   * @default 'last-resort'
+   */
+  ticketReuse?: 'last-resort' | 'never'
+}
+
+/**
+ * The client half: keeps the tickets servers hand out, per origin (host, port, servername,
+ * ALPN protocols and every option that makes a session unusable elsewhere), and offers them
+ * again. Picks up the renewed ticket of a resumed TLS 1.2 connection from `getSession()`,
+ * keeps a pool of TLS 1.3 tickets so concurrent connections offer different ones, drops
+ * tickets past their lifetime hint or 7 days, and forgets an origin's tickets when a
+ * connection that offered one fails. A session never replaces certificate or hostname checks.
+ */
+export declare class SessionCache {
+  constructor(options?: SessionCacheOptions)
+  /** Same arguments and result as `tls.connect()`. */
+  connect(options: import('node:tls').ConnectionOptions, secureConnectListener?: () => void): import('node:tls').TLSSocket
+  connect(port: number, host?: string, options?: import('node:tls').ConnectionOptions, secureConnectListener?: () => void): import('node:tls').TLSSocket
+  connect(port: number, options?: import('node:tls').ConnectionOptions, secureConnectListener?: () => void): import('node:tls').TLSSocket
+  /** An `https.Agent` whose connections resume through this cache; keep-alive works as usual. */
+  httpsAgent(agentOptions?: import('node:https').AgentOptions): import('node:https').Agent
+  /** Forgets every session of `'host:port'`; whether there was one. */
+  delete(origin: string): boolean
+  clear(): void
+  /** offered: connections that offered a cached ticket; resumed and full: how their handshakes went. */
+  stats(): { offered: number; resumed: number; full: number; origins: number; tickets: number }
+  readonly size: number
+}
+
+/** What a session (from a `'session'` event or `getSession()`) says about itself; nothing secret. */
+export interface SessionInfo {
+  protocol: 'TLSv1.2' | 'TLSv1.3' | string
+  /** The IANA number of the cipher suite. */
+  cipherSuite: number
+  createdAt: Date
+  /** Seconds the session stays resumable by the issuing side's reckoning. */
+  timeout: number
+  /** Seconds the server said its ticket is good for; 0 when it did not say. */
+  ticketLifetimeHint: number
+  /** When a client should stop offering it: creation plus the hint (or timeout), at most 7 days. */
+  expiresAt: Date
+  serverName: string | null
+  alpn: string | null
+  /** The ticket's key name in hex: which key sealed it. */
+  ticketKeyName: string | null
+  /** The ticket's IV in hex; unique per ticket. */
+  ticketIv: string | null
+}
+
+/** @throws {TypeError} ERR_INVALID_ARG_TYPE for a non-buffer, ERR_INVALID_ARG_VALUE for bytes that are not a session */
+export declare function inspectSession(session: NodeJS.ArrayBufferView): SessionInfo
+
 /**
  * Fresh key material from the CSPRNG: `size` bytes, a multiple of 48 (Node's layout, the
  * default) or of 80 (the extended layout), at most 81920.
