@@ -16,6 +16,7 @@ const { TicketKeyRing, attach, SessionCache, inspectSession } = require('..')
 const { key, cert, HOST, tlsServer, listen, close } = require('./helpers.js')
 const { makeSelfSignedCertificate } = require('../lib/selfsigned.js')
 const { freePort, stopChild, waitForPort } = require('./fleet-helpers.js')
+const { installKeyWindow } = require('./key-window.js')
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -44,23 +45,13 @@ function get(agent, port, version) {
   })
 }
 
-// A server with a window of two keys, as HAProxy and nginx rotate: the current key seals,
-// the previous one still opens (and the ticket is renewed), and rotate() drops the oldest.
-// Sessions stay valid for Node's default 300 s, so only the key decides. A client that keeps
+// A server with a window of two keys (key-window.js). Sessions stay valid for Node's default 300 s, so only the key decides. A client that keeps
 // offering its first ticket instead of the renewed one loses it two rotations later.
 async function windowServer(app) {
-  const fresh = () => ({ name: crypto.randomBytes(16), hmac: crypto.randomBytes(16), aes: crypto.randomBytes(16) })
-  let window = [fresh(), fresh()]
   const server = app ? https.createServer({ key, cert }, app) : tlsServer()
-  server._sharedCreds.context.enableTicketKeyCallback()
-  server._sharedCreds.context.onticketkeycallback = (name, iv, enc) => {
-    if (enc) return [1, window[0].hmac, window[0].aes, window[0].name, crypto.randomBytes(16)]
-    const i = window.findIndex((k) => k.name.equals(name))
-    if (i === -1) return [0, window[0].hmac, window[0].aes]
-    return [i === 0 ? 1 : 2, window[i].hmac, window[i].aes]
-  }
+  const window = installKeyWindow(server)
   const port = await listen(server)
-  return { server, port, ring: { rotate: () => { window = [fresh(), window[0]] } } }
+  return { server, port, ring: window }
 }
 
 async function sequence(count, ring, connectOnce) {
