@@ -213,8 +213,11 @@ export declare class SessionCache {
   /** Forgets every session of `'host:port'`; whether there was one. */
   delete(origin: string): boolean
   clear(): void
-  /** offered: connections that offered a cached ticket; resumed and full: how their handshakes went. */
-  stats(): { offered: number; resumed: number; full: number; origins: number; tickets: number }
+  /**
+   * offered: connections that offered a cached ticket; resumed and full: how their handshakes
+   * went; unreadable: sessions it could not read (and so never offers): should stay 0.
+   */
+  stats(): { offered: number; resumed: number; full: number; unreadable: number; origins: number; tickets: number }
   readonly size: number
 }
 

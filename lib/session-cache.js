@@ -98,7 +98,7 @@ class SessionCache {
   #reuseWhenOut
   /** origin key -> { host, port, tickets: [{ session, expiresAt, protocol }] }, least recently used first */
   #origins = new Map()
-  #stats = { offered: 0, resumed: 0, full: 0 }
+  #stats = { offered: 0, resumed: 0, full: 0, unreadable: 0 }
 
   constructor(options = {}) {
     validateObject(options, 'options')
@@ -147,7 +147,10 @@ class SessionCache {
     this.#origins.clear()
   }
 
-  /** offered: connections that offered a cached ticket; resumed and full: how handshakes went. */
+  /**
+   * offered: connections that offered a cached ticket; resumed and full: how handshakes went;
+   * unreadable: sessions the cache could not read, and so never offers.
+   */
   stats() {
     let tickets = 0
     for (const entry of this.#origins.values()) tickets += entry.tickets.length
@@ -184,7 +187,10 @@ class SessionCache {
     try {
       info = binding.inspectSession(session)
     } catch {
-      return // not a session we can judge; never offer what we cannot date
+      // Not a session we can date (a new Node session format?): never offer it, but count
+      // it, so that a cache that stopped working shows.
+      this.#stats.unreadable++
+      return
     }
     const ticket = { session, protocol: info.protocol, expiresAt: info.expiresAt, iv: info.ticketIv ?? null, offered: false }
     if (ticket.expiresAt <= nowSeconds()) return

@@ -56,10 +56,30 @@ fn text(bytes: Option<OctetStringRef<'_>>) -> Option<String> {
     bytes.map(|b| String::from_utf8_lossy(b.as_bytes()).into_owned())
 }
 
-pub fn parse_session(der: &[u8]) -> Result<SessionInfo, SessionError> {
-    if der.len() > MAX_SESSION_LEN {
-        return Err(SessionError(format!("{} bytes is longer than any session", der.len())));
+/// Node 22 and later hand out sessions wrapped as `\0nodejs:tls:session:1\0`, a 16-bit
+/// big-endian length and the servername, then the DER. Returns the servername and the DER.
+fn unwrap_node_session(bytes: &[u8]) -> Result<(Option<&[u8]>, &[u8]), SessionError> {
+    const MAGIC: &[u8] = b"\0nodejs:tls:session:1\0";
+    let Some(rest) = bytes.strip_prefix(MAGIC) else {
+        if bytes.starts_with(b"\0nodejs:tls:session:") {
+            return Err(SessionError("a Node session envelope of an unknown version".into()));
+        }
+        return Ok((None, bytes));
+    };
+    let [hi, lo, rest @ ..] = rest else { return Err(SessionError("truncated Node session envelope".into())) };
+    let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+    if rest.len() < len {
+        return Err(SessionError("truncated Node session envelope".into()));
     }
+    let (name, der) = rest.split_at(len);
+    Ok(((!name.is_empty()).then_some(name), der))
+}
+
+pub fn parse_session(bytes: &[u8]) -> Result<SessionInfo, SessionError> {
+    if bytes.len() > MAX_SESSION_LEN {
+        return Err(SessionError(format!("{} bytes is longer than any session", bytes.len())));
+    }
+    let (envelope_name, der) = unwrap_node_session(bytes)?;
     let mut reader = SliceReader::new(der)?;
     let info = reader.sequence(|r| {
         let _version = u32::decode(r)?;
@@ -96,6 +116,10 @@ pub fn parse_session(der: &[u8]) -> Result<SessionInfo, SessionError> {
     })?;
     if !reader.is_finished() {
         return Err(SessionError("trailing bytes after the session".into()));
+    }
+    let mut info = info;
+    if info.server_name.is_none() {
+        info.server_name = envelope_name.map(|n| String::from_utf8_lossy(n).into_owned());
     }
     Ok(info)
 }
@@ -166,6 +190,24 @@ mod tests {
         assert_eq!(info.alpn.as_deref(), Some("h2"));
         assert_eq!(info.ticket.as_deref(), Some(&[0x77; 12][..]));
         assert_eq!(info.expires_at(), 0x692a_1b00 + 7200);
+    }
+
+    #[test]
+    fn reads_node_22_session_envelopes() {
+        let mut wrapped = b"\0nodejs:tls:session:1\0\0\x0bexample.org".to_vec();
+        let mut der = sample();
+        // A session without SNI in the DER takes the envelope's servername.
+        let plain = parse_session(&der).unwrap();
+        wrapped.append(&mut der);
+        let info = parse_session(&wrapped).unwrap();
+        assert_eq!(info.cipher_suite, plain.cipher_suite);
+        assert_eq!(info.server_name.as_deref(), Some("localhost"), "the DER's own SNI wins");
+        for len in 0..wrapped.len() {
+            assert!(parse_session(&wrapped[..len]).is_err(), "truncated to {len}");
+        }
+        let mut future = wrapped.clone();
+        future[20] = b'9';
+        assert!(parse_session(&future).is_err(), "an unknown envelope version is refused");
     }
 
     #[test]
