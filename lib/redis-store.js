@@ -91,7 +91,7 @@ class RedisKeyStore {
     clearTimeout(timer)
   }
 
-  /** Counters: epochs agreed, of which this process won the race, Redis errors, unopenable values. */
+  /** Counters: shared keys taken into rings, races this process won, Redis errors, values that did not open. */
   stats() {
     return { ...this.#stats }
   }
@@ -148,8 +148,7 @@ class RedisKeyStore {
   #offer(ring, epoch, value) {
     const native = nativeOf(ring)
     try {
-      callNative(() => native.offerWrapped(this.#wrapper, this.#prefix, epoch, value))
-      this.#stats.agreed++
+      if (callNative(() => native.offerWrapped(this.#wrapper, this.#prefix, epoch, value))) this.#stats.agreed++
     } catch (err) {
       if (err.code !== 'ERR_TLS_TICKET_KEY_UNOPENABLE') throw err
       // Another wrapping secret, or tampering: never use it, keep the local key.
