@@ -4,7 +4,7 @@ const { createHash } = require('node:crypto')
 const { inspect } = require('node:util')
 const binding = require('../binding.js')
 const {
-  callNative, invalidArgValue, invalidState, validateObject, validateInteger, validateKeyBytes, validateOneOf,
+  callNative, invalidArgType, invalidArgValue, invalidState, validateObject, validateInteger, validateKeyBytes, validateOneOf,
 } = require('./errors.js')
 
 const CIPHERS = ['aes-128-cbc', 'aes-256-cbc']
@@ -22,6 +22,16 @@ const SHARED_SESSION_ID_CONTEXT = createHash('sha256')
   .update('tls-ticket-keys session id context v1').digest('hex').slice(0, 32)
 
 const natives = new WeakMap()
+// The layouts of other software's key files, for the importers.
+const NGINX_ORDER = { 48: 'name|aes|hmac', 80: 'name|hmac|aes' }
+const HAPROXY_WINDOW = 3
+
+/** One key of `order` ('name|aes|hmac' or 'name|hmac|aes') in the ring's name|hmac|aes layout. */
+function toRingLayout(key, order) {
+  if (order === 'name|hmac|aes') return key
+  const half = (key.length - 16) / 2
+  return Buffer.concat([key.subarray(0, 16), key.subarray(16 + half), key.subarray(16, 16 + half)])
+}
 // Passed by the store and the cluster code to make a ring that is fed keys from outside.
 const kFed = Symbol('fed ring')
 const MIN_SECRET_BYTES = 32
@@ -123,6 +133,41 @@ class TicketKeyRing {
    */
   static forCluster(options = {}) {
     return require('./cluster.js').forCluster(options)
+  }
+
+  /**
+   * A ring of the keys in nginx `ssl_session_ticket_key` files, in nginx's order (the first
+   * file's key encrypts). 48-byte files are `name | aes | hmac`; 80-byte files are
+   * `name | hmac | aes`. Explicit keys: no automatic rotation.
+   */
+  static fromNginx(files, options = {}) {
+    const list = ArrayBuffer.isView(files) ? [files] : files
+    if (!Array.isArray(list) || list.length === 0) {
+      throw invalidArgType('files', 'a Buffer or a non-empty array of Buffers', files)
+    }
+    const keys = list.map((file, i) => validateKeyBytes(file, `files[${i}]`))
+    const size = keys[0].length
+    if (!(size in NGINX_ORDER) || keys.some((k) => k.length !== size)) {
+      throw invalidArgValue('files', `must all be 48 or all be 80 bytes long. Received ${keys.map((k) => k.length).join(', ')} bytes`)
+    }
+    return new TicketKeyRing({ ...options, keys: Buffer.concat(keys.map((k) => toRingLayout(k, NGINX_ORDER[size]))) })
+  }
+
+  /**
+   * A ring of the keys in a HAProxy `tls-ticket-keys` file: base64 lines of 48 or 80 bytes,
+   * each `name | aes | hmac`. Like HAProxy, it takes the last three keys and the
+   * second-to-last encrypts, so appending a line rotates.
+   */
+  static fromHaproxy(text, options = {}) {
+    if (typeof text !== 'string' && !Buffer.isBuffer(text)) throw invalidArgType('text', 'of type string or a Buffer', text)
+    const lines = String(text).split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
+    const keys = lines.slice(-HAPROXY_WINDOW).map((line) => Buffer.from(line, 'base64'))
+    if (keys.length === 0 || keys.some((k) => !(k.length === 48 || k.length === 80) || k.length !== keys[0].length)) {
+      throw invalidArgValue('text', 'must hold base64 lines of 48 or 80 bytes each, all the same size')
+    }
+    const encrypting = Math.max(keys.length - 2, 0)
+    const ordered = [keys[encrypting], ...keys.filter((k, i) => i !== encrypting).reverse()]
+    return new TicketKeyRing({ ...options, keys: Buffer.concat(ordered.map((k) => toRingLayout(k, 'name|aes|hmac'))) })
   }
 
   /** Seconds a key encrypts. */

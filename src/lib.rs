@@ -4,6 +4,7 @@
 //! file is the N-API layer and only converts types and errors. The JavaScript layer in `lib/`
 //! validates arguments and turns the error codes below into Node-style errors.
 
+pub mod cipher;
 pub mod derive;
 pub mod key;
 pub mod native;
@@ -246,6 +247,25 @@ impl NativeRing {
         Ok(self.ring.state_of(&name, now()).map_err(ring_error)?.map(|s| s.as_str()))
     }
 
+    /// Which key sealed a ticket (from `getTLSTicket()`), its state, and the session inside.
+    #[napi]
+    pub fn inspect_ticket(&self, ticket: BufferSlice) -> Result<TicketReport> {
+        let seen = self.ring.inspect_ticket(&ticket, now()).map_err(ring_error)?;
+        let (session, error) = match seen.opened {
+            Ok(der) => match summarize_session(&der) {
+                Ok(summary) => (Some(summary), None),
+                Err(e) => (None, Some(e.to_string())),
+            },
+            Err(e) => (None, Some(e.to_string())),
+        };
+        Ok(TicketReport {
+            key_name: seen.key_name.map(|n| hex(&n)),
+            key_state: seen.state.map_or("unknown", |s| s.as_str()).to_owned(),
+            session,
+            error,
+        })
+    }
+
     /// Rotates and wipes on schedule; `lib/ring.js` calls it from a timer.
     #[napi]
     pub fn tick(&self) {
@@ -359,10 +379,26 @@ pub struct SessionSummary {
     pub ticket_iv: Option<String>,
 }
 
+#[napi(object)]
+pub struct TicketReport {
+    /// The key name the ticket claims, in hex; null when it is too short to be a ticket.
+    pub key_name: Option<String>,
+    /// 'current', 'next', 'previous', or 'unknown' (retired, or never this ring's).
+    pub key_state: String,
+    /// The session inside, when the ticket opened.
+    pub session: Option<SessionSummary>,
+    /// Why it did not open.
+    pub error: Option<String>,
+}
+
 /// What a session (the DER from Node's 'session' event or getSession()) says about itself.
 #[napi]
 pub fn inspect_session(der: BufferSlice) -> Result<SessionSummary> {
-    let info = parse_session(&der).map_err(|e| Error::new(INVALID_ARG_VALUE, e.to_string()))?;
+    summarize_session(&der)
+}
+
+fn summarize_session(der: &[u8]) -> Result<SessionSummary> {
+    let info = parse_session(der).map_err(|e| Error::new(INVALID_ARG_VALUE, e.to_string()))?;
     let part = |range: std::ops::Range<usize>| info.ticket.as_ref().and_then(|t| t.get(range)).map(hex);
     Ok(SessionSummary {
         protocol: info.protocol().to_owned(),

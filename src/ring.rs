@@ -138,6 +138,16 @@ pub struct KeyInfo {
     pub expires_at: Option<u64>,
 }
 
+/// What `inspect_ticket` found.
+pub struct TicketInspection {
+    /// The name the ticket claims, if it is long enough to be a ticket.
+    pub key_name: Option<[u8; NAME_LEN]>,
+    /// The state of that key in the ring, if the ring holds it.
+    pub state: Option<KeyState>,
+    /// The SSL_SESSION DER inside, or why the ticket did not open.
+    pub opened: Result<Zeroizing<Vec<u8>>, crate::cipher::TicketError>,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     pub issued: u64,
@@ -515,6 +525,23 @@ impl Ring {
     pub fn state_of(&self, name: &[u8; NAME_LEN], now: u64) -> Result<Option<KeyState>, RingError> {
         let inner = self.read_at(now)?;
         Ok(find(&inner.slots, name).map(Slot::state))
+    }
+
+    /// Which of the ring's keys sealed `ticket`, in which state it is at `now`, and what the
+    /// ticket holds, opened with it. For inspection: it counts nothing.
+    pub fn inspect_ticket(&self, ticket: &[u8], now: u64) -> Result<TicketInspection, RingError> {
+        let inner = self.read_at(now)?;
+        let Some(name) = crate::cipher::ticket_key_name(ticket) else {
+            return Ok(TicketInspection { key_name: None, state: None, opened: Err(crate::cipher::TicketError::Length) });
+        };
+        Ok(match find(&inner.slots, &name) {
+            None => TicketInspection { key_name: Some(name), state: None, opened: Err(crate::cipher::TicketError::WrongKey) },
+            Some(slot) => TicketInspection {
+                key_name: Some(name),
+                state: Some(slot.state()),
+                opened: crate::cipher::open(&slot.key, ticket),
+            },
+        })
     }
 
     /// The key that encrypts at `now`, in the ring's layout.
@@ -1133,5 +1160,24 @@ mod tests {
         // But not beyond the ticket lifetime.
         let much_later = derived(1, T0 + I + L + 1);
         assert_eq!(decision(&much_later, &ticket, T0 + I + L + 1), None);
+    }
+
+    #[test]
+    fn inspect_tells_which_key_and_opens_without_counting() {
+        let ring = ring_at(T0);
+        let ticket = ring.encrypt_with(T0, |k| Some(crate::cipher::seal(k, &[3; 16], b"session"))).unwrap();
+        let seen = ring.inspect_ticket(&ticket, T0).unwrap();
+        assert_eq!(seen.state, Some(KeyState::Current));
+        assert_eq!(&seen.opened.unwrap()[..], b"session");
+        ring.rotate(T0 + 1).unwrap();
+        assert_eq!(ring.inspect_ticket(&ticket, T0 + 1).unwrap().state, Some(KeyState::Previous));
+        let foreign = crate::cipher::seal(&TicketKey::generate(Cipher::Aes256Cbc).unwrap(), &[3; 16], b"x");
+        let seen = ring.inspect_ticket(&foreign, T0 + 1).unwrap();
+        assert!(seen.key_name.is_some() && seen.state.is_none());
+        assert!(ring.inspect_ticket(b"short", T0 + 1).unwrap().key_name.is_none());
+        let mut forged = ticket.clone();
+        forged[40] ^= 1;
+        assert_eq!(ring.inspect_ticket(&forged, T0 + 1).unwrap().opened.unwrap_err(), crate::cipher::TicketError::Mac);
+        assert_eq!(ring.stats(), Stats { issued: 1, ..Stats::default() });
     }
 }

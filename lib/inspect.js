@@ -1,0 +1,45 @@
+'use strict'
+
+// Debugging aids: what a session says about itself, and which of a ring's keys sealed a
+// ticket (`socket.getTLSTicket()` on the client supplies one) and what it holds.
+
+const binding = require('../binding.js')
+const { TicketKeyRing, nativeOf } = require('./ring.js')
+const { callNative, invalidArgType, validateKeyBytes } = require('./errors.js')
+
+function sessionInfo(info) {
+  return {
+    ...info,
+    createdAt: new Date(info.createdAt * 1000),
+    expiresAt: new Date(info.expiresAt * 1000),
+    serverName: info.serverName ?? null,
+    alpn: info.alpn ?? null,
+    ticketKeyName: info.ticketKeyName ?? null,
+    ticketIv: info.ticketIv ?? null,
+  }
+}
+
+/** What a session (from a 'session' event or getSession()) says about itself; no secret. */
+function inspectSession(session) {
+  const der = validateKeyBytes(session, 'session')
+  return sessionInfo(callNative(() => binding.inspectSession(der)))
+}
+
+/**
+ * Which key of `ring` sealed `ticket`, that key's state ('current', 'next', 'previous' or
+ * 'unknown'), and once opened, the session inside. Garbage gives keyState 'unknown'.
+ */
+function inspectTicket(ticket, ring) {
+  const bytes = validateKeyBytes(ticket, 'ticket')
+  if (!(ring instanceof TicketKeyRing)) throw invalidArgType('ring', 'an instance of TicketKeyRing', ring)
+  const native = nativeOf(ring)
+  const report = callNative(() => native.inspectTicket(bytes))
+  return {
+    keyName: report.keyName ?? null,
+    keyState: report.keyState,
+    session: report.session ? sessionInfo(report.session) : null,
+    error: report.error ?? null,
+  }
+}
+
+module.exports = { inspectSession, inspectTicket }
