@@ -25,6 +25,7 @@ const natives = new WeakMap()
 // The layouts of other software's key files, for the importers.
 const NGINX_ORDER = { 48: 'name|aes|hmac', 80: 'name|hmac|aes' }
 const HAPROXY_WINDOW = 3
+const LAYOUT_CIPHER = { 48: 'aes-128-cbc', 80: 'aes-256-cbc' }
 
 /** One key of `order` ('name|aes|hmac' or 'name|hmac|aes') in the ring's name|hmac|aes layout. */
 function toRingLayout(key, order) {
@@ -150,7 +151,7 @@ class TicketKeyRing {
     if (!(size in NGINX_ORDER) || keys.some((k) => k.length !== size)) {
       throw invalidArgValue('files', `must all be 48 or all be 80 bytes long. Received ${keys.map((k) => k.length).join(', ')} bytes`)
     }
-    return new TicketKeyRing({ ...options, keys: Buffer.concat(keys.map((k) => toRingLayout(k, NGINX_ORDER[size]))) })
+    return new TicketKeyRing({ ...options, cipher: LAYOUT_CIPHER[size], keys: Buffer.concat(keys.map((k) => toRingLayout(k, NGINX_ORDER[size]))) })
   }
 
   /**
@@ -167,7 +168,9 @@ class TicketKeyRing {
     }
     const encrypting = Math.max(keys.length - 2, 0)
     const ordered = [keys[encrypting], ...keys.filter((k, i) => i !== encrypting).reverse()]
-    return new TicketKeyRing({ ...options, keys: Buffer.concat(ordered.map((k) => toRingLayout(k, 'name|aes|hmac'))) })
+    return new TicketKeyRing({
+      ...options, cipher: LAYOUT_CIPHER[keys[0].length], keys: Buffer.concat(ordered.map((k) => toRingLayout(k, 'name|aes|hmac'))),
+    })
   }
 
   /** Seconds a key encrypts. */

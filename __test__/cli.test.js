@@ -1,0 +1,115 @@
+'use strict'
+
+// The tls-ticket-keys command line, run as a user would, against servers no one here wrote
+// (openssl s_server, with and without tickets) and against a ring.
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { spawn, execFileSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { TicketKeyRing, attach } = require('..')
+const { key, cert, tlsServer, listen, close } = require('./helpers.js')
+const { freePort, waitForPort, stopChild } = require('./fleet-helpers.js')
+
+const CLI = path.join(__dirname, '..', 'bin', 'tls-ticket-keys.js')
+
+function cli(args) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } })
+    const out = []
+    let stderr = ''
+    child.stdout.on('data', (d) => out.push(d))
+    child.stderr.on('data', (d) => { stderr += d })
+    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr }))
+  })
+}
+
+test('generate: fresh keys in every format, to stdout only', async () => {
+  const before = fs.readdirSync(process.cwd())
+  const b64 = await cli(['generate'])
+  assert.equal(b64.code, 0)
+  assert.equal(Buffer.from(b64.stdout.toString().trim(), 'base64').length, 48)
+  const hex = await cli(['generate', '--size', '80', '--format', 'hex', '--count', '3'])
+  const lines = hex.stdout.toString().trim().split('\n')
+  assert.equal(lines.length, 3)
+  assert.ok(lines.every((l) => /^[0-9a-f]{160}$/.test(l)))
+  assert.equal(new Set(lines).size, 3)
+  // nginx and HAProxy formats load back through the importers.
+  const nginx = await cli(['generate', '--format', 'nginx'])
+  assert.equal(nginx.stdout.length, 48)
+  assert.equal(TicketKeyRing.fromNginx(nginx.stdout).getTicketKeys().subarray(0, 16).toString('hex'),
+    nginx.stdout.subarray(0, 16).toString('hex'))
+  const haproxy = await cli(['generate', '--format', 'haproxy', '--count', '3', '--size', '80'])
+  assert.equal(TicketKeyRing.fromHaproxy(haproxy.stdout.toString()).keys().length, 3)
+  assert.deepEqual(fs.readdirSync(process.cwd()), before, 'no file written')
+  for (const bad of [['generate', '--size', '64'], ['generate', '--format', 'pem'], ['nope'], [], ['check'], ['check', 'host']]) {
+    const r = await cli(bad)
+    assert.equal(r.code, 2, bad.join(' '))
+    assert.match(r.stderr, /Usage:/)
+  }
+})
+
+async function sServer(port, extra) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-ticket-keys-cli-'))
+  fs.writeFileSync(path.join(dir, 'key.pem'), key)
+  fs.writeFileSync(path.join(dir, 'cert.pem'), cert)
+  const child = spawn('openssl', ['s_server', '-accept', `127.0.0.1:${port}`, '-key', path.join(dir, 'key.pem'),
+    '-cert', path.join(dir, 'cert.pem'), '-quiet', ...extra], { stdio: ['pipe', 'ignore', 'ignore'] })
+  await waitForPort(port)
+  return { dir, stop: async () => { await stopChild(child); fs.rmSync(dir, { recursive: true, force: true }) } }
+}
+
+for (const version of ['--tls1.2', '--tls1.3']) {
+  test(`check ${version}: openssl s_server resumes (exit 0); with -no_ticket -no_cache it does not (exit 1)`, async () => {
+    const port = await freePort()
+    const server = await sServer(port, [])
+    const portOff = await freePort()
+    const off = await sServer(portOff, ['-no_ticket', '-no_cache'])
+    try {
+      const ca = path.join(server.dir, 'cert.pem')
+      const good = await cli(['check', `127.0.0.1:${port}`, '-n', '3', '--servername', 'localhost', '--ca', ca, version])
+      const lines = good.stdout.toString().trim().split('\n')
+      assert.equal(good.code, 0, good.stdout.toString())
+      assert.match(lines[0], /^New, TLSv1\.[23], Cipher is /)
+      assert.deepEqual(lines.slice(1, 4).map((l) => l.split(',')[0]), ['Reused', 'Reused', 'Reused'])
+      assert.match(lines[4], /^resumed: 3\/3 reconnections \(100 %\)/)
+      const bad = await cli(['check', `127.0.0.1:${portOff}`, '-n', '3', '--servername', 'localhost', '--ca', ca, version])
+      assert.equal(bad.code, 1, bad.stdout.toString())
+      assert.match(bad.stdout.toString(), /not resumed: 0\/3/)
+      assert.match(bad.stdout.toString(), /^hint: /m)
+      const json = JSON.parse((await cli(['check', `127.0.0.1:${portOff}`, '-n', '2', '--insecure', version, '--json'])).stdout)
+      assert.deepEqual([json.ok, json.resumed, json.reconnections], [false, 0, 2])
+    } finally {
+      await Promise.all([server.stop(), off.stop()])
+    }
+  })
+}
+
+test('check: a ring server resumes, a plain Node server whose key changes does not', async () => {
+  const ring = new TicketKeyRing()
+  const ours = tlsServer()
+  attach(ours, ring)
+  // A plain server that rotates with setTicketKeys() on every connection, and has no session
+  // cache to fall back on for TLS 1.3.
+  const plain = tlsServer({}, () => plain.setTicketKeys(require('node:crypto').randomBytes(48)))
+  try {
+    const [p1, p2] = [await listen(ours), await listen(plain)]
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-ticket-keys-cli-'))
+    fs.writeFileSync(path.join(dir, 'ca.pem'), cert)
+    try {
+      const good = await cli(['check', `127.0.0.1:${p1}`, '--ca', path.join(dir, 'ca.pem'), '--servername', 'localhost'])
+      assert.equal(good.code, 0, good.stdout.toString())
+      assert.match(good.stdout.toString(), /resumed: 5\/5/)
+      const bad = await cli(['check', `127.0.0.1:${p2}`, '--ca', path.join(dir, 'ca.pem'), '--servername', 'localhost', '--tls1.3'])
+      assert.equal(bad.code, 1, bad.stdout.toString())
+      assert.match(bad.stdout.toString(), /hint: (some )?tickets? refused/)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  } finally {
+    await Promise.all([close(ours), close(plain)])
+    ring.destroy()
+  }
+})
