@@ -14,4 +14,7 @@ test('demo: the ring resumes every reconnection across rotate(), setTicketKeys()
     assert.ok(totals[version].builtin <= 8, `${version}: ${totals[version].builtin}`)
   }
   assert.ok(lines.some((l) => /^4\*\s+New, TLSv1\.3, Cipher is \S+\s+Reused, TLSv1\.3/.test(l)), lines.join('\n'))
+  assert.deepEqual(totals.fleet.ring, { resumed: 9, count: 9, afterRestart: true })
+  assert.equal(totals.fleet.builtin.afterRestart, false)
+  assert.ok(totals.fleet.builtin.resumed < 9)
 })

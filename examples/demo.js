@@ -5,7 +5,9 @@
 // client (an https.Agent per server, as an application would have) reconnects to both and prints what `openssl s_client
 // -reconnect` would: New (full handshake) or Reused (resumed).
 
+const crypto = require('node:crypto')
 const https = require('node:https')
+const tls = require('node:tls')
 const { once } = require('node:events')
 const { TicketKeyRing, attach, generateTicketKeys } = require('..')
 const { selfSignedCertificate } = require('../lib/selfsigned.js')
@@ -38,6 +40,53 @@ function request(agent, port) {
     })
     req.on('error', reject)
   })
+}
+
+// One TLS connection offering `session`; resolves with whether it resumed and the newest session.
+function reconnect(port, session) {
+  const { cert } = selfSignedCertificate()
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: cert, session })
+    let latest = null
+    socket.on('session', (s) => { latest = s })
+    socket.on('data', () => {})
+    socket.on('error', reject)
+    socket.on('secureConnect', () => setTimeout(() => {
+      resolve({ reused: socket.isSessionReused(), session: latest || session })
+      socket.destroy()
+    }, 20))
+  })
+}
+
+// A fleet of three servers, as behind a round-robin load balancer, then every one of them
+// restarted: plain Node servers against servers holding rings from one fleet secret.
+async function fleet(withRing, secret) {
+  const start = async () => Promise.all([0, 1, 2].map(async () => {
+    const server = await startServer((req, res) => res.end('ok'))
+    if (withRing) attach(server, new TicketKeyRing({ secret }))
+    return server
+  }))
+  const stop = (servers) => Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
+  let servers = await start()
+  let session
+  let resumed = 0
+  const COUNT = 9
+  try {
+    for (let i = 0; i <= COUNT; i++) {
+      const r = await reconnect(servers[i % 3].address().port, session)
+      if (i > 0 && r.reused) resumed++
+      session = r.session
+    }
+  } finally {
+    await stop(servers)
+  }
+  servers = await start()
+  try {
+    const afterRestart = await reconnect(servers[0].address().port, session)
+    return { resumed, count: COUNT, afterRestart: afterRestart.reused }
+  } finally {
+    await stop(servers)
+  }
 }
 
 async function main({ log = console.log } = {}) {
@@ -77,7 +126,18 @@ async function main({ log = console.log } = {}) {
     }
     log('* keys rotated before this round')
     const stats = ring.stats()
-    log(`ring stats: ${stats.issued} tickets issued, ${stats.resumed} resumed, ${stats.renewed} renewed after rotation`)
+    log(`ring stats: ${stats.issued} tickets issued, ${stats.resumed} resumed, ${stats.renewed} renewed after rotation\n`)
+
+    // A fleet and a restart.
+    const secret = crypto.randomBytes(32)
+    const plain = await fleet(false, secret)
+    const ours = await fleet(true, secret)
+    totals.fleet = { builtin: plain, ring: ours }
+    const pct = (r) => `${Math.round((100 * r.resumed) / r.count)} % (${r.resumed}/${r.count})`
+    log(`${''.padEnd(44)}${'Node defaults'.padEnd(20)}tls-ticket-keys`)
+    log(`${'three servers, round-robin reconnections'.padEnd(44)}${pct(plain).padEnd(20)}${pct(ours)}`)
+    log(`${'after restarting every server'.padEnd(44)}${(plain.afterRestart ? 'Reused' : 'New').padEnd(20)}${ours.afterRestart ? 'Reused' : 'New'}`)
+    log('(the ring servers share one fleet secret; a restarted server derives the same keys)')
   } finally {
     handle.detach()
     ring.destroy()
