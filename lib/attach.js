@@ -4,7 +4,7 @@ const crypto = require('node:crypto')
 const tls = require('node:tls')
 const { inspect } = require('node:util')
 const binding = require('../binding.js')
-const { TicketKeyRing, nativeOf } = require('./ring.js')
+const { TicketKeyRing, nativeOf, registerAttachment, unregisterAttachment } = require('./ring.js')
 const {
   makeError, callNative, invalidArgType, invalidArgValue, invalidState, validateObject, validateOneOf,
 } = require('./errors.js')
@@ -34,7 +34,7 @@ function withProvenContext(context, timeoutAfter, fn) {
 // seal and [1 | 2, hmac, aes] to open (2 renews). Node reads every element as a 16-byte
 // buffer, even with a 0, and aborts the process otherwise; a throw is an uncaught exception.
 // So the answer always carries buffers, and nothing in here may throw.
-function ringTicketCallback(native) {
+function ringTicketCallback(native, outcomes) {
   // The one place key bytes live on the JavaScript side in this mode; refilled every call,
   // wiped when the attachment ends.
   const scratch = Buffer.alloc(64)
@@ -47,9 +47,17 @@ function ringTicketCallback(native) {
     try {
       result = enc ? native.fillEncrypt(scratch) : native.fillDecrypt(keyName, scratch)
     } catch {
-      result = 0
+      result = -1
     }
-    if (result === 0) scratch.fill(0)
+    if (!enc) {
+      if (result === 1 || result === 2) outcomes.opened++
+      else if (result === 0) outcomes.unknownKey++
+      else if (result === 3) outcomes.expiredKey++
+    }
+    if (result !== 1 && result !== 2) {
+      result = 0
+      scratch.fill(0)
+    }
     return enc ? [result, hmac, aes, name, iv] : [result, hmac, aes]
   }
   onticketkeycallback.wipe = () => scratch.fill(0)
@@ -84,6 +92,14 @@ class Attachment {
   #context = null
   #callback = null
   #detached = false
+  // What happened to the tickets offered to this server: Rust counts them in native mode,
+  // the callback in callback mode.
+  #outcomes
+  #handshakes = { total: 0, resumed: 0 }
+  #onSecure = (socket) => {
+    this.#handshakes.total++
+    if (socket.isSessionReused()) this.#handshakes.resumed++
+  }
 
   constructor(server, ring, mode) {
     this.#server = server
@@ -99,6 +115,33 @@ class Attachment {
     this.#userSessionIdContext = typeof server.sessionIdContext === 'string' &&
       server.sessionIdContext !== argvSessionIdContext()
     this.#sessionIdContext = this.#userSessionIdContext ? server.sessionIdContext : ring.sessionIdContext
+    this.#outcomes = mode === 'native' ? new binding.NativeTicketOutcomes() : { opened: 0, unknownKey: 0, expiredKey: 0 }
+  }
+
+  /**
+   * Why handshakes on this server resumed or not. Ticket outcomes come from the ring's
+   * callback; handshakes from 'secureConnection'. Tickets that opened but did not resume were
+   * refused by OpenSSL (session id context, cipher, or session timeout mismatch).
+   */
+  stats() {
+    const t = this.#mode === 'native' ? this.#outcomes.counts() : this.#outcomes
+    const { total, resumed } = this.#handshakes
+    const full = total - resumed
+    const notResumed = Math.max(0, t.opened - resumed)
+    return {
+      handshakes: total,
+      resumed,
+      full,
+      noTicket: Math.max(0, full - t.unknownKey - t.expiredKey - notResumed),
+      unknownKey: t.unknownKey,
+      expiredKey: t.expiredKey,
+      notResumed,
+    }
+  }
+
+  /** The server, for metrics labels. */
+  get server() {
+    return this.#server
   }
 
   /** 'native' or 'callback'. */
@@ -116,6 +159,8 @@ class Attachment {
     server.sessionTimeout = this.#ring.ticketLifetime
     server.sessionIdContext = this.#sessionIdContext
     this.#hook(server._sharedCreds.context)
+    server.on('secureConnection', this.#onSecure)
+    registerAttachment(this.#ring, this)
     const attachment = this
     const original = server.setSecureContext
     Object.defineProperty(server, 'setSecureContext', {
@@ -148,9 +193,9 @@ class Attachment {
     context.setSessionTimeout(lifetime)
     context.setSessionIdContext(this.#sessionIdContext)
     if (this.#mode === 'native') {
-      withProvenContext(context, lifetime, (external, probe) => binding.nativeAttach(external, probe, this.#native))
+      withProvenContext(context, lifetime, (external, probe) => binding.nativeAttach(external, probe, this.#native, this.#outcomes))
     } else {
-      this.#callback ??= ringTicketCallback(this.#native)
+      this.#callback ??= ringTicketCallback(this.#native, this.#outcomes)
       context.enableTicketKeyCallback()
       context.onticketkeycallback = this.#callback
     }
@@ -166,6 +211,8 @@ class Attachment {
     else delete server.setSecureContext
     server.sessionTimeout = saved.sessionTimeout
     server.sessionIdContext = saved.sessionIdContext
+    server.off('secureConnection', this.#onSecure)
+    unregisterAttachment(this.#ring, this)
     attachments.delete(server)
     const context = this.#context
     // Nothing was hooked when attaching failed before the first context.

@@ -22,6 +22,17 @@ const SHARED_SESSION_ID_CONTEXT = createHash('sha256')
   .update('tls-ticket-keys session id context v1').digest('hex').slice(0, 32)
 
 const natives = new WeakMap()
+// ring -> the attachments serving its tickets, for metrics().
+const attachmentsByRing = new WeakMap()
+
+function registerAttachment(ring, attachment) {
+  if (!attachmentsByRing.has(ring)) attachmentsByRing.set(ring, new Set())
+  attachmentsByRing.get(ring).add(attachment)
+}
+
+function unregisterAttachment(ring, attachment) {
+  attachmentsByRing.get(ring)?.delete(attachment)
+}
 // The layouts of other software's key files, for the importers.
 const NGINX_ORDER = { 48: 'name|aes|hmac', 80: 'name|hmac|aes' }
 const HAPROXY_WINDOW = 3
@@ -235,6 +246,41 @@ class TicketKeyRing {
     return { ...this.#alive().stats() }
   }
 
+  /**
+   * The ring's counters, its keys by state, and why handshakes on each attached server
+   * resumed or not, in the Prometheus text exposition format.
+   */
+  metrics() {
+    const native = this.#alive()
+    const stats = native.stats()
+    const keys = native.keys()
+    const lines = []
+    const metric = (name, type, help, samples) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
+      for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`)
+    }
+    const counter = (name, help, value) => metric(`tls_ticket_keys_${name}_total`, 'counter', help, [['', value]])
+    counter('tickets_issued', 'Session tickets sealed with the ring.', stats.issued)
+    counter('tickets_resumed', 'Tickets opened with the current or the next key.', stats.resumed)
+    counter('tickets_renewed', 'Tickets opened with a previous key and renewed under the current one.', stats.renewed)
+    counter('tickets_unknown_key', 'Tickets under a key the ring never held.', stats.unknownKey)
+    counter('tickets_expired_key', 'Tickets under a key the ring held and wiped.', stats.expired)
+    counter('fallback_keys', 'Keys a fed ring made itself because its feed was late.', stats.fallbackKeys)
+    metric('tls_ticket_keys_keys', 'gauge', 'Keys held, by state.',
+      ['next', 'current', 'previous'].map((state) => [`{state="${state}"}`, keys.filter((k) => k.state === state).length]))
+    const servers = [...(attachmentsByRing.get(this) ?? [])].map((a, i) => {
+      const address = a.server.address()
+      const label = address && typeof address === 'object' ? `${address.address}:${address.port}` : String(i)
+      return [label.replace(/["\\\n]/g, '_'), a.stats()]
+    })
+    const reasons = ['resumed', 'noTicket', 'unknownKey', 'expiredKey', 'notResumed']
+    const snake = (s) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
+    metric('tls_ticket_keys_handshakes_total', 'counter',
+      'TLS handshakes on attached servers, by outcome: resumed, or why not.',
+      servers.flatMap(([label, s]) => reasons.map((r) => [`{server="${label}",outcome="${snake(r)}"}`, s[r]])))
+    return `${lines.join('\n')}\n`
+  }
+
   destroy() {
     clearInterval(this.#timer)
     this.#native.destroy()
@@ -260,4 +306,6 @@ class TicketKeyRing {
   }
 }
 
-module.exports = { TicketKeyRing, generateTicketKeys, nativeOf, nativeAvailable, kFed, LAYOUT }
+module.exports = {
+  TicketKeyRing, generateTicketKeys, nativeOf, nativeAvailable, kFed, LAYOUT, registerAttachment, unregisterAttachment,
+}

@@ -22,7 +22,7 @@ use napi_derive::napi;
 
 use crate::derive::DerivedKeys;
 use crate::key::{fill_random, Cipher, KeyError, TicketKey, NAME_LEN};
-use crate::ring::{Decision, Ring, RingError, Schedule};
+use crate::ring::{Decision, Miss, Ring, RingError, Schedule};
 use crate::session::parse_session;
 use crate::wrap::{WrapError, Wrapper};
 
@@ -318,11 +318,12 @@ impl NativeRing {
     }
 
     /// For Node's `onticketkeycallback` when opening: for a known 16-byte `name` writes
-    /// `hmac | aes` into `scratch[16..48]` and returns 1, or 2 to renew; 0 for an unknown key.
+    /// `hmac | aes` into `scratch[16..48]` and returns 1, or 2 to renew; 0 for an unknown key,
+    /// 3 for a key the ring wiped (both mean a full handshake), -1 when it cannot be used.
     #[napi]
     pub fn fill_decrypt(&self, name: BufferSlice, mut scratch: BufferSlice) -> i32 {
-        let (Ok(name), 64) = (key_name(&name), scratch.len()) else { return 0 };
-        self.ring
+        let (Ok(name), 64) = (key_name(&name), scratch.len()) else { return -1 };
+        let opened = self.ring
             .decrypt_with(&name, now(), |key, decision| {
                 if key.cipher() != Cipher::Aes128Cbc {
                     return None;
@@ -333,8 +334,13 @@ impl NativeRing {
                     Decision::Resume => 1,
                     Decision::Renew => 2,
                 })
-            })
-            .unwrap_or(0)
+            });
+        match opened {
+            Ok(code) => code,
+            Err(Miss::UnknownKey) => 0,
+            Err(Miss::ExpiredKey) => 3,
+            Err(Miss::Unusable) => -1,
+        }
     }
 }
 
@@ -442,12 +448,44 @@ fn ssl_ctx(external: Unknown, expected_timeout: i64) -> Result<*mut c_void> {
     Ok(ctx)
 }
 
+/// What became of the tickets offered to one attached server, in native mode.
+#[napi]
+pub struct NativeTicketOutcomes {
+    inner: Arc<native::TicketOutcomes>,
+}
+
+#[napi(object)]
+pub struct TicketOutcomeCounts {
+    pub opened: f64,
+    pub unknown_key: f64,
+    pub expired_key: f64,
+}
+
+#[napi]
+impl NativeTicketOutcomes {
+    #[napi(constructor)]
+    pub fn new() -> NativeTicketOutcomes {
+        NativeTicketOutcomes { inner: Arc::default() }
+    }
+
+    #[napi]
+    pub fn counts(&self) -> TicketOutcomeCounts {
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed) as f64;
+        TicketOutcomeCounts {
+            opened: load(&self.inner.opened),
+            unknown_key: load(&self.inner.unknown_key),
+            expired_key: load(&self.inner.expired_key),
+        }
+    }
+}
+
 /// Installs `ring`'s ticket callback on the context whose `_external` is given.
 #[napi]
-pub fn native_attach(external: Unknown, expected_timeout: i64, ring: &NativeRing) -> Result<()> {
+pub fn native_attach(external: Unknown, expected_timeout: i64, ring: &NativeRing, outcomes: &NativeTicketOutcomes) -> Result<()> {
     let ctx = ssl_ctx(external, expected_timeout)?;
     // SAFETY: checked above; Node runs TLS on this thread.
-    unsafe { native::install(ctx, ring.ring.clone()) }.map_err(|e| Error::new(NATIVE_UNAVAILABLE, e.to_owned()))
+    unsafe { native::install(ctx, ring.ring.clone(), outcomes.inner.clone()) }
+        .map_err(|e| Error::new(NATIVE_UNAVAILABLE, e.to_owned()))
 }
 
 /// Removes the ring's callback from the context; returns whether one was installed.

@@ -19,11 +19,12 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_long, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::key::{Cipher, TicketKey, NAME_LEN};
-use crate::ring::{Decision, Ring};
+use crate::ring::{Decision, Miss, Ring};
 
 const IV_LEN: usize = 16;
 const CRYPTO_EX_INDEX_SSL_CTX: c_int = 1;
@@ -102,9 +103,19 @@ struct Symbols {
     ex_index: c_int,
 }
 
+/// What became of the tickets clients offered to one attached server.
+#[derive(Default, Debug)]
+pub struct TicketOutcomes {
+    /// Opened with one of the ring's keys (OpenSSL may still refuse the session inside).
+    pub opened: AtomicU64,
+    pub unknown_key: AtomicU64,
+    pub expired_key: AtomicU64,
+}
+
 /// What hangs off a hooked `SSL_CTX` as ex_data.
 struct Hook {
     ring: Arc<Ring>,
+    outcomes: Arc<TicketOutcomes>,
 }
 
 fn lookup(name: &CStr) -> Option<*mut c_void> {
@@ -266,9 +277,9 @@ pub unsafe fn session_timeout(ctx: *mut c_void) -> Result<i64, &'static str> {
 ///
 /// # Safety
 /// `ctx` must be a live `SSL_CTX*`, checked with [`session_timeout`], used on this thread.
-pub unsafe fn install(ctx: *mut c_void, ring: Arc<Ring>) -> Result<(), &'static str> {
+pub unsafe fn install(ctx: *mut c_void, ring: Arc<Ring>, outcomes: Arc<TicketOutcomes>) -> Result<(), &'static str> {
     let s = symbols()?;
-    let hook = Box::into_raw(Box::new(Hook { ring }));
+    let hook = Box::into_raw(Box::new(Hook { ring, outcomes }));
     // SAFETY: ctx is live; the old hook, if any, is ours and is freed once replaced.
     unsafe {
         let old = (s.ctx_get_ex_data)(ctx, s.ex_index) as *mut Hook;
@@ -337,24 +348,31 @@ unsafe extern "C" fn note_ring_before_sealing(ssl: *mut c_void, arg: *mut c_void
     1 // 0 would abort the handshake
 }
 
-/// The ring of the context that `ssl` started on.
+/// The hook of the context `ssl` is on now: the one it started on, until SNI moves it.
 ///
 /// # Safety
 /// Called from inside OpenSSL's ticket callback for `ssl`, on its thread.
-unsafe fn ring_of(s: &Symbols, ssl: *mut c_void, enc: bool) -> Option<Arc<Ring>> {
-    if enc {
-        if let Some((noted, ring)) = SEALING.with(|c| c.borrow_mut().take()) {
-            if noted == ssl as usize {
-                return Some(ring);
-            }
-        }
-    }
+unsafe fn hook_of<'a>(s: &Symbols, ssl: *mut c_void) -> Option<&'a Hook> {
     // SAFETY: ssl is live; the hook lives as long as the context's ex_data holds it.
     unsafe {
         let ctx = (s.get_ssl_ctx)(ssl);
         let hook = (s.ctx_get_ex_data)(ctx, s.ex_index) as *const Hook;
-        (!hook.is_null()).then(|| (*hook).ring.clone())
+        hook.as_ref()
     }
+}
+
+/// The ring that seals for `ssl`: the one noted just before sealing, else its context's.
+///
+/// # Safety
+/// As for [`hook_of`].
+unsafe fn sealing_ring(s: &Symbols, ssl: *mut c_void) -> Option<Arc<Ring>> {
+    if let Some((noted, ring)) = SEALING.with(|c| c.borrow_mut().take()) {
+        if noted == ssl as usize {
+            return Some(ring);
+        }
+    }
+    // SAFETY: per the caller's contract.
+    unsafe { hook_of(s, ssl) }.map(|h| h.ring.clone())
 }
 
 fn now() -> u64 {
@@ -391,9 +409,9 @@ unsafe fn ticket_key(
     enc: bool,
 ) -> c_int {
     let Ok(s) = symbols() else { return 0 };
-    // SAFETY: inside OpenSSL's callback for this ssl.
-    let Some(ring) = (unsafe { ring_of(s, ssl, enc) }) else { return 0 };
     if enc {
+        // SAFETY: inside OpenSSL's callback for this ssl.
+        let Some(ring) = (unsafe { sealing_ring(s, ssl) }) else { return 0 };
         ring.encrypt_with(now(), |key| {
             // SAFETY: key_name and iv point at 16 writable bytes.
             unsafe {
@@ -406,18 +424,28 @@ unsafe fn ticket_key(
         })
         .unwrap_or(0)
     } else {
+        // SAFETY: inside OpenSSL's callback for this ssl; tickets are opened on the context
+        // the connection started on, before SNI can move it.
+        let Some(hook) = (unsafe { hook_of(s, ssl) }) else { return 0 };
         let mut name = [0u8; NAME_LEN];
         // SAFETY: key_name points at the 16-byte name of the ticket.
         unsafe { ptr::copy_nonoverlapping(key_name, name.as_mut_ptr(), NAME_LEN) };
-        ring.decrypt_with(&name, now(), |key, decision| {
+        let opened = hook.ring.decrypt_with(&name, now(), |key, decision| {
             // SAFETY: live contexts from OpenSSL; iv points at the ticket's 16-byte IV.
             let ok = unsafe { set_keys(s, s.decrypt_init, key, cipher_ctx, mac_ctx, iv) };
             ok.then_some(match decision {
                 Decision::Resume => 1,
                 Decision::Renew => 2,
             })
-        })
-        .unwrap_or(0)
+        });
+        let counter = match opened {
+            Ok(_) => &hook.outcomes.opened,
+            Err(Miss::UnknownKey) => &hook.outcomes.unknown_key,
+            Err(Miss::ExpiredKey) => &hook.outcomes.expired_key,
+            Err(Miss::Unusable) => return 0,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        opened.unwrap_or(0)
     }
 }
 

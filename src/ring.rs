@@ -119,6 +119,17 @@ impl KeyState {
     }
 }
 
+/// Why a ticket's key was not used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Miss {
+    /// The ring never held the key (or has forgotten even its name): foreign, forged, old.
+    UnknownKey,
+    /// The ring held the key but wiped it: the ticket outlived its lifetime.
+    ExpiredKey,
+    /// The ring is destroyed, or the key could not be used.
+    Unusable,
+}
+
 /// What to do with a ticket whose key was found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -496,29 +507,29 @@ impl Ring {
     }
 
     /// Runs `open` with the key named `name`, if the ring holds it at `now`, and with whether
-    /// the ticket should be renewed. `None` (and a counted miss) when the key is unknown.
+    /// the ticket should be renewed. A miss says why, and is counted.
     pub fn decrypt_with<R>(
         &self,
         name: &[u8; NAME_LEN],
         now: u64,
         open: impl FnOnce(&TicketKey, Decision) -> Option<R>,
-    ) -> Option<R> {
-        let inner = self.read_at(now).ok()?;
+    ) -> Result<R, Miss> {
+        let inner = self.read_at(now).map_err(|_| Miss::Unusable)?;
         let Some(slot) = find(&inner.slots, name) else {
             let expired = inner.retired_names.iter().any(|n| bool::from(n.ct_eq(name)));
             bump(if expired { &self.counters.expired } else { &self.counters.unknown_key });
-            return None;
+            return Err(if expired { Miss::ExpiredKey } else { Miss::UnknownKey });
         };
         let decision = match slot.role {
             Role::Previous { .. } => Decision::Renew,
             Role::Current | Role::Next => Decision::Resume,
         };
-        let out = open(&slot.key, decision)?;
+        let out = open(&slot.key, decision).ok_or(Miss::Unusable)?;
         bump(match decision {
             Decision::Resume => &self.counters.resumed,
             Decision::Renew => &self.counters.renewed,
         });
-        Some(out)
+        Ok(out)
     }
 
     /// The state at `now` of the key named `name`, if the ring holds it.
@@ -778,7 +789,7 @@ mod tests {
     }
 
     fn decision(ring: &Ring, name: &[u8; 16], now: u64) -> Option<Decision> {
-        ring.decrypt_with(name, now, |_, d| Some(d))
+        ring.decrypt_with(name, now, |_, d| Some(d)).ok()
     }
 
     fn states(ring: &Ring, now: u64) -> Vec<&'static str> {
