@@ -110,6 +110,21 @@ export declare class TicketKeyRing {
   /** Every key held, newest first. */
   keys(): TicketKeyInfo[]
   stats(): TicketKeyStats
+  /**
+   * The ring's counters, its keys by state, and per attached server why handshakes resumed or
+   * not, in the Prometheus text format (`tls_ticket_keys_*`). Never key bytes.
+   */
+  metrics(): string
+  /**
+   * The keys of nginx `ssl_session_ticket_key` files, the first file's key encrypting.
+   * 48-byte files are `name | aes | hmac`, 80-byte files `name | hmac | aes`.
+   */
+  static fromNginx(files: NodeJS.ArrayBufferView | NodeJS.ArrayBufferView[], options?: Omit<TicketKeyRingOptions, 'keys' | 'secret' | 'cipher'>): TicketKeyRing
+  /**
+   * The keys of a HAProxy `tls-ticket-keys` file (base64 lines of `name | aes | hmac`, 48 or
+   * 80 bytes): like HAProxy, the last three, of which the second-to-last encrypts.
+   */
+  static fromHaproxy(text: string | Buffer, options?: Omit<TicketKeyRingOptions, 'keys' | 'secret' | 'cipher'>): TicketKeyRing
   /** Wipes every key. Attached servers fall back to full handshakes; any later call throws ERR_INVALID_STATE. */
   destroy(): void
   toJSON(): { cipher: TicketCipher; rotationInterval: number; ticketLifetime: number; keys: number; destroyed: boolean }
@@ -128,10 +143,26 @@ export interface AttachOptions {
   mode?: AttachMode
 }
 
+/** Why handshakes on one attached server resumed or not. */
+export interface AttachmentStats {
+  handshakes: number
+  resumed: number
+  full: number
+  /** Full handshakes where the client offered no ticket. */
+  noTicket: number
+  /** Tickets under a key the ring never held: another fleet, a restart without shared keys, forgery. */
+  unknownKey: number
+  /** Tickets under a key the ring had wiped: the ticket outlived its lifetime. */
+  expiredKey: number
+  /** Tickets that opened but OpenSSL did not resume: session id context, cipher or timeout mismatch. */
+  notResumed: number
+}
+
 export interface TicketKeyAttachment {
   /** The mode in use. */
   readonly mode: 'native' | 'callback'
   readonly detached: boolean
+  stats(): AttachmentStats
   /** Gives the server back its own ticket handling, session timeout and session id context. Idempotent. */
   detach(): void
 }
@@ -243,6 +274,20 @@ export interface SessionInfo {
 
 /** @throws {TypeError} ERR_INVALID_ARG_TYPE for a non-buffer, ERR_INVALID_ARG_VALUE for bytes that are not a session */
 export declare function inspectSession(session: NodeJS.ArrayBufferView): SessionInfo
+
+export interface TicketReport {
+  /** The key name the ticket claims, in hex; null when it is too short to be a ticket. */
+  keyName: string | null
+  /** The state of that key in the ring; 'unknown' when retired or never the ring's. */
+  keyState: KeyState | 'unknown'
+  /** The session inside, once the ticket opened (MAC verified in constant time first). */
+  session: SessionInfo | null
+  /** Why it did not open. */
+  error: string | null
+}
+
+/** Which of `ring`'s keys sealed `ticket` (from `socket.getTLSTicket()`), and what it holds. */
+export declare function inspectTicket(ticket: NodeJS.ArrayBufferView, ring: TicketKeyRing): TicketReport
 
 /**
  * Fresh key material from the CSPRNG: `size` bytes, a multiple of 48 (Node's layout, the
