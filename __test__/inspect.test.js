@@ -51,6 +51,28 @@ for (const [mode, cipher] of [['native', 'aes-256-cbc'], ['native', 'aes-128-cbc
   })
 }
 
+test("inspectTicket: a ticket under the ring's next key says 'next'", async () => {
+  // Two rings from one secret; the one that rotated ahead seals with what the other calls next.
+  const secret = Buffer.alloc(32, 9)
+  const ahead = new TicketKeyRing({ secret })
+  const behind = new TicketKeyRing({ secret })
+  ahead.rotate()
+  const server = tlsServer()
+  attach(server, ahead)
+  try {
+    const port = await listen(server)
+    const ticket = await ticketFrom(port, 'TLSv1.2')
+    assert.equal(inspectTicket(ticket, ahead).keyState, 'current')
+    const report = inspectTicket(ticket, behind)
+    assert.equal(report.keyState, 'next')
+    assert.equal(report.session.protocol, 'TLSv1.2')
+  } finally {
+    await close(server)
+    ahead.destroy()
+    behind.destroy()
+  }
+})
+
 test('inspectTicket: garbage is an unknown key, wrong types are Node-style errors, no secret shows', () => {
   const material = generateTicketKeys(80)
   const ring = new TicketKeyRing({ keys: material })
