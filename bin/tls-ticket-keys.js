@@ -34,10 +34,7 @@ function generate(argv) {
   const keys = []
   for (let i = 0; i < count; i++) keys.push(generateTicketKeys(size))
   // Our layout is name|hmac|aes; nginx 48-byte files and HAProxy lines are name|aes|hmac.
-  const swap = (k) => {
-    const half = (k.length - 16) / 2
-    return Buffer.concat([k.subarray(0, 16), k.subarray(16 + half), k.subarray(16, 16 + half)])
-  }
+  const { swapSecrets: swap } = require('../lib/ring.js')
   switch (values.format) {
     case 'base64': keys.forEach((k) => process.stdout.write(`${k.toString('base64')}\n`)); break
     case 'hex': keys.forEach((k) => process.stdout.write(`${k.toString('hex')}\n`)); break

@@ -38,11 +38,15 @@ const NGINX_ORDER = { 48: 'name|aes|hmac', 80: 'name|hmac|aes' }
 const HAPROXY_WINDOW = 3
 const LAYOUT_CIPHER = { 48: 'aes-128-cbc', 80: 'aes-256-cbc' }
 
-/** One key of `order` ('name|aes|hmac' or 'name|hmac|aes') in the ring's name|hmac|aes layout. */
-function toRingLayout(key, order) {
-  if (order === 'name|hmac|aes') return key
+/** `name | a | b` as `name | b | a`: between nginx/HAProxy's name|aes|hmac and name|hmac|aes. */
+function swapSecrets(key) {
   const half = (key.length - 16) / 2
   return Buffer.concat([key.subarray(0, 16), key.subarray(16 + half), key.subarray(16, 16 + half)])
+}
+
+/** One key of `order` ('name|aes|hmac' or 'name|hmac|aes') in the ring's name|hmac|aes layout. */
+function toRingLayout(key, order) {
+  return order === 'name|hmac|aes' ? key : swapSecrets(key)
 }
 // Passed by the store and the cluster code to make a ring that is fed keys from outside.
 const kFed = Symbol('fed ring')
@@ -308,4 +312,5 @@ class TicketKeyRing {
 
 module.exports = {
   TicketKeyRing, generateTicketKeys, nativeOf, nativeAvailable, kFed, LAYOUT, registerAttachment, unregisterAttachment,
+  swapSecrets,
 }
