@@ -163,7 +163,10 @@ describe('TicketKeyRing.forCluster', () => {
   test('workers, also one started later, hold the primary\'s keys and rotate with it', async () => {
     const primary = fork(path.join(__dirname, 'fixtures', 'cluster-primary.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     try {
-      const [report] = await once(primary, 'message')
+      const [report] = await Promise.race([
+        once(primary, 'message'),
+        new Promise((resolve, reject) => setTimeout(() => reject(new Error('the cluster sent no report in 30 s')), 30_000).unref()),
+      ])
       assert.equal(report.error, undefined, report.error)
       const { early, late } = report
       // Each snapshot: the primary's current key and every worker's, taken at one moment.
