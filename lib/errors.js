@@ -91,7 +91,12 @@ function validateKeyBytes(value, name) {
   if (!ArrayBuffer.isView(value)) {
     throw invalidArgType(name, 'an instance of Buffer, TypedArray, or DataView', value)
   }
-  return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+  try {
+    return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+  } catch {
+    // Its ArrayBuffer was transferred away.
+    throw invalidArgValue(name, 'is a view of a detached ArrayBuffer')
+  }
 }
 
 function validateOneOf(value, name, allowed) {
