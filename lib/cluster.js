@@ -8,7 +8,7 @@
 // Keys cross the IPC channel between processes of one cluster, in memory only.
 
 const cluster = require('node:cluster')
-const { TicketKeyRing, kFed, nativeOf } = require('./ring.js')
+const { TicketKeyRing, kFed, nativeOf, msUntilMidEpoch } = require('./ring.js')
 const { callNative, invalidState, validateObject } = require('./errors.js')
 
 const TAG = 'tls-ticket-keys'
@@ -38,11 +38,6 @@ function primaryRing(options) {
   }
   cluster.on('message', onMessage)
   // In the middle of every epoch, hand out the next key, well before it is due.
-  const interval = ring.rotationInterval * 1000
-  const untilMiddle = () => {
-    const intoEpoch = Date.now() % interval
-    return (intoEpoch < interval / 2 ? interval / 2 : 1.5 * interval) - intoEpoch
-  }
   let timer
   const tick = () => {
     if (ring.destroyed) {
@@ -50,10 +45,10 @@ function primaryRing(options) {
       return
     }
     for (const worker of Object.values(cluster.workers)) sendTo(worker)
-    timer = setTimeout(tick, untilMiddle() + 10)
+    timer = setTimeout(tick, msUntilMidEpoch(ring.rotationInterval) + 10)
     timer.unref()
   }
-  timer = setTimeout(tick, untilMiddle() + 10)
+  timer = setTimeout(tick, msUntilMidEpoch(ring.rotationInterval) + 10)
   timer.unref()
   return ring
 }

@@ -13,7 +13,7 @@
 // once Redis answers. No Redis error ever reaches a handshake.
 
 const binding = require('../binding.js')
-const { TicketKeyRing, kFed, nativeOf } = require('./ring.js')
+const { TicketKeyRing, kFed, nativeOf, msUntilMidEpoch } = require('./ring.js')
 const { callNative, invalidArgValue, invalidState, validateObject, validateKeyBytes, invalidArgType } = require('./errors.js')
 
 const MIN_WRAP_SECRET_BYTES = 32
@@ -203,9 +203,7 @@ class Feed {
     if (this.#stopped) return
     // Next in the middle of the epoch, so the next key is agreed well before it is due; soon
     // again if Redis failed.
-    const interval = ring.rotationInterval * 1000
-    const intoEpoch = Date.now() % interval
-    const untilMiddle = (intoEpoch < interval / 2 ? interval / 2 : 1.5 * interval) - intoEpoch
+    const untilMiddle = msUntilMidEpoch(ring.rotationInterval)
     const delay = (ok ? untilMiddle : Math.min(untilMiddle, MAX_RETRY_MS)) + Math.floor(Math.random() * 100)
     this.#timer = setTimeout(() => { this.sync() }, delay)
     this.#timer.unref()

@@ -59,6 +59,16 @@ function nativeOf(ring) {
   return native
 }
 
+/**
+ * Milliseconds until the middle of the current epoch, or of the next one once past it: when
+ * a feed hands out the next key, well before it is due and away from the rotation instant.
+ */
+function msUntilMidEpoch(rotationIntervalSeconds) {
+  const interval = rotationIntervalSeconds * 1000
+  const intoEpoch = Date.now() % interval
+  return (intoEpoch < interval / 2 ? interval / 2 : 1.5 * interval) - intoEpoch
+}
+
 function nativeAvailable() {
   return binding.nativeUnavailableReason() === null
 }
@@ -312,5 +322,5 @@ class TicketKeyRing {
 
 module.exports = {
   TicketKeyRing, generateTicketKeys, nativeOf, nativeAvailable, kFed, LAYOUT, registerAttachment, unregisterAttachment,
-  swapSecrets,
+  swapSecrets, msUntilMidEpoch,
 }

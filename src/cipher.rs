@@ -139,7 +139,7 @@ mod tests {
         h.update(b"what do ya want for nothing?");
         let tag: Vec<u8> = h.finalize().into_bytes().to_vec();
         assert_eq!(
-            tag.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            crate::key::hex(&tag),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         let unhex = |s: &str| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect::<Vec<u8>>();

@@ -176,7 +176,7 @@ impl TicketKey {
     }
 
     pub fn name_hex(&self) -> String {
-        self.name.iter().map(|b| format!("{b:02x}")).collect()
+        hex(&self.name)
     }
 
     pub fn hmac_key(&self) -> &[u8] {
@@ -201,6 +201,11 @@ impl fmt::Debug for TicketKey {
             .field("cipher", &self.cipher.name())
             .finish_non_exhaustive()
     }
+}
+
+/// Lowercase hex, for key names and other public bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Fills `buf` from the operating system's CSPRNG.

@@ -21,7 +21,7 @@ use napi::{JsValue, ValueType};
 use napi_derive::napi;
 
 use crate::derive::DerivedKeys;
-use crate::key::{fill_random, Cipher, KeyError, TicketKey, NAME_LEN};
+use crate::key::{fill_random, hex, Cipher, KeyError, TicketKey, NAME_LEN};
 use crate::ring::{Decision, Miss, Ring, RingError, Schedule};
 use crate::session::parse_session;
 use crate::wrap::{WrapError, Wrapper};
@@ -426,9 +426,6 @@ fn key_name(bytes: &[u8]) -> Result<[u8; NAME_LEN]> {
         .map_err(|_| Error::new(INVALID_ARG_VALUE, format!("a key name is 16 bytes, got {}", bytes.len())))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// The `SSL_CTX*` of a Node SecureContext, from its `_external` property, proven by the
 /// session timeout that JavaScript set on that context just before the call.
