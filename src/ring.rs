@@ -15,6 +15,11 @@
 //! timer is needed and tests control the clock. Until the next scheduled change a lookup takes
 //! only the read lock.
 //!
+//! A clock that steps back by up to one interval changes nothing (the current key encrypts a
+//! little longer); one that steps back further restarts the schedule from the new time
+//! without extending any key's life (see `step_back`). A clock that jumps ahead rotates at once
+//! and wipes every key whose tickets have expired by the new time.
+//!
 //! If making a new key fails, the current key keeps encrypting (its tickets stay valid for a
 //! full lifetime after it finally stops) and the ring retries on a later lookup.
 
@@ -199,7 +204,9 @@ enum Role {
 }
 
 struct Slot {
-    key: TicketKey,
+    /// Boxed, so that moving a slot (the list growing, a slot removed) moves a pointer and
+    /// leaves no copy of the secrets behind in freed memory; the box wipes them when dropped.
+    key: Box<TicketKey>,
     /// The epoch of a scheduled key.
     epoch: Option<u64>,
     activates_at: u64,
@@ -240,6 +247,8 @@ struct Inner {
     retired_names: VecDeque<[u8; NAME_LEN]>,
     /// Why the last attempt to make a key failed, if it did.
     last_error: Option<KeyError>,
+    /// The clock at the last roll.
+    rolled_at: u64,
     destroyed: bool,
 }
 
@@ -267,6 +276,8 @@ pub struct Ring {
     inner: RwLock<Inner>,
     /// Before this time (Unix seconds) the schedule has nothing to do: lookups stay read-only.
     next_change: AtomicU64,
+    /// A clock earlier than this has stepped back by more than an interval since the last roll.
+    stepped_back_below: AtomicU64,
     counters: Counters,
 }
 
@@ -302,8 +313,7 @@ impl Ring {
     fn started(self, now: u64) -> Result<Ring, RingError> {
         {
             let mut inner = self.write();
-            let next = self.roll(&mut inner, now);
-            self.next_change.store(next, Ordering::Release);
+            self.roll(&mut inner, now);
             if !inner.slots.iter().any(|s| s.role == Role::Current) {
                 return Err(inner.last_error.take().map_or(RingError::NoCurrentKey, RingError::Key));
             }
@@ -343,9 +353,11 @@ impl Ring {
                 slots: Vec::new(),
                 retired_names: VecDeque::new(),
                 last_error: None,
+                rolled_at: 0,
                 destroyed: false,
             }),
             next_change: AtomicU64::new(0),
+            stepped_back_below: AtomicU64::new(0),
             counters: Counters::default(),
         }
     }
@@ -369,10 +381,9 @@ impl Ring {
 
     /// Brings the schedule up to `now` when it is due, then hands out the read lock.
     fn read_at(&self, now: u64) -> Result<RwLockReadGuard<'_, Inner>, RingError> {
-        if now >= self.next_change.load(Ordering::Acquire) {
+        if now >= self.next_change.load(Ordering::Acquire) || now < self.stepped_back_below.load(Ordering::Acquire) {
             let mut inner = self.write();
-            let next = self.roll(&mut inner, now);
-            self.next_change.store(next, Ordering::Release);
+            self.roll(&mut inner, now);
         }
         let inner = self.read();
         if inner.destroyed {
@@ -386,22 +397,34 @@ impl Ring {
         if inner.destroyed {
             return Err(RingError::Destroyed);
         }
-        let next = self.roll(&mut inner, now);
-        self.next_change.store(next, Ordering::Release);
+        self.roll(&mut inner, now);
         Ok(inner)
     }
 
-    /// Moves every key to its state at `now` and returns the time of the next change.
-    fn roll(&self, inner: &mut Inner, now: u64) -> u64 {
+    /// Moves every key to its state at `now`, and publishes until when that state holds.
+    fn roll(&self, inner: &mut Inner, now: u64) {
+        let next = self.schedule_keys(inner, now);
+        self.next_change.store(next, Ordering::Release);
+        let floor = if inner.destroyed { 0 } else { now.saturating_sub(self.schedule.rotation_interval) };
+        self.stepped_back_below.store(floor, Ordering::Release);
+    }
+
+    /// The state of every key at `now`; returns the time of the next change.
+    fn schedule_keys(&self, inner: &mut Inner, now: u64) -> u64 {
         if inner.destroyed {
             return u64::MAX;
         }
+        if now.saturating_add(self.schedule.rotation_interval) < inner.rolled_at {
+            self.step_back(inner, now);
+        }
+        inner.rolled_at = now;
         let lifetime = self.schedule.ticket_lifetime;
         let mut next_change = u64::MAX;
         if let Mode::Scheduled { shift } = inner.mode {
             let interval = self.schedule.rotation_interval;
             let current_epoch = inner.slots.iter().find(|s| s.role == Role::Current).and_then(|s| s.epoch);
-            // A clock that steps back never brings back an older epoch's key.
+            // A clock that steps back by up to an interval keeps the current key (further, and
+            // step_back has taken every key off the epoch numbering).
             let epoch = (now / interval + shift).max(current_epoch.unwrap_or(0));
             next_change = (now / interval + 1).saturating_mul(interval);
             let first = if self.source.reproducible() {
@@ -421,6 +444,12 @@ impl Ring {
                 }
                 match self.source.key_for_epoch(e, self.cipher) {
                     Ok(key) => {
+                        // After the clock stepped back, a reproducible source gives again a key
+                        // the ring still holds from the other timeline: take it back onto the
+                        // schedule rather than hold it twice.
+                        if let Some(i) = inner.slots.iter().position(|s| s.epoch.is_none() && bool::from(s.key.name_matches(key.name()))) {
+                            inner.slots.remove(i);
+                        }
                         if self.fed {
                             bump(&self.counters.fallback_keys);
                         }
@@ -429,7 +458,7 @@ impl Ring {
                         } else {
                             Role::Next
                         };
-                        inner.slots.push(Slot { key, epoch: Some(e), activates_at: start, ends_at: Some(end), role });
+                        inner.slots.push(Slot { key: Box::new(key), epoch: Some(e), activates_at: start, ends_at: Some(end), role });
                     }
                     Err(e) => {
                         inner.last_error = Some(e);
@@ -464,6 +493,39 @@ impl Ring {
             }
         }
         next_change
+    }
+
+    /// The clock went back by more than an interval (an NTP step, a VM restored from a
+    /// snapshot). The ring carries on from the new time instead of waiting for the clock to
+    /// catch up with its newest key: every time it holds moves back by the same amount, and no
+    /// key is held for more than a lifetime from now (no ticket is older); scheduled keys stop encrypting now and leave the
+    /// epoch numbering, and the schedule makes this epoch's keys afresh. Random keys that were
+    /// wiped are gone for good; a secret-derived ring derives the keys of the new time, as
+    /// every peer with that clock does.
+    fn step_back(&self, inner: &mut Inner, now: u64) {
+        let back = inner.rolled_at - now;
+        let lifetime = self.schedule.ticket_lifetime;
+        let scheduled = matches!(inner.mode, Mode::Scheduled { .. });
+        for slot in &mut inner.slots {
+            slot.activates_at = slot.activates_at.saturating_sub(back);
+            slot.ends_at = slot.ends_at.map(|t| t.saturating_sub(back));
+            match slot.role {
+                // `rolled_at` may lag the latest clock by up to an interval (lookups between
+                // changes do not write), so cap at a lifetime from now: no ticket is older.
+                Role::Previous { expires_at: Some(t) } => {
+                    let expires_at = t.saturating_sub(back).min(now.saturating_add(lifetime));
+                    slot.role = Role::Previous { expires_at: Some(expires_at) }
+                }
+                Role::Current | Role::Next if scheduled => {
+                    slot.ends_at = Some(now);
+                    slot.role = Role::Previous { expires_at: Some(now.saturating_add(lifetime)) };
+                }
+                _ => {}
+            }
+            if scheduled {
+                slot.epoch = None;
+            }
+        }
     }
 
     fn drop_expired(&self, inner: &mut Inner, now: u64) {
@@ -589,9 +651,11 @@ impl Ring {
             }
             i += 1;
         }
-        for (index, key) in keys.into_iter().enumerate() {
+        // Copied into boxes, so that `keys` is wiped in place when it drops here; moving the
+        // keys out would leave their bytes in the list's freed buffer.
+        for (index, key) in keys.iter().enumerate() {
             inner.slots.push(Slot {
-                key,
+                key: Box::new(key.clone()),
                 epoch: None,
                 activates_at: now,
                 ends_at: None,
@@ -599,8 +663,7 @@ impl Ring {
             });
         }
         inner.mode = Mode::Explicit;
-        let next = self.roll(inner, now);
-        self.next_change.store(next, Ordering::Release);
+        self.roll(inner, now);
         Ok(())
     }
 
@@ -618,7 +681,7 @@ impl Ring {
                     Some(index) => index,
                     None => {
                         let key = self.source.key_for_epoch(next, self.cipher)?;
-                        inner.slots.push(Slot { key, epoch: Some(next), activates_at: now, ends_at: None, role: Role::Next });
+                        inner.slots.push(Slot { key: Box::new(key), epoch: Some(next), activates_at: now, ends_at: None, role: Role::Next });
                         inner.slots.len() - 1
                     }
                 };
@@ -629,7 +692,7 @@ impl Ring {
             }
             _ => {
                 let key = TicketKey::generate(self.cipher)?;
-                inner.slots.push(Slot { key, epoch: None, activates_at: now, ends_at: None, role: Role::Next });
+                inner.slots.push(Slot { key: Box::new(key), epoch: None, activates_at: now, ends_at: None, role: Role::Next });
                 inner.slots.len() - 1
             }
         };
@@ -637,8 +700,7 @@ impl Ring {
         inner.slots[current].retire(now, lifetime);
         inner.slots[promoted].activates_at = now;
         inner.slots[promoted].role = Role::Current;
-        let next = self.roll(&mut inner, now);
-        self.next_change.store(next, Ordering::Release);
+        self.roll(&mut inner, now);
         Ok(())
     }
 
@@ -662,7 +724,7 @@ impl Ring {
         if find(&inner.slots, key.name()).is_some() {
             return Ok(false);
         }
-        let mut slot = Slot { key, epoch: Some(epoch), activates_at: start, ends_at: Some(end), role: Role::Next };
+        let mut slot = Slot { key: Box::new(key), epoch: Some(epoch), activates_at: start, ends_at: Some(end), role: Role::Next };
         if let Some(i) = inner.slots.iter().position(|s| s.epoch == Some(epoch)) {
             let local = &mut inner.slots[i];
             slot.activates_at = local.activates_at;
@@ -682,8 +744,7 @@ impl Ring {
             slot.role = Role::Previous { expires_at: Some(end.saturating_add(lifetime)) };
         }
         inner.slots.push(slot);
-        let next = self.roll(&mut inner, now);
-        self.next_change.store(next, Ordering::Release);
+        self.roll(&mut inner, now);
         Ok(true)
     }
 
@@ -743,6 +804,7 @@ impl Ring {
         inner.retired_names.clear();
         inner.destroyed = true;
         self.next_change.store(u64::MAX, Ordering::Release);
+        self.stepped_back_below.store(0, Ordering::Release);
     }
 }
 
@@ -1047,11 +1109,100 @@ mod tests {
     }
 
     #[test]
-    fn a_clock_stepping_back_keeps_the_current_key() {
+    fn a_clock_stepping_back_less_than_an_interval_keeps_the_current_key() {
         let ring = ring_at(T0 + 5 * I);
         let name = current_name(&ring, T0 + 5 * I);
-        assert_eq!(current_name(&ring, T0), name);
+        assert_eq!(current_name(&ring, T0 + 5 * I - I / 2), name);
         assert_eq!(current_name(&ring, T0 + 5 * I + 1), name);
+    }
+
+    fn names(ring: &Ring, now: u64) -> Vec<[u8; 16]> {
+        ring.keys(now).unwrap().iter().map(|k| k.name).collect()
+    }
+
+    /// Seen at `now`, every key in `before` is wiped by `now + ticket_lifetime`.
+    fn assert_all_gone_within_a_lifetime(ring: &Ring, before: &[[u8; 16]], now: u64) {
+        ring.tick(now).unwrap();
+        let later = now + schedule().ticket_lifetime;
+        let held = names(ring, later);
+        assert!(before.iter().all(|n| !held.contains(n)), "a key outlived its lifetime");
+        for name in before {
+            assert_eq!(decision(ring, name, later), None);
+        }
+    }
+
+    #[test]
+    fn a_clock_jumping_ahead_wipes_expired_keys_and_keeps_rotating() {
+        let ring = ring_at(T0);
+        let before = names(&ring, T0);
+        let year = 365 * 86_400;
+        let after = names(&ring, T0 + year);
+        assert!(before.iter().all(|n| !after.contains(n)), "a key survived a jump of a year");
+        assert_eq!(states(&ring, T0 + year), ["next", "current"]);
+        for name in &before {
+            assert_eq!(decision(&ring, name, T0 + year), None);
+        }
+        let current = current_name(&ring, T0 + year);
+        assert_ne!(current_name(&ring, T0 + year + I), current, "rotation stalled after the jump");
+    }
+
+    #[test]
+    fn a_clock_stepping_back_far_neither_stalls_nor_keeps_keys_longer() {
+        let year = 365 * 86_400;
+        // A clock a year ahead (a wrong RTC at boot), then corrected by NTP.
+        let ring = ring_at(T0 + year);
+        let ahead = names(&ring, T0 + year);
+        let ahead_current = current_name(&ring, T0 + year);
+        let now = T0;
+        let current = current_name(&ring, now);
+        assert_ne!(current, ahead_current, "the key of a year ahead still encrypts");
+        // The keys of the other timeline still open their tickets (they are at most a
+        // lifetime old), renewing them, and are wiped a lifetime later, not a year later.
+        assert_eq!(decision(&ring, &ahead_current, now), Some(Decision::Renew));
+        assert_all_gone_within_a_lifetime(&ring, &ahead, now);
+        // The schedule runs on from the new time: a new key every interval.
+        let mut seen = vec![current];
+        for step in 1..=3 {
+            let name = current_name(&ring, now + step * I);
+            assert!(!seen.contains(&name), "rotation stalled after stepping back");
+            seen.push(name);
+        }
+        // Bounded as ever, plus the other timeline's next and current key for a lifetime.
+        assert!(ring.keys(now + 3 * I).unwrap().len() <= 2 + (L / I) as usize + 1 + 2);
+    }
+
+    #[test]
+    fn a_clock_going_back_and_forth_never_brings_back_a_wiped_key() {
+        let year = 365 * 86_400;
+        let ring = ring_at(T0);
+        let mut wiped = Vec::new();
+        let mut now = T0;
+        let (year, i) = (year as i64, I as i64);
+        for hop in [year, 7 * i - year, year, -year] {
+            let held = names(&ring, now);
+            now = (now as i64 + hop) as u64;
+            // Whatever was held before the hop is wiped within a lifetime of it.
+            assert_all_gone_within_a_lifetime(&ring, &held, now);
+            now += schedule().ticket_lifetime;
+            wiped.extend(held);
+            let held_now = names(&ring, now);
+            assert!(wiped.iter().all(|n| !held_now.contains(n)), "a wiped key came back");
+            assert_eq!(states(&ring, now)[..2], ["next", "current"]);
+        }
+    }
+
+    #[test]
+    fn a_derived_ring_follows_its_clock_back_and_agrees_with_its_peers_again() {
+        let year = 365 * 86_400;
+        let ring = derived(7, T0 + year);
+        let ahead = names(&ring, T0 + year);
+        let peer = derived(7, T0);
+        assert_eq!(current_name(&ring, T0), current_name(&peer, T0));
+        assert_eq!(current_name(&ring, T0 + I), current_name(&peer, T0 + I));
+        let held = names(&ring, T0 + I);
+        let unique: std::collections::HashSet<_> = held.iter().collect();
+        assert_eq!(unique.len(), held.len(), "a key is held twice");
+        assert_all_gone_within_a_lifetime(&ring, &ahead, T0 + I);
     }
 
     #[test]
