@@ -89,4 +89,14 @@ async function reconnect(port, count, options = {}, between = () => {}) {
   return flags
 }
 
-module.exports = { key, cert, HOST, tlsServer, listen, close, connect, reconnect }
+/** The error `fn` throws; fails the test when it throws nothing. */
+function thrown(fn) {
+  try {
+    fn()
+  } catch (err) {
+    return err
+  }
+  throw new Error(`expected ${fn} to throw`)
+}
+
+module.exports = { key, cert, HOST, tlsServer, listen, close, connect, reconnect, thrown }

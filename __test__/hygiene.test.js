@@ -11,7 +11,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { inspect } = require('node:util')
 const { TicketKeyRing, RedisKeyStore, SessionCache, attach, inspectTicket } = require('..')
-const { cert, tlsServer, listen, close, connect } = require('./helpers.js')
+const { tlsServer, listen, close, connect, thrown } = require('./helpers.js')
 const { startRedis } = require('./fleet-helpers.js')
 
 const CLI = path.join(__dirname, '..', 'bin', 'tls-ticket-keys.js')
@@ -125,21 +125,12 @@ test('errors about key material never quote it', () => {
     'ticket as a string': () => inspectTicket(keys.toString('latin1'), ring),
   }
   for (const [what, attempt] of Object.entries(attempts)) {
-    const err = assert.throws(attempt) ?? captured(attempt)
+    const err = thrown(attempt)
     assert.ok(err.code, `${what}: no code`)
     assertNoSecret(`${err.message}\n${err.stack}\n${inspect(err)}`, secrets, `the error for ${what}`)
   }
   ring.destroy()
 })
-
-function captured(fn) {
-  try {
-    fn()
-  } catch (err) {
-    return err
-  }
-  return null
-}
 
 test('RedisKeyStore and SessionCache show no secret', () => {
   const wrapSecret = knownKeys(48)

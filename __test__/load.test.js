@@ -7,7 +7,9 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { setTimeout: sleep } = require('node:timers/promises')
+const crypto = require('node:crypto')
 const { runLoad, handshake, startServer } = require('../benchmark/soak-load.js')
+const { startRedis } = require('./fleet-helpers.js')
 const { selfSignedCertificate } = require('../lib/selfsigned.js')
 
 const { key, cert } = selfSignedCertificate()
@@ -103,3 +105,49 @@ for (const mode of MODES) {
     })
   })
 }
+
+test('Redis SIGKILLed and restarted under load: no failed handshake, two servers resume each other before and again after', async () => {
+  const redis = { current: await startRedis() }
+  const ticketLifetime = 3
+  const config = {
+    ...credentials, mode: 'native', rotationInterval: 1, ticketLifetime,
+    redisUrl: redis.current.url, wrapSecret: crypto.randomBytes(32).toString('base64'),
+  }
+  const servers = []
+  try {
+    servers.push(await startServer(config), await startServer(config))
+    let killed = false
+    let restarted = false
+    const load = await runLoad({
+      ports: servers.map((s) => s.port), ca: cert, clients: 16, durationMs: 14_000, lifetimeSeconds: ticketLifetime,
+      async during(elapsed) {
+        if (!killed && elapsed > 2000) {
+          killed = true
+          await redis.current.stop('SIGKILL')
+        } else if (!restarted && elapsed > 4000) {
+          restarted = true
+          redis.current = await startRedis(redis.current.port)
+        }
+      },
+      // Tickets sealed with a server's own keys while Redis was away open only there until
+      // they expire; after reconnecting (backoff up to 2 s) and a lifetime, all open anywhere.
+      phaseAt: (elapsed) => (elapsed < 2000 ? 'up' : elapsed < 10_000 ? 'outage and recovery' : 'recovered'),
+    })
+    assert.deepEqual(load.errors, [])
+    assert.equal(load.failed, 0)
+    const { up, recovered } = load.phases
+    assert.ok(up.offeredInsideLifetime > 20 && recovered.offeredInsideLifetime > 50, JSON.stringify(load.phases))
+    assert.equal(up.resumedInsideLifetime, up.offeredInsideLifetime, 'before the kill: ' + JSON.stringify(load.phases))
+    assert.equal(recovered.resumedInsideLifetime, recovered.offeredInsideLifetime, 'after recovery: ' + JSON.stringify(load.phases))
+    for (const server of servers) {
+      const report = await server.request('report')
+      assert.ok(report.store.redisErrors > 0, 'the outage went unnoticed: ' + JSON.stringify(report.store))
+    }
+  } finally {
+    for (const server of servers) {
+      const { code, signal } = await server.stop()
+      assert.deepEqual({ code, signal }, { code: 0, signal: null })
+    }
+    await redis.current.stop()
+  }
+})
