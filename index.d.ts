@@ -77,6 +77,8 @@ export interface TicketKeyStats {
  * interval, *current* (encrypts) for one interval, then *previous* (decrypts only, and
  * tickets it opens are renewed) until `ticketLifetime` after it stopped encrypting; then it is
  * wiped. Rotation needs no timer: it is computed from the clock whenever a key is needed.
+ * A clock stepping back by more than `rotationInterval` restarts the schedule from the new
+ * time; no key is then held for longer than `ticketLifetime` from the step.
  *
  * Keys come from the operating system's CSPRNG, live only in memory and are zeroized when
  * retired. Neither `util.inspect()` nor `JSON.stringify()` shows them.

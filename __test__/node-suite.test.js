@@ -31,6 +31,14 @@ function sClient(port, args) {
   })
 }
 
+test('test-tls-ticket-cluster.js without a ring: Node\'s cluster hands the first worker\'s key to the others, 15 of 16', async () => {
+  // The baseline for the ring's cluster test below, and for the README's note: Node passes
+  // the key of the first worker to listen through the primary (server data, hex over IPC) and
+  // never rotates it.
+  const { stdout } = await run(process.execPath, [path.join(__dirname, 'fixtures', 'ticket-cluster.js'), 'none'], { timeout: 60_000 })
+  assert.deepEqual(JSON.parse(stdout.trim().split('\n').pop()), { connections: 16, reused: 15, workers: 4 })
+})
+
 for (const { mode, cipher, size } of MODES) {
   test(`${mode}: test-tls-ticket.js: six servers with the same keys behind one TCP balancer resume each other's tickets`, async () => {
     const keys = generateTicketKeys(size)
