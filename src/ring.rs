@@ -720,6 +720,10 @@ impl Ring {
         if end.saturating_add(lifetime) <= now {
             return Ok(false);
         }
+        // A key held from before the clock stepped back: the feed puts it back on the schedule.
+        if let Some(i) = inner.slots.iter().position(|s| s.epoch.is_none() && bool::from(s.key.name_matches(key.name()))) {
+            inner.slots.remove(i);
+        }
         // The same key again, or a name clash that would make tickets ambiguous.
         if find(&inner.slots, key.name()).is_some() {
             return Ok(false);
@@ -1283,6 +1287,25 @@ mod tests {
         // Tickets the local key issued meanwhile still resume, renewed, for a lifetime.
         assert_eq!(decision(&ring, &local, T0 + 30 + L - 1), Some(Decision::Renew));
         assert_eq!(decision(&ring, &local, T0 + 30 + L), None);
+    }
+
+    #[test]
+    fn after_the_clock_steps_back_a_fed_ring_takes_the_feeds_keys_again() {
+        let e = T0 / I;
+        let shared: Vec<TicketKey> = (0..4).map(|_| TicketKey::generate(Cipher::Aes128Cbc).unwrap()).collect();
+        let ring = fed_at(T0 + 1);
+        for (i, key) in shared.iter().enumerate() {
+            let now = T0 + i as u64 * I + 1;
+            ring.offer(e + i as u64, key.clone(), now).unwrap();
+            assert_eq!(current_name(&ring, now), *key.name());
+        }
+        // Three intervals back: the feed offers epoch e's key again, which the ring still holds
+        // from the other timeline. It becomes current, not the ring's own fallback.
+        let back = T0 + 1;
+        assert!(ring.offer(e, shared[0].clone(), back).unwrap());
+        assert_eq!(current_name(&ring, back), *shared[0].name());
+        let held = names(&ring, back);
+        assert_eq!(held.iter().filter(|n| *n == shared[0].name()).count(), 1, "a key is held twice");
     }
 
     #[test]
