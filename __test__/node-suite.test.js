@@ -196,10 +196,13 @@ for (const { mode, cipher, size } of MODES) {
         await new Promise((resolve) => setTimeout(resolve, 2100))
         assert.equal((await connect(port, { version, session: first.session })).reused, false, `${version}: after 2 s`)
       }
-      // The ticket still opened (its key is current); OpenSSL refused the session's age. The
-      // server may see its last handshake complete after the client did.
+      // The key was still held: OpenSSL refused the session's age, on the server (notResumed)
+      // or already on the client, which may not offer a TLS 1.3 ticket past its lifetime hint
+      // (noTicket). The server may see its last handshake complete after the client did.
       while (handle.stats().handshakes < 6) await new Promise((resolve) => setTimeout(resolve, 10))
-      assert.equal(handle.stats().notResumed, 2)
+      const stats = handle.stats()
+      assert.deepEqual({ full: stats.full, unknownKey: stats.unknownKey, expiredKey: stats.expiredKey }, { full: 4, unknownKey: 0, expiredKey: 0 })
+      assert.ok(stats.notResumed >= 1, JSON.stringify(stats))
     } finally {
       await close(server)
       ring.destroy()
