@@ -104,6 +104,25 @@ for (const mode of ['native', 'callback']) {
   })
 }
 
+test('callback mode: the key bytes handed to Node are wiped in the next turn of the event loop', async () => {
+  const keys = knownKeys(48)
+  const ring = new TicketKeyRing({ keys })
+  const server = tlsServer()
+  const handle = attach(server, ring, { mode: 'callback' })
+  try {
+    // What Node's C++ side calls for each ticket; it copies the buffers out before returning.
+    const callback = server._sharedCreds.context.onticketkeycallback
+    const [result, hmac, aes] = callback(Buffer.alloc(16), Buffer.alloc(16), true)
+    assert.equal(result, 1)
+    assert.deepEqual([Buffer.from(hmac), Buffer.from(aes)], secretsOf(keys.subarray(0, 48), 48))
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.ok(hmac.every((b) => b === 0) && aes.every((b) => b === 0), 'the key stayed in the JavaScript heap')
+  } finally {
+    handle.detach()
+    ring.destroy()
+  }
+})
+
 test('errors about key material never quote it', () => {
   const keys = knownKeys(48)
   const secrets = secretsOf(keys, 48)

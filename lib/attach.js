@@ -35,14 +35,24 @@ function withProvenContext(context, timeoutAfter, fn) {
 // buffer, even with a 0, and aborts the process otherwise; a throw is an uncaught exception.
 // So the answer always carries buffers, and nothing in here may throw.
 function ringTicketCallback(native, outcomes) {
-  // The one place key bytes live on the JavaScript side in this mode; refilled every call,
-  // wiped when the attachment ends.
+  // The one place key bytes live on the JavaScript side in this mode: refilled by each call,
+  // and wiped in the next turn of the event loop (Node copies them out synchronously, after
+  // the callback has returned) and when the attachment ends.
   const scratch = Buffer.alloc(64)
   const name = scratch.subarray(0, 16)
   const hmac = scratch.subarray(16, 32)
   const aes = scratch.subarray(32, 48)
   const iv = scratch.subarray(48, 64)
+  let wipePending = false
+  const wipe = () => {
+    wipePending = false
+    scratch.fill(0)
+  }
   function onticketkeycallback(keyName, ticketIv, enc) {
+    if (!wipePending) {
+      wipePending = true
+      setImmediate(wipe).unref()
+    }
     let result = 0
     try {
       result = enc ? native.fillEncrypt(scratch) : native.fillDecrypt(keyName, scratch)
@@ -60,7 +70,7 @@ function ringTicketCallback(native, outcomes) {
     }
     return enc ? [result, hmac, aes, name, iv] : [result, hmac, aes]
   }
-  onticketkeycallback.wipe = () => scratch.fill(0)
+  onticketkeycallback.wipe = wipe
   return onticketkeycallback
 }
 
