@@ -445,11 +445,8 @@ impl Ring {
                 match self.source.key_for_epoch(e, self.cipher) {
                     Ok(key) => {
                         // After the clock stepped back, a reproducible source gives again a key
-                        // the ring still holds from the other timeline: take it back onto the
-                        // schedule rather than hold it twice.
-                        if let Some(i) = inner.slots.iter().position(|s| s.epoch.is_none() && bool::from(s.key.name_matches(key.name()))) {
-                            inner.slots.remove(i);
-                        }
+                        // the ring still holds from the other timeline.
+                        forget_unscheduled_copy(&mut inner.slots, &key);
                         if self.fed {
                             bump(&self.counters.fallback_keys);
                         }
@@ -498,10 +495,10 @@ impl Ring {
     /// The clock went back by more than an interval (an NTP step, a VM restored from a
     /// snapshot). The ring carries on from the new time instead of waiting for the clock to
     /// catch up with its newest key: every time it holds moves back by the same amount, and no
-    /// key is held for more than a lifetime from now (no ticket is older); scheduled keys stop encrypting now and leave the
-    /// epoch numbering, and the schedule makes this epoch's keys afresh. Random keys that were
-    /// wiped are gone for good; a secret-derived ring derives the keys of the new time, as
-    /// every peer with that clock does.
+    /// key is held for more than a lifetime from now (no ticket is older). Scheduled keys stop
+    /// encrypting now and leave the epoch numbering, and the schedule makes this epoch's keys
+    /// afresh. Random keys that were wiped are gone for good; a secret-derived ring derives the
+    /// keys of the new time, as every peer with that clock does.
     fn step_back(&self, inner: &mut Inner, now: u64) {
         let back = inner.rolled_at - now;
         let lifetime = self.schedule.ticket_lifetime;
@@ -721,9 +718,7 @@ impl Ring {
             return Ok(false);
         }
         // A key held from before the clock stepped back: the feed puts it back on the schedule.
-        if let Some(i) = inner.slots.iter().position(|s| s.epoch.is_none() && bool::from(s.key.name_matches(key.name()))) {
-            inner.slots.remove(i);
-        }
+        forget_unscheduled_copy(&mut inner.slots, &key);
         // The same key again, or a name clash that would make tickets ambiguous.
         if find(&inner.slots, key.name()).is_some() {
             return Ok(false);
@@ -817,6 +812,15 @@ fn rank(state: KeyState) -> u8 {
         KeyState::Next => 0,
         KeyState::Current => 1,
         KeyState::Previous => 2,
+    }
+}
+
+/// Drops a slot outside the epoch numbering that holds `key` itself (after the clock stepped
+/// back), so that `key` goes back onto the schedule instead of being held twice. Not wiped into
+/// `retired_names`: the key lives on.
+fn forget_unscheduled_copy(slots: &mut Vec<Slot>, key: &TicketKey) {
+    if let Some(i) = slots.iter().position(|s| s.epoch.is_none() && bool::from(s.key.name_matches(key.name()))) {
+        slots.remove(i);
     }
 }
 
