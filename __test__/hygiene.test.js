@@ -123,6 +123,16 @@ test('callback mode: the key bytes handed to Node are wiped in the next turn of 
   }
 })
 
+test('demo prints nothing shaped like key material', async () => {
+  // Its keys are random, so look for anything key-shaped: long runs of hex or base64.
+  const { code, out } = await cli(['demo'])
+  assert.equal(code, 0, out)
+  assert.match(out, /Reused/)
+  // Cipher suite names (ECDHE-ECDSA-AES128-GCM-SHA256) are the one long token it prints.
+  const text = out.replace(/Cipher is \S+/g, '')
+  assert.doesNotMatch(text, /[0-9a-f]{24,}|[0-9A-F]{24,}|[A-Za-z0-9+/_-]{22,}={0,2}/)
+})
+
 test('errors about key material never quote it', () => {
   const keys = knownKeys(48)
   const secrets = secretsOf(keys, 48)
