@@ -10,21 +10,8 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { TicketKeyRing, attach } = require('..')
-const { key, cert, tlsServer, listen, close } = require('./helpers.js')
+const { key, cert, tlsServer, listen, close, cli } = require('./helpers.js')
 const { freePort, waitForPort, stopChild } = require('./fleet-helpers.js')
-
-const CLI = path.join(__dirname, '..', 'bin', 'tls-ticket-keys.js')
-
-function cli(args) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } })
-    const out = []
-    let stderr = ''
-    child.stdout.on('data', (d) => out.push(d))
-    child.stderr.on('data', (d) => { stderr += d })
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr }))
-  })
-}
 
 test('generate: fresh keys in every format, to stdout only', async () => {
   const before = fs.readdirSync(process.cwd())

@@ -1,7 +1,9 @@
 'use strict'
 
-const tls = require('node:tls')
+const { spawn } = require('node:child_process')
 const { once } = require('node:events')
+const path = require('node:path')
+const tls = require('node:tls')
 const { selfSignedCertificate } = require('../lib/selfsigned.js')
 
 const { key, cert } = selfSignedCertificate()
@@ -89,6 +91,38 @@ async function reconnect(port, count, options = {}, between = () => {}) {
   return flags
 }
 
+/** Runs a command to its end: { code, stdout, stderr } as text. */
+function run(command, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => { stdout += d })
+    child.stderr.on('data', (d) => { stderr += d })
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+/** The `New, …` and `Reused, …` lines of `openssl s_client` output. */
+function sessionLines(stdout) {
+  return stdout.split('\n').filter((l) => /^(New|Reused), /.test(l))
+}
+
+const CLI = path.join(__dirname, '..', 'bin', 'tls-ticket-keys.js')
+
+/** The tls-ticket-keys command line, as a user runs it: { code, stdout (a Buffer), stderr }. */
+function cli(args) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } })
+    const out = []
+    let stderr = ''
+    child.stdout.on('data', (d) => out.push(d))
+    child.stderr.on('data', (d) => { stderr += d })
+    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr }))
+  })
+}
+
 /** The error `fn` throws; fails the test when it throws nothing. */
 function thrown(fn) {
   try {
@@ -99,4 +133,4 @@ function thrown(fn) {
   throw new Error(`expected ${fn} to throw`)
 }
 
-module.exports = { key, cert, HOST, tlsServer, listen, close, connect, reconnect, thrown }
+module.exports = { key, cert, HOST, tlsServer, listen, close, connect, reconnect, thrown, run, sessionLines, cli }

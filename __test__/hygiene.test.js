@@ -11,10 +11,8 @@ const os = require('node:os')
 const path = require('node:path')
 const { inspect } = require('node:util')
 const { TicketKeyRing, RedisKeyStore, SessionCache, attach, inspectTicket } = require('..')
-const { tlsServer, listen, close, connect, thrown } = require('./helpers.js')
+const { tlsServer, listen, close, connect, thrown, cli } = require('./helpers.js')
 const { startRedis } = require('./fleet-helpers.js')
-
-const CLI = path.join(__dirname, '..', 'bin', 'tls-ticket-keys.js')
 
 // Two keys whose secrets are easy to recognise in any encoding.
 function knownKeys(size) {
@@ -51,16 +49,6 @@ function assertNoSecret(text, secrets, where) {
   }
 }
 
-function cli(args) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    child.stdout.on('data', (d) => { out += d })
-    child.stderr.on('data', (d) => { out += d })
-    child.on('close', (code) => resolve({ code, out }))
-  })
-}
-
 for (const mode of ['native', 'callback']) {
   test(`${mode}: inspect, JSON, stats, keys, metrics and check show no key byte`, async () => {
     const size = mode === 'native' ? 80 : 48
@@ -92,9 +80,9 @@ for (const mode of ['native', 'callback']) {
       assert.match(texts['keys()'], new RegExp(keys.subarray(0, 16).toString('hex')))
 
       for (const args of [[], ['--json'], ['--tls1.2', '-n', '3']]) {
-        const { code, out } = await cli(['check', `127.0.0.1:${port}`, '--insecure', ...args])
-        assert.equal(code, 0, out)
-        assertNoSecret(out, secrets, `check ${args.join(' ')}`)
+        const { code, stdout, stderr } = await cli(['check', `127.0.0.1:${port}`, '--insecure', ...args])
+        assert.equal(code, 0, `${stdout}${stderr}`)
+        assertNoSecret(`${stdout}${stderr}`, secrets, `check ${args.join(' ')}`)
       }
     } finally {
       handle.detach()
@@ -125,7 +113,8 @@ test('callback mode: the key bytes handed to Node are wiped in the next turn of 
 
 test('demo prints nothing shaped like key material', async () => {
   // Its keys are random, so look for anything key-shaped: long runs of hex or base64.
-  const { code, out } = await cli(['demo'])
+  const { code, stdout, stderr } = await cli(['demo'])
+  const out = `${stdout}${stderr}`
   assert.equal(code, 0, out)
   assert.match(out, /Reused/)
   // Cipher suite names (ECDHE-ECDSA-AES128-GCM-SHA256) are the one long token it prints.

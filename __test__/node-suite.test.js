@@ -6,36 +6,27 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { spawn, execFile } = require('node:child_process')
 const https = require('node:https')
 const net = require('node:net')
 const path = require('node:path')
 const tls = require('node:tls')
-const { promisify } = require('node:util')
 const { TicketKeyRing, attach, generateTicketKeys } = require('..')
 const { makeSelfSignedCertificate } = require('../lib/selfsigned.js')
-const { key, cert, tlsServer, listen, close, connect, thrown } = require('./helpers.js')
+const { key, cert, tlsServer, listen, close, connect, thrown, run, sessionLines } = require('./helpers.js')
 
 const MODES = [{ mode: 'native', cipher: 'aes-256-cbc', size: 80 }, { mode: 'callback', cipher: 'aes-128-cbc', size: 48 }]
-const run = promisify(execFile)
 
-function sClient(port, args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', ...args],
-      { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 })
-    let stdout = ''
-    child.stdout.on('data', (d) => { stdout += d })
-    child.stderr.on('data', () => {})
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, lines: stdout.split('\n').filter((l) => /^(New|Reused), /.test(l)).map((l) => l.split(',')[0]) }))
-  })
+async function sClient(port, args) {
+  const { code, stdout } = await run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', ...args])
+  return { code, lines: sessionLines(stdout).map((l) => l.split(',')[0]) }
 }
 
 test('test-tls-ticket-cluster.js without a ring: Node\'s cluster hands the first worker\'s key to the others, 15 of 16', async () => {
   // The baseline for the ring's cluster test below, and for the README's note: Node passes
   // the key of the first worker to listen through the primary (server data, hex over IPC) and
   // never rotates it.
-  const { stdout } = await run(process.execPath, [path.join(__dirname, 'fixtures', 'ticket-cluster.js'), 'none'], { timeout: 60_000 })
+  const { code, stdout, stderr } = await run(process.execPath, [path.join(__dirname, 'fixtures', 'ticket-cluster.js'), 'none'])
+  assert.equal(code, 0, stderr)
   assert.deepEqual(JSON.parse(stdout.trim().split('\n').pop()), { connections: 16, reused: 15, workers: 4 })
 })
 
@@ -77,7 +68,8 @@ for (const { mode, cipher, size } of MODES) {
   })
 
   test(`${mode}: test-tls-ticket-cluster.js: four cluster workers, one ring by forCluster(), 15 of 16 resumed`, async () => {
-    const { stdout } = await run(process.execPath, [path.join(__dirname, 'fixtures', 'ticket-cluster.js'), mode], { timeout: 60_000 })
+    const { code, stdout, stderr } = await run(process.execPath, [path.join(__dirname, 'fixtures', 'ticket-cluster.js'), mode])
+    assert.equal(code, 0, stderr)
     const result = JSON.parse(stdout.trim().split('\n').pop())
     assert.deepEqual(result, { connections: 16, reused: 15, workers: 4 })
   })

@@ -4,28 +4,11 @@
 
 const { describe, test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { TicketKeyRing, attach } = require('..')
-const { cert, tlsServer, listen, close } = require('./helpers.js')
-
-function run(command, args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => { stdout += d })
-    child.stderr.on('data', (d) => { stderr += d })
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
-
-function sessionLines(stdout) {
-  return stdout.split('\n').filter((l) => /^(New|Reused), /.test(l))
-}
+const { cert, tlsServer, listen, close, run, sessionLines } = require('./helpers.js')
 
 for (const { mode, cipher } of [{ mode: 'native', cipher: 'aes-256-cbc' }, { mode: 'callback', cipher: 'aes-128-cbc' }]) {
   describe(`${mode} mode`, () => {
