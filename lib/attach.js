@@ -5,12 +5,48 @@ const tls = require('node:tls')
 const { inspect } = require('node:util')
 const binding = require('../binding.js')
 const { TicketKeyRing, nativeOf, registerAttachment, unregisterAttachment } = require('./ring.js')
+const { sessionIdContextFor } = require('./client-auth.js')
 const {
-  makeError, callNative, invalidArgType, invalidArgValue, invalidState, validateObject, validateOneOf,
+  makeError, callNative, invalidArgType, invalidArgValue, invalidState, validateObject, validateOneOf, validateOptionNames,
 } = require('./errors.js')
 
 const MODES = ['auto', 'native', 'callback']
-const attachments = new WeakMap()
+const ATTACH_OPTIONS = ['mode']
+// OpenSSL's default session timeout (SSL_CTX_new), which Node keeps unless told otherwise:
+// what detach() gives back when it cannot read the context's own.
+const OPENSSL_DEFAULT_SESSION_TIMEOUT = 7200
+// Marks a server and each context a ring serves. A registered symbol, so that every copy of
+// this package in the process (npm can install two versions side by side) sees the marks of
+// the others.
+const kAttached = Symbol.for('tls-ticket-keys.attached')
+// Marks the callback detach() leaves on a context in callback mode (Node cannot switch its
+// hook off again), so that it does not count as an attachment.
+const kRestored = Symbol.for('tls-ticket-keys.restored-callback')
+
+// Node's own getter, taken once from the prototype: an own `_external` property on a context
+// cannot stand in for it, and it throws for anything that is not a SecureContext.
+const externalGetter = Object.getOwnPropertyDescriptor(
+  Object.getPrototypeOf(tls.createSecureContext().context), '_external')?.get
+
+function externalOf(context) {
+  if (typeof externalGetter !== 'function') return undefined
+  return Reflect.apply(externalGetter, context, [])
+}
+
+function mark(target, owner) {
+  Object.defineProperty(target, kAttached, { value: owner, configurable: true, enumerable: false, writable: false })
+}
+
+function unmark(target, owner) {
+  if (target[kAttached] === owner) delete target[kAttached]
+}
+
+// Whether the context still has its SSL_CTX: Node's setters crash on a closed one. Without the
+// native path there is no way to tell, and the context is taken to be open.
+function contextOpen(context) {
+  if (binding.nativeUnavailableReason() !== null) return true
+  return callNative(() => binding.nativeContextOpen(externalOf(context)))
+}
 
 // What Node gives a server that was created without a sessionIdContext.
 function argvSessionIdContext() {
@@ -24,10 +60,24 @@ function withProvenContext(context, timeoutAfter, fn) {
   const probe = 1_000_000_000 + crypto.randomInt(1_000_000_000)
   context.setSessionTimeout(probe)
   try {
-    return callNative(() => fn(context._external, probe))
+    return callNative(() => fn(externalOf(context), probe))
   } finally {
     context.setSessionTimeout(timeoutAfter)
   }
+}
+
+// The session timeout a context has before attach() changes it: what the user set, else
+// what the context says (read through the native path where it is available), else
+// OpenSSL's default.
+function sessionTimeoutOf(server, context) {
+  if (server.sessionTimeout !== undefined) return server.sessionTimeout
+  if (binding.nativeUnavailableReason() === null) {
+    try {
+      const timeout = binding.nativeSessionTimeout(externalOf(context))
+      if (Number.isInteger(timeout) && timeout > 0 && timeout <= 0x7fffffff) return timeout
+    } catch {}
+  }
+  return OPENSSL_DEFAULT_SESSION_TIMEOUT
 }
 
 // Node's `onticketkeycallback(name, iv, enc)` contract: return [1, hmac, aes, name, iv] to
@@ -55,7 +105,8 @@ function ringTicketCallback(native, outcomes) {
     }
     let result = 0
     try {
-      result = enc ? native.fillEncrypt(scratch) : native.fillDecrypt(keyName, scratch)
+      if (!enc) keyName.copy(name, 0, 0, 16)
+      result = enc ? native.fillEncrypt(scratch) : native.fillDecrypt(scratch)
     } catch {
       result = -1
     }
@@ -77,7 +128,7 @@ function ringTicketCallback(native, outcomes) {
 // Once Node's callback hook is on, Node cannot go back to its own ticket handling; this
 // does what Node's built-in callback does, with the context's own key.
 function contextTicketCallback(context) {
-  return function onticketkeycallback(keyName, ticketIv, enc) {
+  const onticketkeycallback = function onticketkeycallback(keyName, ticketIv, enc) {
     try {
       const key = context.getTicketKeys()
       const hmac = key.subarray(16, 32)
@@ -89,6 +140,8 @@ function contextTicketCallback(context) {
       return [0, zero, zero, zero, zero]
     }
   }
+  onticketkeycallback[kRestored] = true
+  return onticketkeycallback
 }
 
 class Attachment {
@@ -96,19 +149,30 @@ class Attachment {
   #ring
   #native
   #mode
+  // The ring's session id context, or the user's; what a context gets also carries the
+  // server's client-certificate policy (client-auth.js).
   #sessionIdContext
   #userSessionIdContext
   #saved
   #context = null
+  #contexts = []
   #callback = null
   #detached = false
+  #record = { server: null, stats: () => this.stats() }
   // What happened to the tickets offered to this server: Rust counts them in native mode,
-  // the callback in callback mode.
+  // the callback in callback mode, as a ticket is opened.
   #outcomes
+  // The ticket outcomes as of the last handshake that finished, so that a ticket opened for a
+  // handshake still under way is not counted before its handshake is.
+  #settled = { opened: 0, unknownKey: 0, expiredKey: 0 }
   #handshakes = { total: 0, resumed: 0 }
+  #settle = () => {
+    this.#settled = this.#mode === 'native' ? this.#outcomes.counts() : { ...this.#outcomes }
+  }
   #onSecure = (socket) => {
     this.#handshakes.total++
     if (socket.isSessionReused()) this.#handshakes.resumed++
+    this.#settle()
   }
 
   constructor(server, ring, mode) {
@@ -118,9 +182,11 @@ class Attachment {
     this.#mode = mode
     this.#saved = {
       sessionTimeout: server.sessionTimeout,
+      contextTimeout: sessionTimeoutOf(server, server._sharedCreds.context),
       sessionIdContext: server.sessionIdContext,
       setSecureContext: Object.getOwnPropertyDescriptor(server, 'setSecureContext'),
     }
+    this.#record.server = server
     // Node fills in an argv-derived context when the user gave none: replace only that one.
     this.#userSessionIdContext = typeof server.sessionIdContext === 'string' &&
       server.sessionIdContext !== argvSessionIdContext()
@@ -134,7 +200,7 @@ class Attachment {
    * refused by OpenSSL (session id context, cipher, or session timeout mismatch).
    */
   stats() {
-    const t = this.#mode === 'native' ? this.#outcomes.counts() : this.#outcomes
+    const t = this.#settled
     const { total, resumed } = this.#handshakes
     const full = total - resumed
     const notResumed = Math.max(0, t.opened - resumed)
@@ -149,11 +215,6 @@ class Attachment {
     }
   }
 
-  /** The server, for metrics labels. */
-  get server() {
-    return this.#server
-  }
-
   /** 'native' or 'callback'. */
   get mode() {
     return this.#mode
@@ -163,14 +224,28 @@ class Attachment {
     return this.#detached
   }
 
+  /** Serves `server`'s tickets from `ring`; on failure leaves the server as it was. */
+  static start(server, ring, mode) {
+    const attachment = new Attachment(server, ring, mode)
+    try {
+      attachment.#start()
+    } catch (err) {
+      attachment.detach()
+      throw err
+    }
+    return attachment
+  }
+
   /** Puts the ring on the server's current context, and again whenever it is replaced. */
-  start() {
+  #start() {
     const server = this.#server
+    mark(server, this)
     server.sessionTimeout = this.#ring.ticketLifetime
-    server.sessionIdContext = this.#sessionIdContext
+    server.sessionIdContext = this.#contextForServer()
     this.#hook(server._sharedCreds.context)
     server.on('secureConnection', this.#onSecure)
-    registerAttachment(this.#ring, this)
+    server.on('tlsClientError', this.#settle)
+    registerAttachment(this.#ring, this.#record)
     const attachment = this
     const original = server.setSecureContext
     Object.defineProperty(server, 'setSecureContext', {
@@ -193,15 +268,26 @@ class Attachment {
       this.#sessionIdContext = options.sessionIdContext
       this.#userSessionIdContext = true
     }
-    this.#server.sessionIdContext = this.#sessionIdContext
+    // Node has taken the new options' requestCert, rejectUnauthorized, ca and crl.
+    this.#server.sessionIdContext = this.#contextForServer()
     this.#hook(this.#server._sharedCreds.context)
+  }
+
+  #contextForServer() {
+    return sessionIdContextFor(this.#sessionIdContext, this.#server)
   }
 
   #hook(context) {
     const lifetime = this.#ring.ticketLifetime
+    if (context[kAttached] !== undefined && context[kAttached] !== this) {
+      throw invalidState('another copy of tls-ticket-keys serves this secure context; detach() it first')
+    }
+    if (!contextOpen(context)) throw invalidState('the server\'s secure context is closed')
     this.#context = context
+    mark(context, this)
+    this.#contexts.push(new WeakRef(context))
     context.setSessionTimeout(lifetime)
-    context.setSessionIdContext(this.#sessionIdContext)
+    context.setSessionIdContext(this.#server.sessionIdContext)
     if (this.#mode === 'native') {
       withProvenContext(context, lifetime, (external, probe) => binding.nativeAttach(external, probe, this.#native, this.#outcomes))
     } else {
@@ -222,12 +308,18 @@ class Attachment {
     server.sessionTimeout = saved.sessionTimeout
     server.sessionIdContext = saved.sessionIdContext
     server.off('secureConnection', this.#onSecure)
-    unregisterAttachment(this.#ring, this)
-    attachments.delete(server)
+    server.off('tlsClientError', this.#settle)
+    unregisterAttachment(this.#ring, this.#record)
+    unmark(server, this)
+    for (const ref of this.#contexts) {
+      const hooked = ref.deref()
+      if (hooked !== undefined) unmark(hooked, this)
+    }
     const context = this.#context
-    // Nothing was hooked when attaching failed before the first context.
-    if (context === null) return
-    const timeout = saved.sessionTimeout || this.#ring.ticketLifetime
+    // Nothing was hooked when attaching failed before the first context, and a closed
+    // context has nothing left to give back (Node's setters would crash on it).
+    if (context === null || !contextOpen(context)) return
+    const timeout = saved.contextTimeout
     if (typeof saved.sessionIdContext === 'string') context.setSessionIdContext(saved.sessionIdContext)
     if (this.#mode === 'native') {
       withProvenContext(context, timeout, (external, probe) => binding.nativeDetach(external, probe))
@@ -260,16 +352,14 @@ function callbackProblem(server, ring) {
   return null
 }
 
-function start(server, ring, mode) {
-  const attachment = new Attachment(server, ring, mode)
-  try {
-    attachment.start()
-  } catch (err) {
-    attachment.detach()
-    throw err
-  }
-  attachments.set(server, attachment)
-  return attachment
+// Another attachment, by this copy of the package or any other, on the server or the context
+// it uses now. Another copy's native callback leaves no trace that this copy can read in
+// OpenSSL, so the marks are what tells; a callback-mode hook shows as Node's JS callback.
+function attachedAlready(server) {
+  const context = server._sharedCreds && server._sharedCreds.context
+  return server[kAttached] !== undefined || (context != null &&
+    (context[kAttached] !== undefined ||
+      (typeof context.onticketkeycallback === 'function' && context.onticketkeycallback[kRestored] !== true)))
 }
 
 /**
@@ -281,16 +371,17 @@ function attach(server, ring, options = {}) {
   }
   if (!(ring instanceof TicketKeyRing)) throw invalidArgType('ring', 'an instance of TicketKeyRing', ring)
   validateObject(options, 'options')
+  validateOptionNames(options, 'options', ATTACH_OPTIONS)
   const requested = options.mode === undefined ? 'auto' : validateOneOf(options.mode, 'options.mode', MODES)
   if (ring.destroyed) throw invalidState('the TicketKeyRing has been destroyed')
-  if (attachments.has(server)) throw invalidState('a ring is already attached to this server; detach() it first')
+  if (attachedAlready(server)) throw invalidState('a ring is already attached to this server; detach() it first')
 
   let nativeWhy = null
   if (requested !== 'callback') {
     nativeWhy = binding.nativeUnavailableReason()
     if (nativeWhy === null) {
       try {
-        return start(server, ring, 'native')
+        return Attachment.start(server, ring, 'native')
       } catch (err) {
         if (requested === 'native' || err.code !== 'ERR_TLS_TICKET_NATIVE_UNAVAILABLE') throw err
         nativeWhy = err.message
@@ -309,7 +400,7 @@ function attach(server, ring, options = {}) {
       ? invalidArgValue('ring', `cannot be served in callback mode: ${callbackWhy}. Use mode 'native' or an 'aes-128-cbc' ring`)
       : makeError('ERR_TLS_TICKET_CALLBACK_UNAVAILABLE', `callback mode is unavailable: ${callbackWhy}`)
   }
-  return start(server, ring, 'callback')
+  return Attachment.start(server, ring, 'callback')
 }
 
 module.exports = { attach }

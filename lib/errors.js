@@ -109,7 +109,20 @@ function validateOneOf(value, name, allowed) {
   return value
 }
 
+// A misspelt option (`secrte`) would otherwise be ignored, and a ring would quietly use
+// random keys that no other process shares. The name is shown only when it looks like one.
+function validateOptionNames(options, name, known) {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      const shown = /^[\w$-]{1,32}$/.test(key) ? `'${key}'` : 'a name'
+      throw makeError('ERR_INVALID_ARG_VALUE',
+        `The argument '${name}' has an unknown option ${shown}. Known options: ${known.join(', ')}`, validateOptionNames)
+    }
+  }
+}
+
 module.exports = {
+  validateOptionNames,
   makeError,
   invalidArgType,
   invalidArgValue,

@@ -5,13 +5,17 @@ const { inspect } = require('node:util')
 const binding = require('../binding.js')
 const {
   callNative, invalidArgType, invalidArgValue, invalidState, validateObject, validateInteger, validateKeyBytes, validateOneOf,
+  validateOptionNames,
 } = require('./errors.js')
+
+const RING_OPTIONS = ['rotationInterval', 'ticketLifetime', 'secret', 'keys', 'cipher']
 
 const CIPHERS = ['aes-128-cbc', 'aes-256-cbc']
 const LAYOUT = { 'aes-128-cbc': 48, 'aes-256-cbc': 80 }
 const MAX_ROTATION_INTERVAL = 31536000 // a year
 const MAX_TICKET_LIFETIME = 604800 // RFC 8446 §4.6.1: seven days
 const MAX_GENERATED_BYTES = 80 * 1024
+const DEFAULT_TICKET_LIFETIME = 7200
 // Wipe expired keys within this many seconds even on a server that sees no handshakes.
 const MAX_TICK_SECONDS = 60
 
@@ -102,9 +106,12 @@ class TicketKeyRing {
 
   constructor(options = {}, internal = undefined) {
     validateObject(options, 'options')
+    validateOptionNames(options, 'options', RING_OPTIONS)
     const rotationInterval = options.rotationInterval === undefined ? 3600
       : validateInteger(options.rotationInterval, 'options.rotationInterval', 1, MAX_ROTATION_INTERVAL)
-    const ticketLifetime = options.ticketLifetime === undefined ? 7200
+    // Two hours, or as long as the ring can hold keys for when the interval is under 31 s.
+    const ticketLifetime = options.ticketLifetime === undefined
+      ? Math.min(DEFAULT_TICKET_LIFETIME, binding.maxTicketLifetime(rotationInterval))
       : validateInteger(options.ticketLifetime, 'options.ticketLifetime', 1, MAX_TICKET_LIFETIME)
     if (options.secret !== undefined && options.keys !== undefined) {
       throw invalidArgValue('options', 'cannot have both keys and secret')
@@ -321,6 +328,6 @@ class TicketKeyRing {
 }
 
 module.exports = {
-  TicketKeyRing, generateTicketKeys, nativeOf, nativeAvailable, kFed, LAYOUT, registerAttachment, unregisterAttachment,
+  TicketKeyRing, generateTicketKeys, nativeOf, nativeAvailable, kFed, LAYOUT, registerAttachment, unregisterAttachment, RING_OPTIONS,
   swapSecrets, msUntilMidEpoch,
 }

@@ -39,7 +39,8 @@ const UNOPENABLE: &str = "ERR_TLS_TICKET_KEY_UNOPENABLE";
 fn ring_error(e: RingError) -> Error {
     let code = match e {
         RingError::Destroyed | RingError::NoCurrentKey => INVALID_STATE,
-        RingError::OutOfRange { .. } => OUT_OF_RANGE,
+        RingError::OutOfRange { .. } | RingError::LifetimeTooLong { .. } => OUT_OF_RANGE,
+        RingError::Full => INVALID_STATE,
         RingError::Key(KeyError::Random(_)) => INVALID_STATE,
         RingError::Key(_) => INVALID_ARG_VALUE,
     };
@@ -88,6 +89,12 @@ pub fn generate_ticket_keys(size: u32) -> Result<Buffer> {
         out.extend_from_slice(&TicketKey::generate(cipher).map_err(key_error)?.to_layout());
     }
     Ok(out.into())
+}
+
+/// The longest `ticketLifetime` a ring with this `rotationInterval` holds the keys for.
+#[napi]
+pub fn max_ticket_lifetime(rotation_interval: f64) -> Result<f64> {
+    Ok(Schedule::max_ticket_lifetime(whole_seconds("rotationInterval", rotation_interval)?) as f64)
 }
 
 /// `null` when the native path can be used in this process, else why not.
@@ -317,12 +324,16 @@ impl NativeRing {
             .unwrap_or(0)
     }
 
-    /// For Node's `onticketkeycallback` when opening: for a known 16-byte `name` writes
-    /// `hmac | aes` into `scratch[16..48]` and returns 1, or 2 to renew; 0 for an unknown key,
-    /// 3 for a key the ring wiped (both mean a full handshake), -1 when it cannot be used.
+    /// For Node's `onticketkeycallback` when opening: for the known key named by
+    /// `scratch[0..16]` writes `hmac | aes` into `scratch[16..48]` and returns 1, or 2 to
+    /// renew; 0 for an unknown key, 3 for a key the ring wiped (both mean a full handshake),
+    /// -1 when it cannot be used. One buffer, so the name and the keys cannot overlap.
     #[napi]
-    pub fn fill_decrypt(&self, name: BufferSlice, mut scratch: BufferSlice) -> i32 {
-        let (Ok(name), 64) = (key_name(&name), scratch.len()) else { return -1 };
+    pub fn fill_decrypt(&self, mut scratch: BufferSlice) -> i32 {
+        if scratch.len() != 64 {
+            return -1;
+        }
+        let Ok(name) = key_name(&scratch[..NAME_LEN]) else { return -1 };
         let opened = self.ring
             .decrypt_with(&name, now(), |key, decision| {
                 if key.cipher() != Cipher::Aes128Cbc {
@@ -427,17 +438,47 @@ fn key_name(bytes: &[u8]) -> Result<[u8; NAME_LEN]> {
 }
 
 
-/// The `SSL_CTX*` of a Node SecureContext, from its `_external` property, proven by the
-/// session timeout that JavaScript set on that context just before the call.
-fn ssl_ctx(external: Unknown, expected_timeout: i64) -> Result<*mut c_void> {
-    let unavailable = |why: &str| Error::new(NATIVE_UNAVAILABLE, why.to_owned());
+fn unavailable(why: &str) -> Error {
+    Error::new(NATIVE_UNAVAILABLE, why.to_owned())
+}
+
+/// The `SSL_CTX*` inside the External that Node's `SecureContext.prototype._external` getter
+/// returned (`lib/` takes that getter from the prototype, so no own property can stand in for
+/// it); null once the context was closed.
+fn external_ctx(external: &Unknown) -> Result<*mut c_void> {
     if external.get_type().map_err(|_| unavailable("cannot read the context's type"))? != ValueType::External {
         return Err(unavailable("the secure context exposes no SSL_CTX external"));
     }
     // SAFETY: a napi_value is the address of a V8 local handle, here to a v8::External that
     // lives for this call.
-    let ctx = unsafe { native::external_pointer(external.value().value as *const c_void) }.map_err(unavailable)?;
-    // SAFETY: ctx came from the context's own External.
+    unsafe { native::external_pointer(external.value().value as *const c_void) }.map_err(unavailable)
+}
+
+/// Whether the secure context still has its SSL_CTX (`SecureContext#close()` frees it, after
+/// which Node's own setters crash the process).
+#[napi]
+pub fn native_context_open(external: Unknown) -> Result<bool> {
+    match external_ctx(&external) {
+        Ok(_) => Ok(true),
+        Err(_) if native::availability().is_ok() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The session timeout of the context, read before `attach()` replaces it so that
+/// `detach()` can put it back. Trusted only once `native_attach` has proven the pointer.
+#[napi]
+pub fn native_session_timeout(external: Unknown) -> Result<i64> {
+    let ctx = external_ctx(&external)?;
+    // SAFETY: ctx came from the context's own External, through Node's getter.
+    unsafe { native::session_timeout(ctx) }.map_err(unavailable)
+}
+
+/// The `SSL_CTX*` of a Node SecureContext, proven by the session timeout that JavaScript set
+/// on that context just before the call.
+fn ssl_ctx(external: Unknown, expected_timeout: i64) -> Result<*mut c_void> {
+    let ctx = external_ctx(&external)?;
+    // SAFETY: ctx came from the context's own External, through Node's getter.
     let timeout = unsafe { native::session_timeout(ctx) }.map_err(unavailable)?;
     if timeout != expected_timeout {
         return Err(unavailable("the SSL_CTX pointer failed its check (session timeout mismatch)"));

@@ -20,7 +20,7 @@ use std::ffi::{c_char, c_int, c_long, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::key::{Cipher, TicketKey, NAME_LEN};
@@ -32,6 +32,24 @@ const OSSL_PARAM_UTF8_STRING: u32 = 4;
 const OSSL_PARAM_OCTET_STRING: u32 = 5;
 const OSSL_PARAM_UNMODIFIED: usize = usize::MAX;
 const SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB: c_int = 72;
+/// The OpenSSL major version whose ABI this file is written against.
+const OPENSSL_MAJOR: u32 = 3;
+/// `SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT`: Node's `requestCert` with `rejectUnauthorized`.
+const SSL_VERIFY_PEER: c_int = 0x01;
+const SSL_VERIFY_FAIL_IF_NO_PEER_CERT: c_int = 0x02;
+/// `SSL_TICKET_STATUS` values that mean the ticket opened (OpenSSL's ssl.h).
+const SSL_TICKET_SUCCESS: c_int = 5;
+const SSL_TICKET_SUCCESS_RENEW: c_int = 6;
+/// `SSL_TICKET_NONE`: no ticket was offered.
+const SSL_TICKET_NONE: c_int = 2;
+/// `SSL_TICKET_RETURN` values of the decrypt callback.
+const SSL_TICKET_RETURN_ABORT: c_int = 0;
+const SSL_TICKET_RETURN_IGNORE: c_int = 1;
+const SSL_TICKET_RETURN_IGNORE_RENEW: c_int = 2;
+const SSL_TICKET_RETURN_USE: c_int = 3;
+const SSL_TICKET_RETURN_USE_RENEW: c_int = 4;
+/// `SSL_TICKET_FATAL_ERR_OTHER` and below: OpenSSL failed to process the ticket.
+const SSL_TICKET_FATAL_ERR_OTHER: c_int = 1;
 
 /// `int cb(SSL*, unsigned char name[16], unsigned char iv[16], EVP_CIPHER_CTX*, EVP_MAC_CTX* or HMAC_CTX*, int enc)`
 type TicketKeyCb =
@@ -99,6 +117,8 @@ struct Symbols {
     aes_256_cbc: unsafe extern "C" fn() -> *const c_void,
     /// OpenSSL's DRBG for the IVs, as Node's own callback uses: no system call per ticket.
     rand_bytes: unsafe extern "C" fn(*mut u8, c_int) -> c_int,
+    get_verify_mode: unsafe extern "C" fn(*const c_void) -> c_int,
+    session_get0_peer: unsafe extern "C" fn(*mut c_void) -> *mut c_void,
     external_value: ExternalValue,
     ex_index: c_int,
 }
@@ -124,15 +144,53 @@ fn lookup(name: &CStr) -> Option<*mut c_void> {
     (!p.is_null()).then_some(p)
 }
 
+/// The base address of the loaded object that defines `p`.
+fn library_of(p: *mut c_void) -> Option<usize> {
+    let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
+    // SAFETY: dladdr only reads the loader's tables and fills `info`.
+    let found = unsafe { libc::dladdr(p as *const c_void, info.as_mut_ptr()) };
+    // SAFETY: dladdr filled `info` when it returned non-zero.
+    (found != 0).then(|| unsafe { info.assume_init() }.dli_fbase as usize)
+}
+
+/// An OpenSSL symbol, remembered so that `resolve` can check that all of them come from one
+/// library: a process with two OpenSSLs (an addon that links its own) could hand us a cipher
+/// of one and contexts of the other.
+fn openssl_symbol(name: &'static CStr, seen: &mut Vec<(&'static str, *mut c_void)>) -> Option<*mut c_void> {
+    let p = lookup(name)?;
+    seen.push((name.to_str().unwrap_or("?"), p));
+    Some(p)
+}
+
 macro_rules! symbol {
-    ($name:literal) => {
-        match lookup($name) {
+    ($seen:ident, $name:literal) => {
+        match openssl_symbol($name, $seen) {
             // SAFETY: the symbol has the C signature of the field it is assigned to, as
             // declared in OpenSSL 3's headers.
             Some(p) => unsafe { std::mem::transmute::<*mut c_void, _>(p) },
             None => return Err(format!("symbol {} not found in this process", $name.to_string_lossy())),
         }
     };
+}
+
+/// Every OpenSSL symbol comes from one loaded object, and that object is OpenSSL 3.
+fn check_openssl(seen: &[(&'static str, *mut c_void)]) -> Result<(), String> {
+    let mut bases = seen.iter().map(|&(name, p)| (name, library_of(p)));
+    let Some((_, Some(first))) = bases.next() else { return Err("cannot tell which library defines OpenSSL".into()) };
+    if let Some((name, _)) = bases.find(|&(_, base)| base != Some(first)) {
+        return Err(format!("OpenSSL symbols come from more than one library ({name} differs)"));
+    }
+    let version_major: unsafe extern "C" fn() -> u32 = match lookup(c"OPENSSL_version_major") {
+        // SAFETY: `unsigned int OPENSSL_version_major(void)`, OpenSSL 3.0 on.
+        Some(p) if library_of(p) == Some(first) => unsafe { std::mem::transmute::<*mut c_void, _>(p) },
+        _ => return Err(format!("this process's OpenSSL is not OpenSSL {OPENSSL_MAJOR}")),
+    };
+    // SAFETY: takes no argument and reads a constant.
+    let major = unsafe { version_major() };
+    if major != OPENSSL_MAJOR {
+        return Err(format!("this process runs OpenSSL {major}, and the native path is written for OpenSSL {OPENSSL_MAJOR}"));
+    }
+    Ok(())
 }
 
 fn resolve() -> Result<Symbols, String> {
@@ -145,6 +203,8 @@ fn resolve() -> Result<Symbols, String> {
     } else {
         return Err("v8::External::Value is not exported by this process".into());
     };
+    let mut seen = Vec::new();
+    let seen = &mut seen;
     let get_ex_new_index: unsafe extern "C" fn(
         c_int,
         c_long,
@@ -152,22 +212,25 @@ fn resolve() -> Result<Symbols, String> {
         *mut c_void,
         *mut c_void,
         Option<ExFree>,
-    ) -> c_int = symbol!(c"CRYPTO_get_ex_new_index");
+    ) -> c_int = symbol!(seen, c"CRYPTO_get_ex_new_index");
     let mut symbols = Symbols {
-        hookup: hookup()?,
-        set_session_ticket_cb: symbol!(c"SSL_CTX_set_session_ticket_cb"),
-        ctx_get_timeout: symbol!(c"SSL_CTX_get_timeout"),
-        get_ssl_ctx: symbol!(c"SSL_get_SSL_CTX"),
-        ctx_set_ex_data: symbol!(c"SSL_CTX_set_ex_data"),
-        ctx_get_ex_data: symbol!(c"SSL_CTX_get_ex_data"),
-        encrypt_init: symbol!(c"EVP_EncryptInit_ex"),
-        decrypt_init: symbol!(c"EVP_DecryptInit_ex"),
-        aes_128_cbc: symbol!(c"EVP_aes_128_cbc"),
-        aes_256_cbc: symbol!(c"EVP_aes_256_cbc"),
-        rand_bytes: symbol!(c"RAND_bytes"),
+        hookup: hookup(seen)?,
+        set_session_ticket_cb: symbol!(seen, c"SSL_CTX_set_session_ticket_cb"),
+        ctx_get_timeout: symbol!(seen, c"SSL_CTX_get_timeout"),
+        get_ssl_ctx: symbol!(seen, c"SSL_get_SSL_CTX"),
+        ctx_set_ex_data: symbol!(seen, c"SSL_CTX_set_ex_data"),
+        ctx_get_ex_data: symbol!(seen, c"SSL_CTX_get_ex_data"),
+        encrypt_init: symbol!(seen, c"EVP_EncryptInit_ex"),
+        decrypt_init: symbol!(seen, c"EVP_DecryptInit_ex"),
+        aes_128_cbc: symbol!(seen, c"EVP_aes_128_cbc"),
+        aes_256_cbc: symbol!(seen, c"EVP_aes_256_cbc"),
+        rand_bytes: symbol!(seen, c"RAND_bytes"),
+        get_verify_mode: symbol!(seen, c"SSL_get_verify_mode"),
+        session_get0_peer: symbol!(seen, c"SSL_SESSION_get0_peer"),
         external_value,
         ex_index: -1,
     };
+    check_openssl(seen)?;
     // SAFETY: registers a process-wide ex_data index for SSL_CTX with our free callback.
     symbols.ex_index = unsafe {
         get_ex_new_index(CRYPTO_EX_INDEX_SSL_CTX, 0, ptr::null_mut(), ptr::null_mut(), ptr::null_mut(), Some(free_hook))
@@ -184,14 +247,14 @@ const NODE_LEGACY_CALLBACK: &CStr =
 const NODE_EVP_CALLBACK: &CStr =
     c"_ZN4node6crypto13SecureContext27TicketCompatibilityCallbackEP6ssl_stPhS4_P17evp_cipher_ctx_stP14evp_mac_ctx_sti";
 
-fn hookup() -> Result<Hookup, String> {
+fn hookup(seen: &mut Vec<(&'static str, *mut c_void)>) -> Result<Hookup, String> {
     let set_evp: unsafe extern "C" fn(*mut c_void, Option<TicketKeyCb>) -> c_int =
-        symbol!(c"SSL_CTX_set_tlsext_ticket_key_evp_cb");
+        symbol!(seen, c"SSL_CTX_set_tlsext_ticket_key_evp_cb");
     if let (Some(node), Some(ctrl), Some(init), Some(sha256)) = (
         lookup(NODE_LEGACY_CALLBACK),
-        lookup(c"SSL_CTX_callback_ctrl"),
-        lookup(c"HMAC_Init_ex"),
-        lookup(c"EVP_sha256"),
+        openssl_symbol(c"SSL_CTX_callback_ctrl", seen),
+        openssl_symbol(c"HMAC_Init_ex", seen),
+        openssl_symbol(c"EVP_sha256", seen),
     ) {
         // SAFETY: each symbol has the C signature of the field it goes to (OpenSSL 3 headers;
         // Node's callback has the signature of a ticket callback).
@@ -207,25 +270,26 @@ fn hookup() -> Result<Hookup, String> {
     }
     Ok(Hookup::Evp {
         set_callback: set_evp,
-        mac_set_params: symbol!(c"EVP_MAC_CTX_set_params"),
+        mac_set_params: symbol!(seen, c"EVP_MAC_CTX_set_params"),
         // SAFETY: as above. Where Node's callback is not exported, unsetting ours leaves
         // OpenSSL's own ticket keys: tickets keep working, under keys Node does not show.
         node_callback: lookup(NODE_EVP_CALLBACK).map(|p| unsafe { std::mem::transmute::<*mut c_void, TicketKeyCb>(p) }),
     })
 }
 
-/// Sets (or with `None`, resets to Node's) the ticket callback of `ctx`.
-unsafe fn set_ticket_callback(s: &Symbols, ctx: *mut c_void, ours: bool) {
+/// Sets the ring's ticket callback on `ctx`, or (`ours` false) puts Node's back. False when
+/// OpenSSL refused.
+unsafe fn set_ticket_callback(s: &Symbols, ctx: *mut c_void, ours: bool) -> bool {
     // SAFETY: ctx is a live SSL_CTX; the callbacks have the signature OpenSSL expects.
     unsafe {
         match s.hookup {
             Hookup::Evp { set_callback, node_callback, .. } => {
-                set_callback(ctx, if ours { Some(ticket_key_callback) } else { node_callback });
+                set_callback(ctx, if ours { Some(ticket_key_callback) } else { node_callback }) == 1
             }
             Hookup::Legacy { callback_ctrl, node_callback, clear_evp_callback, .. } => {
                 // OpenSSL prefers an EVP callback; make sure none hides ours.
-                clear_evp_callback(ctx, None);
-                callback_ctrl(ctx, SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB, Some(if ours { ticket_key_callback } else { node_callback }));
+                clear_evp_callback(ctx, None) == 1
+                    && callback_ctrl(ctx, SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB, Some(if ours { ticket_key_callback } else { node_callback })) == 1
             }
         }
     }
@@ -267,7 +331,7 @@ pub unsafe fn external_pointer(handle: *const c_void) -> Result<*mut c_void, &'s
 ///
 /// # Safety
 /// `ctx` must come from [`external_pointer`] on a Node SecureContext.
-pub unsafe fn session_timeout(ctx: *mut c_void) -> Result<i64, &'static str> {
+pub unsafe fn session_timeout(ctx: *const c_void) -> Result<i64, &'static str> {
     let s = symbols()?;
     // SAFETY: per the caller's contract.
     Ok(unsafe { (s.ctx_get_timeout)(ctx) } as i64)
@@ -280,17 +344,23 @@ pub unsafe fn session_timeout(ctx: *mut c_void) -> Result<i64, &'static str> {
 pub unsafe fn install(ctx: *mut c_void, ring: Arc<Ring>, outcomes: Arc<TicketOutcomes>) -> Result<(), &'static str> {
     let s = symbols()?;
     let hook = Box::into_raw(Box::new(Hook { ring, outcomes }));
-    // SAFETY: ctx is live; the old hook, if any, is ours and is freed once replaced.
+    // SAFETY: ctx is live; the old hook, if any, is ours and is freed once replaced, after
+    // every callback points at the new one.
     unsafe {
         let old = (s.ctx_get_ex_data)(ctx, s.ex_index) as *mut Hook;
         if (s.ctx_set_ex_data)(ctx, s.ex_index, hook.cast()) != 1 {
             drop(Box::from_raw(hook));
             return Err("OpenSSL refused to store the ring on the SSL_CTX");
         }
-        (s.set_session_ticket_cb)(ctx, Some(note_ring_before_sealing), None, hook.cast());
-        set_ticket_callback(s, ctx, true);
+        let hooked = (s.set_session_ticket_cb)(ctx, Some(note_ring_before_sealing), Some(check_client_auth), hook.cast()) == 1
+            && set_ticket_callback(s, ctx, true);
         if !old.is_null() {
             drop(Box::from_raw(old));
+        }
+        if !hooked {
+            // Leave the context as Node made it; `uninstall` frees the new hook.
+            let _ = uninstall(ctx);
+            return Err("OpenSSL refused the ticket callbacks");
         }
     }
     Ok(())
@@ -309,10 +379,14 @@ pub unsafe fn uninstall(ctx: *mut c_void) -> Result<bool, &'static str> {
         if old.is_null() {
             return Ok(false);
         }
-        set_ticket_callback(s, ctx, false);
-        (s.set_session_ticket_cb)(ctx, None, None, ptr::null_mut());
+        let restored = set_ticket_callback(s, ctx, false);
+        let cleared = (s.set_session_ticket_cb)(ctx, None, None, ptr::null_mut()) == 1;
         (s.ctx_set_ex_data)(ctx, s.ex_index, ptr::null_mut());
         drop(Box::from_raw(old));
+        SEALING.with(|noted| noted.borrow_mut().take());
+        if !(restored && cleared) {
+            return Err("OpenSSL refused to put Node's ticket callback back");
+        }
     }
     Ok(true)
 }
@@ -333,19 +407,58 @@ unsafe extern "C" fn free_hook(
 }
 
 thread_local! {
-    /// The connection about to be sealed and its ring, from the generation callback. It holds
-    /// a reference, not a pointer, so a stale entry can never point at freed memory.
-    static SEALING: RefCell<Option<(usize, Arc<Ring>)>> = const { RefCell::new(None) };
+    /// The connection about to be sealed and its ring, from the generation callback. A weak
+    /// reference: a stale entry can never point at freed memory, and (when no ticket follows,
+    /// as with `SSL_OP_NO_TICKET` on TLS 1.3) never keeps a destroyed ring's keys alive.
+    static SEALING: RefCell<Option<(usize, Weak<Ring>)>> = const { RefCell::new(None) };
 }
 
 unsafe extern "C" fn note_ring_before_sealing(ssl: *mut c_void, arg: *mut c_void) -> c_int {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: `arg` is the hook of the context this connection started on, which is alive
         // while OpenSSL works on the connection.
-        let ring = unsafe { (*(arg as *const Hook)).ring.clone() };
+        let ring = Arc::downgrade(unsafe { &(*(arg as *const Hook)).ring });
         SEALING.with(|s| *s.borrow_mut() = Some((ssl as usize, ring)));
     }));
     1 // 0 would abort the handshake
+}
+
+/// OpenSSL's decrypt callback, run once a ticket has opened and before the session is used:
+/// a server that requires a client certificate never resumes a session that has none. The
+/// session id context that `attach()` sets already keeps sessions within one client-auth
+/// policy; this holds even when that context is wrong (a policy changed after `attach()`).
+unsafe extern "C" fn check_client_auth(
+    ssl: *mut c_void,
+    session: *mut c_void,
+    _key_name: *const u8,
+    _key_name_len: usize,
+    status: c_int,
+    _arg: *mut c_void,
+) -> c_int {
+    catch_unwind(AssertUnwindSafe(|| {
+        let opened = status == SSL_TICKET_SUCCESS || status == SSL_TICKET_SUCCESS_RENEW;
+        if !opened {
+            // What OpenSSL does without a callback: a full handshake, with a new ticket
+            // unless none was offered, and a failure stays one.
+            return match status {
+                SSL_TICKET_NONE => SSL_TICKET_RETURN_IGNORE,
+                s if s <= SSL_TICKET_FATAL_ERR_OTHER => SSL_TICKET_RETURN_ABORT,
+                _ => SSL_TICKET_RETURN_IGNORE_RENEW,
+            };
+        }
+        let Ok(s) = symbols() else { return SSL_TICKET_RETURN_IGNORE_RENEW };
+        // SAFETY: OpenSSL passes the live connection and the session it just opened.
+        let (mode, peer) = unsafe { ((s.get_verify_mode)(ssl), (s.session_get0_peer)(session)) };
+        let required = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+        if mode & required == required && peer.is_null() {
+            SSL_TICKET_RETURN_IGNORE_RENEW
+        } else if status == SSL_TICKET_SUCCESS_RENEW {
+            SSL_TICKET_RETURN_USE_RENEW
+        } else {
+            SSL_TICKET_RETURN_USE
+        }
+    }))
+    .unwrap_or(SSL_TICKET_RETURN_IGNORE_RENEW)
 }
 
 /// The hook of the context `ssl` is on now: the one it started on, until SNI moves it.
@@ -368,7 +481,7 @@ unsafe fn hook_of<'a>(s: &Symbols, ssl: *mut c_void) -> Option<&'a Hook> {
 unsafe fn sealing_ring(s: &Symbols, ssl: *mut c_void) -> Option<Arc<Ring>> {
     if let Some((noted, ring)) = SEALING.with(|c| c.borrow_mut().take()) {
         if noted == ssl as usize {
-            return Some(ring);
+            return ring.upgrade();
         }
     }
     // SAFETY: per the caller's contract.

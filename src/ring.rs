@@ -37,9 +37,17 @@ use crate::key::{Cipher, KeyError, TicketKey, NAME_LEN};
 pub const MAX_TICKET_LIFETIME: u64 = 604_800;
 /// A key that encrypts for longer than a year is not being rotated.
 pub const MAX_ROTATION_INTERVAL: u64 = 31_536_000;
-/// Bound on the keys held at once, so a `rotate()` loop cannot grow memory without end;
-/// the oldest previous keys go first.
+/// Bound on the keys held at once, so a `rotate()` loop cannot grow memory without end. The
+/// ring never drops a key early to stay under it: a schedule that would need more is refused
+/// when the ring is made, and a `rotate()` or `set_keys()` that would pass it is refused.
 pub const MAX_HELD_KEYS: usize = 256;
+/// The most keys a schedule may hold at once (next, current, and a previous key for every
+/// interval of a ticket lifetime), leaving the rest of `MAX_HELD_KEYS` to manual `rotate()`
+/// and `set_keys()`. A constant time lookup touches every key, so the bound also bounds the
+/// cost of a resumption.
+pub const MAX_SCHEDULED_KEYS: u64 = 240;
+/// Keys held besides the previous ones: next and current.
+const KEYS_BESIDES_PREVIOUS: u64 = 2;
 /// Names of recently dropped keys, kept to tell an expired ticket from a foreign one.
 /// A name is public (it starts every ticket), so remembering it holds no secret.
 const REMEMBERED_RETIRED_NAMES: usize = 64;
@@ -72,7 +80,21 @@ impl Schedule {
                 got: ticket_lifetime,
             });
         }
+        let max_lifetime = Schedule::max_ticket_lifetime(rotation_interval);
+        if ticket_lifetime > max_lifetime {
+            return Err(RingError::LifetimeTooLong { rotation_interval, max: max_lifetime, got: ticket_lifetime });
+        }
         Ok(Schedule { rotation_interval, ticket_lifetime })
+    }
+
+    /// The longest ticket lifetime whose keys a ring holds at once with this interval.
+    pub fn max_ticket_lifetime(rotation_interval: u64) -> u64 {
+        (MAX_SCHEDULED_KEYS - KEYS_BESIDES_PREVIOUS).saturating_mul(rotation_interval).min(MAX_TICKET_LIFETIME)
+    }
+
+    /// The most epochs whose keys are live at once, besides next and current.
+    pub fn live_previous_epochs(&self) -> u64 {
+        self.ticket_lifetime.div_ceil(self.rotation_interval)
     }
 }
 
@@ -81,6 +103,10 @@ pub enum RingError {
     Destroyed,
     Key(KeyError),
     OutOfRange { what: &'static str, min: u64, max: u64, got: u64 },
+    /// A lifetime that would need more keys at once than a ring holds.
+    LifetimeTooLong { rotation_interval: u64, max: u64, got: u64 },
+    /// Another key would pass `MAX_HELD_KEYS`, and every key held may still open live tickets.
+    Full,
     /// The ring holds no key that could encrypt (only when making the first one failed).
     NoCurrentKey,
 }
@@ -93,6 +119,18 @@ impl fmt::Display for RingError {
             RingError::OutOfRange { what, min, max, got } => write!(
                 f,
                 "the value of \"{what}\" is out of range. It must be >= {min} && <= {max}. Received {got}"
+            ),
+            RingError::LifetimeTooLong { rotation_interval, max, got } => write!(
+                f,
+                "the value of \"ticketLifetime\" is out of range. With a rotationInterval of {rotation_interval} s it must be \
+                 <= {max} ({} intervals: a ring holds at most {MAX_SCHEDULED_KEYS} scheduled keys; choose a longer \
+                 rotationInterval). Received {got}",
+                MAX_SCHEDULED_KEYS - KEYS_BESIDES_PREVIOUS
+            ),
+            RingError::Full => write!(
+                f,
+                "the ticket key ring holds {MAX_HELD_KEYS} keys, the most it holds, and drops none before its tickets \
+                 expire; wait for older keys to expire"
             ),
             RingError::NoCurrentKey => write!(f, "the ticket key ring has no key to encrypt with"),
         }
@@ -428,8 +466,7 @@ impl Ring {
             let epoch = (now / interval + shift).max(current_epoch.unwrap_or(0));
             next_change = (now / interval + 1).saturating_mul(interval);
             let first = if self.source.reproducible() {
-                let live = (lifetime / interval + 1).min(MAX_HELD_KEYS as u64 - 2);
-                epoch.saturating_sub(live).max(shift)
+                epoch.saturating_sub(self.schedule.live_previous_epochs()).max(shift)
             } else {
                 epoch
             };
@@ -530,20 +567,6 @@ impl Ring {
         while let Some(i) = inner.slots.iter().position(expired) {
             self.drop_slot(inner, i);
         }
-        // Bound the count: the oldest previous keys give way first.
-        while inner.slots.len() > MAX_HELD_KEYS {
-            let oldest = inner
-                .slots
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| matches!(s.role, Role::Previous { .. }))
-                .min_by_key(|(_, s)| s.activates_at)
-                .map(|(i, _)| i);
-            match oldest {
-                Some(i) => self.drop_slot(inner, i),
-                None => break,
-            }
-        }
     }
 
     /// Removes a key; dropping it wipes its secrets.
@@ -634,6 +657,11 @@ impl Ring {
             return Err(KeyError::Length { layout: self.cipher.layout_len(), got: 0 }.into());
         }
         let lifetime = self.schedule.ticket_lifetime;
+        let replaced = |slot: &Slot| keys.iter().any(|k| bool::from(slot.key.name_matches(k.name())));
+        let kept = inner.slots.iter().filter(|s| !replaced(s) && s.role != Role::Next).count();
+        if kept + keys.len() > MAX_HELD_KEYS {
+            return Err(RingError::Full);
+        }
         let mut i = 0;
         while i < inner.slots.len() {
             let replaced = keys.iter().any(|k| bool::from(inner.slots[i].key.name_matches(k.name())));
@@ -671,6 +699,9 @@ impl Ring {
         let lifetime = self.schedule.ticket_lifetime;
         let interval = self.schedule.rotation_interval;
         let current = inner.slots.iter().position(|s| s.role == Role::Current).ok_or(RingError::NoCurrentKey)?;
+        if inner.slots.len() >= MAX_HELD_KEYS {
+            return Err(RingError::Full);
+        }
         let promoted = match (inner.mode, inner.slots[current].epoch) {
             (Mode::Scheduled { .. }, Some(epoch)) => {
                 let next = epoch + 1;
@@ -872,7 +903,7 @@ mod tests {
         assert!(Schedule::new(1, 0).is_err());
         assert!(Schedule::new(1, MAX_TICKET_LIFETIME + 1).is_err());
         assert!(Schedule::new(MAX_ROTATION_INTERVAL + 1, 10).is_err());
-        assert!(Schedule::new(1, MAX_TICKET_LIFETIME).is_ok());
+        assert!(Schedule::new(MAX_TICKET_LIFETIME.div_ceil(238), MAX_TICKET_LIFETIME).is_ok());
         let msg = Schedule::new(1, 604_801).unwrap_err().to_string();
         assert!(msg.contains("ticketLifetime") && msg.contains("604800"), "{msg}");
     }
@@ -976,17 +1007,55 @@ mod tests {
     }
 
     #[test]
-    fn many_rotations_stay_bounded() {
+    fn many_rotations_stay_bounded_and_drop_no_live_key() {
         let ring = ring_at(T0);
         let mut names = Vec::new();
+        let mut refused = 0;
         for _ in 0..(MAX_HELD_KEYS + 50) {
-            names.push(current_name(&ring, T0 + 1));
-            ring.rotate(T0 + 1).unwrap();
+            let name = current_name(&ring, T0 + 1);
+            match ring.rotate(T0 + 1) {
+                Ok(()) => names.push(name),
+                Err(e) => {
+                    assert_eq!(e, RingError::Full);
+                    refused += 1;
+                }
+            }
         }
-        assert!(ring.keys(T0 + 1).unwrap().len() <= MAX_HELD_KEYS);
-        assert_eq!(decision(&ring, names.last().unwrap(), T0 + 1), Some(Decision::Renew));
-        assert_eq!(decision(&ring, &names[0], T0 + 1), None);
-        assert_eq!(ring.stats().expired, 1, "a dropped key's ticket counts as expired");
+        assert_eq!(ring.keys(T0 + 1).unwrap().len(), MAX_HELD_KEYS);
+        assert_eq!(refused, 50 + 2, "refused once full: next and current took two places");
+        for name in &names {
+            assert_eq!(decision(&ring, name, T0 + 1), Some(Decision::Renew), "no key dropped while its tickets live");
+        }
+        // Once the first ones expire, rotating works again.
+        assert!(ring.rotate(T0 + 1 + L).is_ok());
+    }
+
+    #[test]
+    fn set_keys_past_the_bound_is_refused_and_changes_nothing() {
+        let ring = ring_at(T0);
+        let before = ring.keys(T0).unwrap().len();
+        let keys: Vec<TicketKey> = (0..MAX_HELD_KEYS).map(|_| TicketKey::generate(Cipher::Aes256Cbc).unwrap()).collect();
+        assert_eq!(ring.set_keys(keys, T0), Err(RingError::Full));
+        assert_eq!(ring.keys(T0).unwrap().len(), before);
+    }
+
+    #[test]
+    fn a_schedule_that_needs_more_keys_than_a_ring_holds_is_refused() {
+        // The case from the field: five-minute keys, seven-day tickets, 2,018 keys at once.
+        let err = Schedule::new(300, MAX_TICKET_LIFETIME).unwrap_err();
+        assert_eq!(err, RingError::LifetimeTooLong { rotation_interval: 300, max: 238 * 300, got: MAX_TICKET_LIFETIME });
+        assert!(err.to_string().contains("<= 71400"), "{err}");
+        assert!(Schedule::new(300, 238 * 300).is_ok());
+        // Seven-day tickets need keys of at least 42 minutes.
+        assert!(Schedule::new(MAX_TICKET_LIFETIME.div_ceil(238), MAX_TICKET_LIFETIME).is_ok());
+        // The largest schedule holds no more than the bound through its whole life.
+        let schedule = Schedule::new(1, 238).unwrap();
+        let ring = Ring::random(Cipher::Aes256Cbc, schedule, T0).unwrap();
+        let mut most = 0;
+        for t in T0..T0 + 600 {
+            most = most.max(ring.keys(t).unwrap().len());
+        }
+        assert!(most as u64 <= MAX_SCHEDULED_KEYS, "{most}");
     }
 
     #[test]

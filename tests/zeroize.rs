@@ -120,17 +120,21 @@ fn no_freed_block_holds_a_retired_or_destroyed_key() {
     let schedule = Schedule::new(interval, lifetime).unwrap();
     let mut now = 1_000_000;
 
-    // Random keys through their whole schedule, a rotate() loop past the bound on held keys,
-    // and the clock stepping back.
+    // Random keys through their whole schedule, a rotate() loop up to the bound on held keys
+    // (past it, rotate() is refused) and their expiry, and the clock stepping back.
     let ring = Ring::random(Cipher::Aes256Cbc, schedule, now).unwrap();
     for _ in 0..40 {
         watch_current(&ring, now);
         now += interval;
     }
     for _ in 0..300 {
-        ring.rotate(now).unwrap();
-        watch_current(&ring, now);
+        if ring.rotate(now).is_ok() {
+            watch_current(&ring, now);
+        }
     }
+    now += lifetime + 1;
+    ring.tick(now).unwrap();
+    watch_current(&ring, now);
     now -= 100 * interval;
     watch_current(&ring, now);
     now += 10 * lifetime;
