@@ -52,7 +52,13 @@ async function startRedis(port) {
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
     '--appendonly', 'no', '--protected-mode', 'yes'], { stdio: 'ignore' })
   await waitForPort(port)
-  return { port, url: `redis://127.0.0.1:${port}`, stop: (signal) => stopChild(child, signal) }
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    stop: (signal) => stopChild(child, signal),
+    // SIGSTOP and SIGCONT: a Redis that stops answering without closing its connections.
+    signal: (signal) => child.kill(signal),
+  }
 }
 
 /** HAProxy in TCP mode, round-robin over `ports`, on a free loopback port. */

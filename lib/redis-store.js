@@ -10,15 +10,65 @@
 //
 // When Redis is unreachable the ring keeps rotating with keys of its own (counted in
 // ring.stats().fallbackKeys and store.stats().redisErrors) and takes the shared ones again
-// once Redis answers. No Redis error ever reaches a handshake.
+// once Redis answers. No Redis error ever reaches a handshake, and no call waits on Redis
+// for longer than the store's `timeout`: a Redis that stops answering (SIGSTOP, a blackholed
+// network, a client's offline queue) counts as an error, like one that refuses.
 
+const { inspect } = require('node:util')
 const binding = require('../binding.js')
 const { TicketKeyRing, kFed, nativeOf, msUntilMidEpoch } = require('./ring.js')
-const { callNative, invalidArgValue, invalidState, validateObject, validateKeyBytes, invalidArgType } = require('./errors.js')
+const {
+  callNative, invalidArgValue, invalidState, validateObject, validateKeyBytes, invalidArgType, validateInteger,
+  validateOptionNames,
+} = require('./errors.js')
 
 const MIN_WRAP_SECRET_BYTES = 32
 // How soon to try again after Redis failed, at most.
 const MAX_RETRY_MS = 2000
+const DEFAULT_TIMEOUT_MS = 3000
+const MAX_TIMEOUT_MS = 60_000
+const STORE_OPTIONS = ['url', 'client', 'wrapSecret', 'prefix', 'timeout']
+const URL_SCHEMES = ['redis:', 'rediss:']
+
+function untilDeadline(deadline) {
+  return Math.max(1, deadline - Date.now())
+}
+
+/** A Redis call that took longer than the store's timeout. */
+class RedisTimeout extends Error {}
+
+/** `promise`, or a RedisTimeout after `ms`. */
+function within(ms, promise) {
+  let timer
+  const late = new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new RedisTimeout()), ms)
+    timer.unref()
+  })
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer))
+}
+
+// The URL is checked here, so that no error quotes it: it may hold a password.
+function validateRedisUrl(url) {
+  if (typeof url !== 'string') throw invalidArgType('options.url', 'of type string', url)
+  let parsed
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw invalidArgValue('options.url', 'is not a valid URL')
+  }
+  if (!URL_SCHEMES.includes(parsed.protocol)) {
+    const shown = /^[a-z][a-z0-9+.-]{0,15}:$/.test(parsed.protocol) ? ` Received ${parsed.protocol}//…` : ''
+    throw invalidArgValue('options.url', `must be a redis:// or rediss:// URL.${shown}`)
+  }
+  return url
+}
+
+function validateClient(client) {
+  const usable = client !== null && typeof client === 'object' &&
+    ['get', 'set', 'on'].every((method) => typeof client[method] === 'function')
+  if (!usable) throw invalidArgType('options.client', 'a node-redis client (createClient())', client)
+  return client
+}
 
 function nowSeconds() {
   return Math.floor(Date.now() / 1000)
@@ -32,14 +82,26 @@ class RedisKeyStore {
   #feeds = new Set()
   #closed = false
   #connecting = null
+  #timeout
   #stats = { agreed: 0, won: 0, redisErrors: 0, unopenable: 0 }
+  // What a Feed may call: the store's Redis work, kept off its public surface.
+  #access = {
+    fetch: (ring, epoch, deadline) => this.#fetch(ring, epoch, deadline),
+    agree: (ring, epoch, deadline) => this.#agree(ring, epoch, deadline),
+    noteError: () => { this.#stats.redisErrors++ },
+    deadline: () => Date.now() + this.#timeout,
+  }
 
   /**
-   * @param {{ url?: string, wrapSecret: Buffer, prefix?: string, client?: object }} options
+   * @param {{ url?: string, wrapSecret: Buffer, prefix?: string, client?: object, timeout?: number }} options
    *   `client`: a node-redis client to use instead of one made from `url`; it is not closed.
+   *   `timeout`: milliseconds any Redis call may take before it counts as failed.
    */
   constructor(options = {}) {
     validateObject(options, 'options')
+    validateOptionNames(options, 'options', STORE_OPTIONS)
+    this.#timeout = options.timeout === undefined ? DEFAULT_TIMEOUT_MS
+      : validateInteger(options.timeout, 'options.timeout', 1, MAX_TIMEOUT_MS)
     const secret = validateKeyBytes(options.wrapSecret, 'options.wrapSecret')
     if (secret.length < MIN_WRAP_SECRET_BYTES) {
       throw invalidArgValue('options.wrapSecret', `must be at least ${MIN_WRAP_SECRET_BYTES} bytes. Received ${secret.length} bytes`)
@@ -48,47 +110,60 @@ class RedisKeyStore {
     if (typeof prefix !== 'string') throw invalidArgType('options.prefix', 'of type string', prefix)
     this.#prefix = prefix
     this.#wrapper = callNative(() => new binding.NativeWrapper(secret))
+    if (options.client !== undefined && options.url !== undefined) {
+      throw invalidArgValue('options', 'cannot have both url and client')
+    }
     if (options.client !== undefined) {
-      this.#client = options.client
+      this.#client = validateClient(options.client)
       this.#ownClient = false
     } else {
-      const url = options.url === undefined ? 'redis://127.0.0.1:6379' : options.url
-      if (typeof url !== 'string') throw invalidArgType('options.url', 'of type string', url)
+      const url = options.url === undefined ? 'redis://127.0.0.1:6379' : validateRedisUrl(options.url)
       const { createClient } = require('redis')
-      this.#client = createClient({
-        url,
-        // Fail fast while Redis is away instead of queueing: the ring has local keys meanwhile.
-        disableOfflineQueue: true,
-        socket: { connectTimeout: 2000, reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, MAX_RETRY_MS) },
-      })
+      try {
+        this.#client = createClient({
+          url,
+          // Fail fast while Redis is away instead of queueing: the ring has local keys meanwhile.
+          disableOfflineQueue: true,
+          socket: {
+            connectTimeout: Math.min(this.#timeout, MAX_RETRY_MS),
+            reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, MAX_RETRY_MS),
+          },
+        })
+      } catch {
+        // Without the cause: node-redis quotes the URL, password and all.
+        throw invalidArgValue('options.url', 'was refused by the redis client')
+      }
       this.#ownClient = true
     }
     // node-redis emits 'error' on every failed reconnect; without a listener that would crash.
     this.#client.on('error', () => { this.#stats.redisErrors++ })
   }
 
-  /** A ring fed from Redis; it works (on local keys) even while Redis is unreachable. */
+  /**
+   * A ring fed from Redis; it works (on local keys) even while Redis is unreachable. Settles
+   * within the store's timeout: whatever Redis has not answered by then, the ring makes
+   * locally (counted in its fallbackKeys), and the feed keeps trying.
+   */
   async ring(options = {}) {
     if (this.#closed) throw invalidState('the RedisKeyStore is closed')
     validateObject(options, 'options')
     if (options.keys !== undefined || options.secret !== undefined) {
       throw invalidArgValue('options', 'of a store ring cannot have keys or secret: the store provides the keys')
     }
-    await this.#connect()
     const ring = new TicketKeyRing(options, kFed)
-    const feed = new Feed(this, ring)
+    const feed = new Feed(this.#access, ring)
     this.#feeds.add(feed)
-    await feed.sync()
+    const deadline = this.#access.deadline()
+    await this.#connect(deadline)
+    await feed.sync(deadline)
     return ring
   }
 
   // Our own client connects once; a Redis that is down does not hold the ring back.
-  async #connect() {
+  async #connect(deadline) {
     if (!this.#ownClient || this.#client.isOpen) return
     this.#connecting ??= this.#client.connect().catch(() => { this.#stats.redisErrors++ })
-    let timer
-    await Promise.race([this.#connecting, new Promise((resolve) => { timer = setTimeout(resolve, MAX_RETRY_MS) })])
-    clearTimeout(timer)
+    await within(untilDeadline(deadline), this.#connecting).catch(() => {})
   }
 
   /** Counters: shared keys taken into rings, races this process won, Redis errors, values that did not open. */
@@ -96,19 +171,35 @@ class RedisKeyStore {
     return { ...this.#stats }
   }
 
-  /** Stops feeding the rings and closes the Redis client it made; the rings keep their keys. */
+  /**
+   * Stops feeding the rings and closes the Redis client it made; the rings keep their keys.
+   * Settles within the store's timeout: a Redis that does not answer the goodbye is dropped.
+   */
   async close() {
     this.#closed = true
     for (const feed of this.#feeds) feed.stop()
     this.#feeds.clear()
     if (!this.#ownClient) return
     const client = this.#client
-    if (client.isReady) {
-      await (client.close ? client.close() : client.quit()).catch(() => {})
-    } else if (client.isOpen) {
-      // Still trying to reach Redis: stop trying, there is nothing to flush.
-      client.destroy ? client.destroy() : client.disconnect()
+    const drop = () => {
+      if (client.isOpen) (client.destroy ? client.destroy() : client.disconnect())
     }
+    if (client.isReady) {
+      try {
+        await within(this.#timeout, client.close ? client.close() : client.quit())
+      } catch {
+        this.#stats.redisErrors++
+        drop()
+      }
+    } else {
+      // Still trying to reach Redis: stop trying, there is nothing to flush.
+      drop()
+    }
+  }
+
+  /** Milliseconds any Redis call may take before it counts as failed. */
+  get timeout() {
+    return this.#timeout
   }
 
   get closed() {
@@ -119,24 +210,28 @@ class RedisKeyStore {
     return `${this.#prefix}${ring.cipher}:${ring.rotationInterval}:${epoch}`
   }
 
+  #redis(deadline, command, ...args) {
+    return within(untilDeadline(deadline), this.#client[command](...args))
+  }
+
   /** The key of an epoch that has begun already, if the fleet agreed one: never a new one. */
-  async fetch(ring, epoch) {
-    const stored = await this.#client.get(this.#redisKey(ring, epoch))
+  async #fetch(ring, epoch, deadline) {
+    const stored = await this.#redis(deadline, 'get', this.#redisKey(ring, epoch))
     if (stored !== null) this.#offer(ring, epoch, Buffer.from(stored, 'base64'))
   }
 
   /** The key of `epoch` for `ring`: ours if we win the SET NX race, else the winner's. */
-  async agree(ring, epoch) {
+  async #agree(ring, epoch, deadline) {
     const { cipher, rotationInterval, ticketLifetime } = ring
     const redisKey = this.#redisKey(ring, epoch)
     // Kept until every ticket of this key has expired, with one interval to spare.
     const ttl = (epoch + 1) * rotationInterval + ticketLifetime + rotationInterval - nowSeconds()
     if (ttl <= 0) return
     const candidate = callNative(() => this.#wrapper.sealFresh(cipher, this.#prefix, epoch))
-    const won = await this.#client.set(redisKey, candidate.toString('base64'), { NX: true, EX: ttl })
+    const won = await this.#redis(deadline, 'set', redisKey, candidate.toString('base64'), { NX: true, EX: ttl })
     let value = candidate
     if (won !== 'OK') {
-      const stored = await this.#client.get(redisKey)
+      const stored = await this.#redis(deadline, 'get', redisKey)
       if (stored === null) throw new Error('the agreed key vanished') // expired between SET and GET: retry
       value = Buffer.from(stored, 'base64')
     } else {
@@ -156,8 +251,8 @@ class RedisKeyStore {
     }
   }
 
-  noteError() {
-    this.#stats.redisErrors++
+  [inspect.custom]() {
+    return `RedisKeyStore { closed: ${this.#closed}, timeout: ${this.#timeout} }`
   }
 }
 
@@ -169,12 +264,14 @@ class Feed {
   #stopped = false
   #caughtUp = false
 
+  /** `store`: the store's fetch, agree, noteError and deadline. */
   constructor(store, ring) {
     this.#store = store
     this.#ring = ring
   }
 
-  async sync() {
+  /** One round with Redis, all of it within the store's timeout. */
+  async sync(deadline = this.#store.deadline()) {
     if (this.#stopped) return
     const ring = this.#ring
     let ok = true
@@ -183,9 +280,9 @@ class Feed {
     if (!this.#caughtUp) {
       // Tickets that other processes (or this one before a restart) sealed in recent epochs
       // are still live: fetch those keys once, without ever making new past keys.
-      const live = Math.min(Math.floor(ring.ticketLifetime / ring.rotationInterval) + 1, 64)
+      const live = Math.ceil(ring.ticketLifetime / ring.rotationInterval)
       try {
-        for (let e = epoch - live; e < epoch; e++) await this.#store.fetch(ring, e)
+        for (let e = epoch - live; e < epoch; e++) await this.#store.fetch(ring, e, deadline)
         this.#caughtUp = true
       } catch {
         this.#store.noteError()
@@ -193,8 +290,10 @@ class Feed {
       }
     }
     for (const e of [epoch, epoch + 1]) {
+      // A Redis that did not answer in time will not answer the next call either.
+      if (!ok) break
       try {
-        await this.#store.agree(ring, e)
+        await this.#store.agree(ring, e, deadline)
       } catch {
         this.#store.noteError()
         ok = false
