@@ -100,3 +100,26 @@ test('check: a ring server resumes, a plain Node server whose key changes does n
     ring.destroy()
   }
 })
+
+test('check: an empty host and port 0 are usage errors (exit 2)', async () => {
+  for (const target of [':443', 'localhost:0', '127.0.0.1:65536']) {
+    const r = await cli(['check', target])
+    assert.equal(r.code, 2, target)
+    assert.match(r.stderr, /Usage:/, target)
+  }
+})
+
+test('check: a TLS 1.3 server without tickets gets a hint about session ids, not about keys', async () => {
+  const server = tlsServer({ secureOptions: require('node:crypto').constants.SSL_OP_NO_TICKET })
+  try {
+    const port = await listen(server)
+    const r = await cli(['check', `127.0.0.1:${port}`, '-n', '2', '--insecure', '--tls1.3', '--json'])
+    assert.equal(r.code, 1)
+    const report = JSON.parse(r.stdout.toString())
+    assert.equal(report.resumed, 0)
+    assert.match(report.hint, /no session tickets/)
+    assert.doesNotMatch(report.hint, /keys change/)
+  } finally {
+    await close(server)
+  }
+})

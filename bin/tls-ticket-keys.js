@@ -57,11 +57,15 @@ async function check(argv) {
   const target = positionals[0]
   const match = target && /^(.*):(\d+)$/.exec(target)
   if (!match) fail('check needs host:port')
+  const host = match[1].replace(/^\[|\]$/g, '')
+  const port = Number(match[2])
+  if (host === '') fail('check needs a host before the port')
+  if (!(port >= 1 && port <= 65535)) fail('the port must be 1 to 65535')
   const count = Number(values.n)
   if (!Number.isInteger(count) || count < 1 || count > 100) fail('-n must be 1 to 100')
   if (values['tls1.2'] && values['tls1.3']) fail('--tls1.2 and --tls1.3 exclude each other')
   const options = {
-    host: match[1].replace(/^\[|\]$/g, ''), port: Number(match[2]), count, servername: values.servername,
+    host, port, count, servername: values.servername,
     version: values['tls1.2'] ? 'TLSv1.2' : values['tls1.3'] ? 'TLSv1.3' : undefined,
     ca: values.ca ? fs.readFileSync(values.ca) : undefined, insecure: Boolean(values.insecure),
   }

@@ -5,11 +5,23 @@
 // server sent (waiting for TLS 1.3 tickets, which arrive after the handshake).
 
 const tls = require('node:tls')
+const { inspectSession } = require('./inspect.js')
 
 // How long to wait for TLS 1.3 tickets after the handshake: the first connection must get
 // one; after a resumption OpenSSL servers send none unless they renew, so wait less.
 const FIRST_TICKET_WAIT_MS = 1500
 const LATER_TICKET_WAIT_MS = 300
+// OpenSSL's stateless tickets are name(16) | iv(16) | sealed session | hmac(32); a TLS 1.3
+// "ticket" shorter than that is a session id for the server's own cache.
+const SHORTEST_STATELESS_TICKET = 16 + 16 + 32
+
+function ticketLength(session) {
+  try {
+    return inspectSession(session).ticketLength ?? 0
+  } catch {
+    return 0
+  }
+}
 
 function connectOnce({ host, port, servername, version, ca, insecure, session }) {
   return new Promise((resolve) => {
@@ -25,7 +37,10 @@ function connectOnce({ host, port, servername, version, ca, insecure, session })
     let timer = null
     const finish = () => {
       clearTimeout(timer)
-      if (result.protocol === 'TLSv1.3') result.hasTicket = result.ticket !== null
+      if (result.protocol === 'TLSv1.3') {
+        result.hasTicket = result.ticket !== null
+        result.statefulOnly = result.hasTicket && ticketLength(result.ticket) < SHORTEST_STATELESS_TICKET
+      }
       socket.destroy()
       resolve(result)
     }
@@ -86,6 +101,9 @@ async function check(options, onLine = () => {}) {
     if (failed) hint = `the connection failed: ${results.find((r) => r.error).error.message}`
     else if (!first.hasTicket) {
       hint = 'no ticket offered: the server sent no session ticket (tickets off, or no session cache)'
+    } else if (first.statefulOnly) {
+      hint = 'no session tickets: the server sends TLS 1.3 session ids for a session cache of its own instead ' +
+        '(tickets off, SSL_OP_NO_TICKET), and that cache did not resume them'
     } else if (resumed === 0) {
       hint = 'ticket refused: the server did not accept its own ticket (keys change per process or per connection, ' +
         'a load balancer spreads connections over servers with other keys, or their session id contexts differ)'

@@ -5,36 +5,46 @@
 // handshake and the next key one epoch ahead, so they rotate together with the primary.
 // (Node already shares one ticket key among cluster workers, but it never rotates it.)
 //
-// Keys cross the IPC channel between processes of one cluster, in memory only.
+// Keys cross the IPC channel sealed to each worker (X25519 and AES-256-GCM, in Rust): the
+// channel, its buffers and the JavaScript heaps of both processes only see ciphertext.
 
 const cluster = require('node:cluster')
-const { TicketKeyRing, kFed, nativeOf, msUntilMidEpoch } = require('./ring.js')
-const { callNative, invalidState, validateObject } = require('./errors.js')
+const binding = require('../binding.js')
+const { TicketKeyRing, kFed, nativeOf, msUntilMidEpoch, RING_OPTIONS } = require('./ring.js')
+const { callNative, invalidState, validateObject, validateOptionNames } = require('./errors.js')
 
 const TAG = 'tls-ticket-keys'
 const HELLO_TIMEOUT_MS = 10_000
+const PUBLIC_KEY_BYTES = 32
 
-function keysMessage(ring) {
-  const keys = callNative(() => nativeOf(ring).epochKeys())
+function keysMessage(ring, publicKey) {
+  const sealed = callNative(() => nativeOf(ring).sealEpochKeysTo(publicKey))
   return {
     [TAG]: 'keys',
     schedule: { cipher: ring.cipher, rotationInterval: ring.rotationInterval, ticketLifetime: ring.ticketLifetime },
-    keys: keys.map(({ epoch, material }) => ({ epoch, material: material.toString('base64') })),
+    sealed: sealed.toString('base64'),
   }
 }
 
 function primaryRing(options) {
   const ring = new TicketKeyRing(options)
+  // worker -> its public key, from its hello.
+  const publicKeys = new WeakMap()
   const sendTo = (worker) => {
-    if (ring.destroyed || !worker.isConnected()) return
+    const publicKey = publicKeys.get(worker)
+    if (ring.destroyed || publicKey === undefined || !worker.isConnected()) return
     try {
-      worker.send(keysMessage(ring))
+      worker.send(keysMessage(ring, publicKey))
     } catch {
       // A worker that is going away misses nothing it could use.
     }
   }
   const onMessage = (worker, message) => {
-    if (message && message[TAG] === 'hello') sendTo(worker)
+    if (!message || message[TAG] !== 'hello' || typeof message.publicKey !== 'string') return
+    const publicKey = Buffer.from(message.publicKey, 'base64')
+    if (publicKey.length !== PUBLIC_KEY_BYTES) return
+    publicKeys.set(worker, publicKey)
+    sendTo(worker)
   }
   cluster.on('message', onMessage)
   // In the middle of every epoch, hand out the next key, well before it is due.
@@ -57,10 +67,11 @@ function workerRing() {
   if (typeof process.send !== 'function') {
     return Promise.reject(invalidState('TicketKeyRing.forCluster() in a worker needs the cluster IPC channel'))
   }
+  const inbox = callNative(() => new binding.NativeClusterInbox())
   return new Promise((resolve, reject) => {
     let ring = null
     const onMessage = (message) => {
-      if (!message || message[TAG] !== 'keys') return
+      if (!message || message[TAG] !== 'keys' || typeof message.sealed !== 'string') return
       if (ring === null) {
         const { cipher, rotationInterval, ticketLifetime } = message.schedule
         ring = new TicketKeyRing({ cipher, rotationInterval, ticketLifetime }, kFed)
@@ -70,8 +81,11 @@ function workerRing() {
         return
       }
       const native = nativeOf(ring)
-      for (const { epoch, material } of message.keys) {
-        callNative(() => native.offer(epoch, Buffer.from(material, 'base64')))
+      try {
+        callNative(() => native.offerSealed(inbox, Buffer.from(message.sealed, 'base64')))
+      } catch {
+        // Not sealed to this worker (a message meant for another), or altered: ignore it.
+        return
       }
       clearTimeout(timer)
       resolve(ring)
@@ -81,7 +95,7 @@ function workerRing() {
       reject(invalidState('the cluster primary sent no ticket keys; call TicketKeyRing.forCluster() there too'))
     }, HELLO_TIMEOUT_MS)
     process.on('message', onMessage)
-    process.send({ [TAG]: 'hello' })
+    process.send({ [TAG]: 'hello', publicKey: inbox.publicKey().toString('base64') })
   })
 }
 
@@ -91,6 +105,7 @@ function workerRing() {
  */
 async function forCluster(options = {}) {
   validateObject(options, 'options')
+  validateOptionNames(options, 'options', RING_OPTIONS)
   return cluster.isPrimary ? primaryRing(options) : workerRing()
 }
 

@@ -16,6 +16,7 @@ function sessionInfo(info) {
     alpn: info.alpn ?? null,
     ticketKeyName: info.ticketKeyName ?? null,
     ticketIv: info.ticketIv ?? null,
+    ticketLength: info.ticketLength ?? null,
   }
 }
 

@@ -23,7 +23,9 @@ const https = require('node:https')
 const net = require('node:net')
 const tls = require('node:tls')
 const binding = require('../binding.js')
-const { invalidArgType, validateInteger, validateObject, validateOneOf } = require('./errors.js')
+const { invalidArgType, validateInteger, validateObject, validateOneOf, validateOptionNames } = require('./errors.js')
+
+const CACHE_OPTIONS = ['maxOrigins', 'maxTicketsPerOrigin', 'ticketReuse']
 
 // Options that make a session unusable, or unsafe, under other ones: it must only ever be
 // offered to a connection made exactly the same way.
@@ -102,6 +104,7 @@ class SessionCache {
 
   constructor(options = {}) {
     validateObject(options, 'options')
+    validateOptionNames(options, 'options', CACHE_OPTIONS)
     this.#maxOrigins = options.maxOrigins === undefined ? 100 : validateInteger(options.maxOrigins, 'options.maxOrigins', 1, 1e6)
     this.#maxTickets = options.maxTicketsPerOrigin === undefined ? 4
       : validateInteger(options.maxTicketsPerOrigin, 'options.maxTicketsPerOrigin', 1, 64)

@@ -7,6 +7,7 @@
 pub mod cipher;
 pub mod derive;
 pub mod key;
+pub mod mirror;
 pub mod native;
 pub mod ring;
 pub mod session;
@@ -24,6 +25,7 @@ use crate::derive::DerivedKeys;
 use crate::key::{fill_random, hex, Cipher, KeyError, TicketKey, NAME_LEN};
 use crate::ring::{Decision, Miss, Ring, RingError, Schedule};
 use crate::session::parse_session;
+use crate::mirror::{Inbox, MirrorError};
 use crate::wrap::{WrapError, Wrapper};
 
 /// Errors carry a Node-style code; `lib/errors.js` gives them the matching class.
@@ -123,12 +125,6 @@ pub struct RingStats {
     pub fallback_keys: f64,
 }
 
-#[napi(object)]
-pub struct EpochKey {
-    pub epoch: f64,
-    pub material: Buffer,
-}
-
 /// The ring as the JavaScript layer sees it; `lib/ring.js` wraps it as `TicketKeyRing`.
 #[napi]
 pub struct NativeRing {
@@ -204,11 +200,25 @@ impl NativeRing {
         self.ring.offer(epoch, key, now()).map_err(ring_error)
     }
 
-    /// The key of every epoch held, for mirroring the ring to a cluster's workers.
+    /// The key of every epoch held, sealed to one cluster worker's public key.
     #[napi]
-    pub fn epoch_keys(&self) -> Result<Vec<EpochKey>> {
+    pub fn seal_epoch_keys_to(&self, worker_public_key: BufferSlice) -> Result<Buffer> {
         let keys = self.ring.epoch_keys(now()).map_err(ring_error)?;
-        Ok(keys.into_iter().map(|(epoch, material)| EpochKey { epoch: epoch as f64, material: Buffer::from(&material[..]) }).collect())
+        Ok(mirror::seal_to(&worker_public_key, self.ring.cipher(), &keys).map_err(mirror_error)?.into())
+    }
+
+    /// Opens a message that the cluster's primary sealed to `inbox` and takes its keys, which
+    /// never reach JavaScript. Returns how many the ring took.
+    #[napi]
+    pub fn offer_sealed(&self, inbox: &NativeClusterInbox, message: BufferSlice) -> Result<u32> {
+        let keys = inbox.inbox.open(&message, self.ring.cipher()).map_err(mirror_error)?;
+        let mut taken = 0;
+        for (epoch, key) in keys {
+            if self.ring.offer(epoch, key, now()).map_err(ring_error)? {
+                taken += 1;
+            }
+        }
+        Ok(taken)
     }
 
     #[napi(getter)]
@@ -355,6 +365,33 @@ impl NativeRing {
     }
 }
 
+fn mirror_error(e: MirrorError) -> Error {
+    match e {
+        MirrorError::Unopenable => Error::new(UNOPENABLE, e.to_string()),
+        MirrorError::BadPublicKey => Error::new(INVALID_ARG_VALUE, e.to_string()),
+        MirrorError::Key(k) => key_error(k),
+    }
+}
+
+/// A cluster worker's X25519 key pair: the primary seals the ring's keys to its public key.
+#[napi]
+pub struct NativeClusterInbox {
+    inbox: Inbox,
+}
+
+#[napi]
+impl NativeClusterInbox {
+    #[napi(constructor)]
+    pub fn new() -> Result<NativeClusterInbox> {
+        Ok(NativeClusterInbox { inbox: Inbox::new().map_err(key_error)? })
+    }
+
+    #[napi]
+    pub fn public_key(&self) -> Buffer {
+        Buffer::from(&self.inbox.public_key()[..])
+    }
+}
+
 /// AES-256-GCM sealing of epoch keys for a shared store, under a wrapping secret.
 #[napi]
 pub struct NativeWrapper {
@@ -394,6 +431,9 @@ pub struct SessionSummary {
     pub ticket_key_name: Option<String>,
     /// The ticket's IV in hex (bytes 16 to 32), also in clear on the wire; unique per ticket.
     pub ticket_iv: Option<String>,
+    /// The ticket's length in bytes. A TLS 1.3 server that keeps sessions in its own cache
+    /// instead of in tickets (OpenSSL with SSL_OP_NO_TICKET) sends just a session id.
+    pub ticket_length: Option<u32>,
 }
 
 #[napi(object)]
@@ -426,6 +466,7 @@ fn summarize_session(der: &[u8]) -> Result<SessionSummary> {
         expires_at: info.expires_at() as f64,
         ticket_key_name: part(0..16),
         ticket_iv: part(16..32),
+        ticket_length: info.ticket.as_ref().map(|t| t.len() as u32),
         server_name: info.server_name,
         alpn: info.alpn,
     })

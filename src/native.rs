@@ -620,4 +620,29 @@ mod tests {
             assert!(availability().is_err());
         }
     }
+
+    #[test]
+    fn the_sealing_note_does_not_keep_a_ring_alive() {
+        use crate::key::Cipher;
+        use crate::ring::Schedule;
+        let ring = Arc::new(Ring::random(Cipher::Aes256Cbc, Schedule::new(60, 120).unwrap(), 1_000_000).unwrap());
+        let hook = Hook { ring: ring.clone(), outcomes: Arc::default() };
+        // SAFETY: the hook outlives the call; the SSL pointer is only noted, never read.
+        unsafe { note_ring_before_sealing(1 as *mut c_void, &hook as *const Hook as *mut c_void) };
+        drop(hook);
+        assert_eq!(Arc::strong_count(&ring), 1, "a connection that seals no ticket must not hold its ring");
+    }
+
+    #[test]
+    fn openssl_from_two_libraries_or_not_openssl_3_is_refused() {
+        let here = a_plain_test_binary_has_no_openssl_and_says_so as *mut c_void;
+        let libc_malloc = libc::malloc as *mut c_void;
+        let err = check_openssl(&[("here", here), ("malloc", libc_malloc)]).unwrap_err();
+        assert!(err.contains("more than one library"), "{err}");
+        // One library, but no OpenSSL 3 in it (a plain test binary has none).
+        if lookup(c"OPENSSL_version_major").is_none() {
+            let err = check_openssl(&[("here", here)]).unwrap_err();
+            assert!(err.contains("not OpenSSL 3"), "{err}");
+        }
+    }
 }

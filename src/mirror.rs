@@ -1,0 +1,219 @@
+//! A ring's epoch keys sealed to one `node:cluster` worker, so that the IPC channel, its read
+//! buffers and the JavaScript heaps on both ends only ever hold ciphertext.
+//!
+//! Each worker makes an X25519 key pair in Rust and sends its public key to the primary. The
+//! primary seals the epoch keys to that key: a fresh ephemeral X25519 key per message, HKDF-SHA256
+//! over the shared secret and both public keys, AES-256-GCM with the version and cipher as
+//! associated data. Only the worker's `Inbox` opens them, straight into its ring.
+//!
+//! Sealed message: `version(1) = 1 | ephemeral public key(32) | nonce(12) | ciphertext | tag(16)`;
+//! the plaintext is `(epoch u64 big-endian | key in the ring's layout)*`.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use hkdf::Hkdf;
+use sha2::Sha256;
+use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::Zeroizing;
+
+use crate::key::{fill_random, Cipher, KeyError, TicketKey};
+
+pub const PUBLIC_KEY_LEN: usize = 32;
+const VERSION: u8 = 1;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+const EPOCH_LEN: usize = 8;
+const HEADER_LEN: usize = 1 + PUBLIC_KEY_LEN + NONCE_LEN;
+const KEY_LABEL: &[u8] = b"tls-ticket-keys/v1 cluster mirror key";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MirrorError {
+    /// Not a message sealed to this inbox for this cipher by this version, or altered.
+    Unopenable,
+    /// Not an X25519 public key, or one whose shared secret is degenerate.
+    BadPublicKey,
+    Key(KeyError),
+}
+
+impl std::fmt::Display for MirrorError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MirrorError::Unopenable => write!(f, "the cluster key message does not open in this worker"),
+            MirrorError::BadPublicKey => write!(f, "a cluster worker's public key must be 32 bytes of X25519"),
+            MirrorError::Key(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for MirrorError {}
+
+impl From<KeyError> for MirrorError {
+    fn from(e: KeyError) -> MirrorError {
+        MirrorError::Key(e)
+    }
+}
+
+fn message_cipher(shared: &[u8; 32], ephemeral: &[u8; PUBLIC_KEY_LEN], recipient: &[u8; PUBLIC_KEY_LEN]) -> Aes256Gcm {
+    let mut salt = [0u8; 2 * PUBLIC_KEY_LEN];
+    salt[..PUBLIC_KEY_LEN].copy_from_slice(ephemeral);
+    salt[PUBLIC_KEY_LEN..].copy_from_slice(recipient);
+    let mut key = Zeroizing::new([0u8; 32]);
+    Hkdf::<Sha256>::new(Some(&salt), shared).expand(KEY_LABEL, &mut key[..]).expect("32 bytes is a valid HKDF output length");
+    Aes256Gcm::new_from_slice(&key[..]).expect("a 32-byte key")
+}
+
+fn associated_data(cipher: Cipher) -> Vec<u8> {
+    let mut aad = vec![VERSION];
+    aad.extend_from_slice(cipher.name().as_bytes());
+    aad
+}
+
+fn random_secret() -> Result<StaticSecret, KeyError> {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    fill_random(&mut bytes[..])?;
+    Ok(StaticSecret::from(*bytes))
+}
+
+/// Seals `keys` (epoch, key in `cipher`'s layout) to the worker whose public key is `recipient`.
+pub fn seal_to(recipient: &[u8], cipher: Cipher, keys: &[(u64, Zeroizing<Vec<u8>>)]) -> Result<Vec<u8>, MirrorError> {
+    let recipient: [u8; PUBLIC_KEY_LEN] = recipient.try_into().map_err(|_| MirrorError::BadPublicKey)?;
+    let ephemeral = random_secret()?;
+    let ephemeral_public = PublicKey::from(&ephemeral).to_bytes();
+    let shared = ephemeral.diffie_hellman(&PublicKey::from(recipient));
+    if !shared.was_contributory() {
+        return Err(MirrorError::BadPublicKey);
+    }
+    // Sized once, so that no reallocation leaves key bytes in freed memory.
+    let mut plain = Zeroizing::new(Vec::with_capacity(keys.len() * (EPOCH_LEN + cipher.layout_len())));
+    for (epoch, material) in keys {
+        if material.len() != cipher.layout_len() {
+            return Err(KeyError::Length { layout: cipher.layout_len(), got: material.len() }.into());
+        }
+        plain.extend_from_slice(&epoch.to_be_bytes());
+        plain.extend_from_slice(material);
+    }
+    let mut nonce = [0u8; NONCE_LEN];
+    fill_random(&mut nonce)?;
+    let sealed = message_cipher(shared.as_bytes(), &ephemeral_public, &recipient)
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plain, aad: &associated_data(cipher) })
+        .expect("AES-GCM sealing of a short message cannot fail");
+    let mut out = Vec::with_capacity(HEADER_LEN + sealed.len());
+    out.push(VERSION);
+    out.extend_from_slice(&ephemeral_public);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+/// A worker's end: its X25519 key pair. The secret never leaves it and is wiped on drop.
+pub struct Inbox {
+    secret: StaticSecret,
+    public: [u8; PUBLIC_KEY_LEN],
+}
+
+impl std::fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbox").finish_non_exhaustive()
+    }
+}
+
+impl Inbox {
+    pub fn new() -> Result<Inbox, KeyError> {
+        let secret = random_secret()?;
+        let public = PublicKey::from(&secret).to_bytes();
+        Ok(Inbox { secret, public })
+    }
+
+    pub fn public_key(&self) -> [u8; PUBLIC_KEY_LEN] {
+        self.public
+    }
+
+    /// The epoch keys of a message sealed to this inbox for `cipher`.
+    pub fn open(&self, message: &[u8], cipher: Cipher) -> Result<Vec<(u64, TicketKey)>, MirrorError> {
+        if message.len() < HEADER_LEN + TAG_LEN || message[0] != VERSION {
+            return Err(MirrorError::Unopenable);
+        }
+        let ephemeral: [u8; PUBLIC_KEY_LEN] = message[1..1 + PUBLIC_KEY_LEN].try_into().expect("length checked");
+        let nonce = &message[1 + PUBLIC_KEY_LEN..HEADER_LEN];
+        let shared = self.secret.diffie_hellman(&PublicKey::from(ephemeral));
+        if !shared.was_contributory() {
+            return Err(MirrorError::Unopenable);
+        }
+        let plain = Zeroizing::new(
+            message_cipher(shared.as_bytes(), &ephemeral, &self.public)
+                .decrypt(Nonce::from_slice(nonce), Payload { msg: &message[HEADER_LEN..], aad: &associated_data(cipher) })
+                .map_err(|_| MirrorError::Unopenable)?,
+        );
+        let record = EPOCH_LEN + cipher.layout_len();
+        if plain.len() % record != 0 {
+            return Err(MirrorError::Unopenable);
+        }
+        plain
+            .chunks_exact(record)
+            .map(|r| {
+                let epoch = u64::from_be_bytes(r[..EPOCH_LEN].try_into().expect("8 bytes"));
+                Ok((epoch, TicketKey::from_layout(cipher, &r[EPOCH_LEN..])?))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(cipher: Cipher, n: u64) -> (Vec<TicketKey>, Vec<(u64, Zeroizing<Vec<u8>>)>) {
+        let keys: Vec<TicketKey> = (0..n).map(|_| TicketKey::generate(cipher).unwrap()).collect();
+        let layouts = keys.iter().enumerate().map(|(i, k)| (100 + i as u64, k.to_layout())).collect();
+        (keys, layouts)
+    }
+
+    #[test]
+    fn round_trip_to_the_worker_it_was_sealed_to() {
+        for cipher in [Cipher::Aes128Cbc, Cipher::Aes256Cbc] {
+            let inbox = Inbox::new().unwrap();
+            let (originals, layouts) = keys(cipher, 3);
+            let sealed = seal_to(&inbox.public_key(), cipher, &layouts).unwrap();
+            let opened = inbox.open(&sealed, cipher).unwrap();
+            assert_eq!(opened.len(), 3);
+            for (i, (epoch, key)) in opened.iter().enumerate() {
+                assert_eq!(*epoch, 100 + i as u64);
+                assert_eq!(key.to_layout(), originals[i].to_layout());
+            }
+        }
+    }
+
+    #[test]
+    fn the_message_holds_no_key_bytes_and_opens_nowhere_else() {
+        let inbox = Inbox::new().unwrap();
+        let (originals, layouts) = keys(Cipher::Aes256Cbc, 2);
+        let sealed = seal_to(&inbox.public_key(), Cipher::Aes256Cbc, &layouts).unwrap();
+        for key in &originals {
+            for secret in [key.aes_key(), key.hmac_key()] {
+                assert!(!sealed.windows(8).any(|w| secret.windows(8).any(|s| s == w)));
+            }
+        }
+        assert_eq!(Inbox::new().unwrap().open(&sealed, Cipher::Aes256Cbc).err(), Some(MirrorError::Unopenable));
+        assert_eq!(inbox.open(&sealed, Cipher::Aes128Cbc).err(), Some(MirrorError::Unopenable));
+        for i in 0..sealed.len() {
+            let mut bad = sealed.clone();
+            bad[i] ^= 0x20;
+            assert!(inbox.open(&bad, Cipher::Aes256Cbc).is_err(), "byte {i}");
+        }
+        for len in 0..sealed.len() {
+            assert!(inbox.open(&sealed[..len], Cipher::Aes256Cbc).is_err());
+        }
+    }
+
+    #[test]
+    fn degenerate_public_keys_are_refused() {
+        let (_, layouts) = keys(Cipher::Aes128Cbc, 1);
+        assert_eq!(seal_to(&[0; 32], Cipher::Aes128Cbc, &layouts).err(), Some(MirrorError::BadPublicKey));
+        assert_eq!(seal_to(&[1; 31], Cipher::Aes128Cbc, &layouts).err(), Some(MirrorError::BadPublicKey));
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        assert_eq!(format!("{:?}", Inbox::new().unwrap()), "Inbox { .. }");
+    }
+}
