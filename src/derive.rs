@@ -9,7 +9,6 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::key::{Cipher, KeyError, TicketKey, NAME_LEN};
-use crate::ring::KeySource;
 
 /// The shortest secret accepted: 256 bits.
 pub const MIN_SECRET_LEN: usize = 32;
@@ -53,18 +52,15 @@ impl DerivedKeys {
     }
 }
 
-impl KeySource for DerivedKeys {
-    fn key_for_epoch(&self, epoch: u64, cipher: Cipher) -> Result<TicketKey, KeyError> {
+impl DerivedKeys {
+    /// The key of `epoch`: the same in every process holding the secret.
+    pub fn key_for_epoch(&self, epoch: u64, cipher: Cipher) -> Result<TicketKey, KeyError> {
         let epoch = epoch.to_be_bytes();
         let cipher_name = cipher.name().as_bytes();
         let mut material = Zeroizing::new(vec![0u8; cipher.layout_len()]);
         self.expand(NAME_LABEL, &[cipher_name, &epoch], &mut material[..NAME_LEN]);
         self.expand(SECRETS_LABEL, &[cipher_name, &epoch], &mut material[NAME_LEN..]);
         TicketKey::from_layout(cipher, &material)
-    }
-
-    fn reproducible(&self) -> bool {
-        true
     }
 }
 

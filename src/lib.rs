@@ -4,23 +4,26 @@
 //! file is the N-API layer and only converts types and errors. The JavaScript layer in `lib/`
 //! validates arguments and turns the error codes below into Node-style errors.
 
-pub mod cipher;
+pub mod clock;
 pub mod derive;
+pub mod inspect;
 pub mod key;
 pub mod mirror;
 pub mod native;
 pub mod ring;
 pub mod session;
+pub mod source;
+pub mod ticket;
 pub mod wrap;
 
 use std::ffi::c_void;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use napi::bindgen_prelude::{Buffer, BufferSlice, Unknown};
 use napi::{JsValue, ValueType};
 use napi_derive::napi;
 
+use crate::clock::now;
 use crate::derive::DerivedKeys;
 use crate::key::{fill_random, hex, Cipher, KeyError, TicketKey, NAME_LEN};
 use crate::ring::{Decision, Miss, Ring, RingError, Schedule};
@@ -53,9 +56,6 @@ fn key_error(e: KeyError) -> Error {
     ring_error(RingError::Key(e))
 }
 
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
 
 fn cipher_named(name: &str) -> Result<Cipher> {
     Cipher::from_name(name).ok_or_else(|| {
@@ -267,7 +267,7 @@ impl NativeRing {
     /// Which key sealed a ticket (from `getTLSTicket()`), its state, and the session inside.
     #[napi]
     pub fn inspect_ticket(&self, ticket: BufferSlice) -> Result<TicketReport> {
-        let seen = self.ring.inspect_ticket(&ticket, now()).map_err(ring_error)?;
+        let seen = inspect::inspect_ticket(&self.ring, &ticket, now()).map_err(ring_error)?;
         let (session, error) = match seen.opened {
             Ok(der) => match summarize_session(&der) {
                 Ok(summary) => (Some(summary), None),

@@ -21,7 +21,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::{SystemTime, UNIX_EPOCH};
+use crate::clock::now;
 
 use crate::key::{Cipher, TicketKey, NAME_LEN};
 use crate::ring::{Decision, Miss, Ring};
@@ -488,9 +488,6 @@ unsafe fn sealing_ring(s: &Symbols, ssl: *mut c_void) -> Option<Arc<Ring>> {
     unsafe { hook_of(s, ssl) }.map(|h| h.ring.clone())
 }
 
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
 
 /// `int (*cb)(SSL *s, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
 ///            EVP_CIPHER_CTX *ctx, EVP_MAC_CTX *hctx (or HMAC_CTX *hctx), int enc)`

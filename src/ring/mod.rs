@@ -32,72 +32,21 @@ use subtle::{ConditionallySelectable, ConstantTimeEq};
 use zeroize::Zeroizing;
 
 use crate::key::{Cipher, KeyError, TicketKey, NAME_LEN};
+use crate::source::{KeySource, RandomKeys};
 
-/// RFC 8446 §4.6.1: servers must not use a ticket lifetime above seven days.
-pub const MAX_TICKET_LIFETIME: u64 = 604_800;
-/// A key that encrypts for longer than a year is not being rotated.
-pub const MAX_ROTATION_INTERVAL: u64 = 31_536_000;
+mod schedule;
+mod testing;
+
+pub use schedule::{Schedule, MAX_ROTATION_INTERVAL, MAX_SCHEDULED_KEYS, MAX_TICKET_LIFETIME};
+use schedule::KEYS_BESIDES_PREVIOUS;
+
 /// Bound on the keys held at once, so a `rotate()` loop cannot grow memory without end. The
 /// ring never drops a key early to stay under it: a schedule that would need more is refused
 /// when the ring is made, and a `rotate()` or `set_keys()` that would pass it is refused.
 pub const MAX_HELD_KEYS: usize = 256;
-/// The most keys a schedule may hold at once (next, current, and a previous key for every
-/// interval of a ticket lifetime), leaving the rest of `MAX_HELD_KEYS` to manual `rotate()`
-/// and `set_keys()`. A constant time lookup touches every key, so the bound also bounds the
-/// cost of a resumption.
-pub const MAX_SCHEDULED_KEYS: u64 = 240;
-/// Keys held besides the previous ones: next and current.
-const KEYS_BESIDES_PREVIOUS: u64 = 2;
 /// Names of recently dropped keys, kept to tell an expired ticket from a foreign one.
 /// A name is public (it starts every ticket), so remembering it holds no secret.
 const REMEMBERED_RETIRED_NAMES: usize = 64;
-/// After a failure to make a key, how long to wait before trying again.
-const RETRY_AFTER_FAILURE: u64 = 1;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Schedule {
-    /// Seconds a key encrypts.
-    pub rotation_interval: u64,
-    /// Seconds a ticket stays resumable.
-    pub ticket_lifetime: u64,
-}
-
-impl Schedule {
-    pub fn new(rotation_interval: u64, ticket_lifetime: u64) -> Result<Schedule, RingError> {
-        if !(1..=MAX_ROTATION_INTERVAL).contains(&rotation_interval) {
-            return Err(RingError::OutOfRange {
-                what: "rotationInterval",
-                min: 1,
-                max: MAX_ROTATION_INTERVAL,
-                got: rotation_interval,
-            });
-        }
-        if !(1..=MAX_TICKET_LIFETIME).contains(&ticket_lifetime) {
-            return Err(RingError::OutOfRange {
-                what: "ticketLifetime",
-                min: 1,
-                max: MAX_TICKET_LIFETIME,
-                got: ticket_lifetime,
-            });
-        }
-        let max_lifetime = Schedule::max_ticket_lifetime(rotation_interval);
-        if ticket_lifetime > max_lifetime {
-            return Err(RingError::LifetimeTooLong { rotation_interval, max: max_lifetime, got: ticket_lifetime });
-        }
-        Ok(Schedule { rotation_interval, ticket_lifetime })
-    }
-
-    /// The longest ticket lifetime whose keys a ring holds at once with this interval.
-    pub fn max_ticket_lifetime(rotation_interval: u64) -> u64 {
-        (MAX_SCHEDULED_KEYS - KEYS_BESIDES_PREVIOUS).saturating_mul(rotation_interval).min(MAX_TICKET_LIFETIME)
-    }
-
-    /// The most epochs whose keys are live at once, besides next and current.
-    pub fn live_previous_epochs(&self) -> u64 {
-        self.ticket_lifetime.div_ceil(self.rotation_interval)
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RingError {
     Destroyed,
@@ -192,16 +141,6 @@ pub struct KeyInfo {
     pub expires_at: Option<u64>,
 }
 
-/// What `inspect_ticket` found.
-pub struct TicketInspection {
-    /// The name the ticket claims, if it is long enough to be a ticket.
-    pub key_name: Option<[u8; NAME_LEN]>,
-    /// The state of that key in the ring, if the ring holds it.
-    pub state: Option<KeyState>,
-    /// The SSL_SESSION DER inside, or why the ticket did not open.
-    pub opened: Result<Zeroizing<Vec<u8>>, crate::cipher::TicketError>,
-}
-
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     pub issued: u64,
@@ -211,27 +150,6 @@ pub struct Stats {
     pub expired: u64,
     /// Keys a fed ring had to make itself because its feed had not delivered in time.
     pub fallback_keys: u64,
-}
-
-/// Where the keys of a scheduled ring come from.
-pub trait KeySource: Send + Sync {
-    fn key_for_epoch(&self, epoch: u64, cipher: Cipher) -> Result<TicketKey, KeyError>;
-
-    /// Whether every holder of this source gets the same key for an epoch. Such a ring also
-    /// makes the keys of recent epochs, whose tickets its peers (or its own earlier process)
-    /// may have issued and which are still live.
-    fn reproducible(&self) -> bool {
-        false
-    }
-}
-
-/// Fresh keys from the operating system's CSPRNG.
-pub struct RandomKeys;
-
-impl KeySource for RandomKeys {
-    fn key_for_epoch(&self, _epoch: u64, cipher: Cipher) -> Result<TicketKey, KeyError> {
-        TicketKey::generate(cipher)
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -439,145 +357,6 @@ impl Ring {
         Ok(inner)
     }
 
-    /// Moves every key to its state at `now`, and publishes until when that state holds.
-    fn roll(&self, inner: &mut Inner, now: u64) {
-        let next = self.schedule_keys(inner, now);
-        self.next_change.store(next, Ordering::Release);
-        let floor = if inner.destroyed { 0 } else { now.saturating_sub(self.schedule.rotation_interval) };
-        self.stepped_back_below.store(floor, Ordering::Release);
-    }
-
-    /// The state of every key at `now`; returns the time of the next change.
-    fn schedule_keys(&self, inner: &mut Inner, now: u64) -> u64 {
-        if inner.destroyed {
-            return u64::MAX;
-        }
-        if now.saturating_add(self.schedule.rotation_interval) < inner.rolled_at {
-            self.step_back(inner, now);
-        }
-        inner.rolled_at = now;
-        let lifetime = self.schedule.ticket_lifetime;
-        let mut next_change = u64::MAX;
-        if let Mode::Scheduled { shift } = inner.mode {
-            let interval = self.schedule.rotation_interval;
-            let current_epoch = inner.slots.iter().find(|s| s.role == Role::Current).and_then(|s| s.epoch);
-            // A clock that steps back by up to an interval keeps the current key (further, and
-            // step_back has taken every key off the epoch numbering).
-            let epoch = (now / interval + shift).max(current_epoch.unwrap_or(0));
-            next_change = (now / interval + 1).saturating_mul(interval);
-            let first = if self.source.reproducible() {
-                epoch.saturating_sub(self.schedule.live_previous_epochs()).max(shift)
-            } else {
-                epoch
-            };
-            // A fed ring makes only the current key when its feed is late; the next one is the
-            // feed's to deliver, an epoch ahead.
-            let last = if self.fed { epoch } else { epoch + 1 };
-            for e in first..=last {
-                let start = (e - shift).saturating_mul(interval);
-                let end = start.saturating_add(interval);
-                if inner.slots.iter().any(|s| s.epoch == Some(e)) || (e < epoch && end.saturating_add(lifetime) <= now) {
-                    continue;
-                }
-                match self.source.key_for_epoch(e, self.cipher) {
-                    Ok(key) => {
-                        // After the clock stepped back, a reproducible source gives again a key
-                        // the ring still holds from the other timeline.
-                        forget_unscheduled_copy(&mut inner.slots, &key);
-                        if self.fed {
-                            bump(&self.counters.fallback_keys);
-                        }
-                        let role = if e < epoch {
-                            Role::Previous { expires_at: Some(end.saturating_add(lifetime)) }
-                        } else {
-                            Role::Next
-                        };
-                        inner.slots.push(Slot { key: Box::new(key), epoch: Some(e), activates_at: start, ends_at: Some(end), role });
-                    }
-                    Err(e) => {
-                        inner.last_error = Some(e);
-                        next_change = next_change.min(now + RETRY_AFTER_FAILURE);
-                    }
-                }
-            }
-            let has_epoch_key = inner.slots.iter().any(|s| s.epoch == Some(epoch));
-            for slot in inner.slots.iter_mut() {
-                match (slot.role, slot.epoch) {
-                    (Role::Current, Some(e)) if e < epoch && has_epoch_key => slot.retire(now, lifetime),
-                    // The key of this epoch could not be made: keep encrypting, and keep this
-                    // key's tickets valid for a lifetime after it finally stops.
-                    (Role::Current, _) if !has_epoch_key => {
-                        slot.ends_at = Some(now + RETRY_AFTER_FAILURE)
-                    }
-                    (Role::Next, Some(e)) if e == epoch => slot.role = Role::Current,
-                    // Skipped while the ring was idle: it never encrypted here, but a peer with
-                    // the same source may have used it, so it lives out its own schedule.
-                    (Role::Next, Some(e)) if e < epoch => {
-                        let end = slot.ends_at.unwrap_or(now);
-                        slot.role = Role::Previous { expires_at: Some(end.saturating_add(lifetime)) };
-                    }
-                    _ => {}
-                }
-            }
-        }
-        self.drop_expired(inner, now);
-        for slot in &inner.slots {
-            if let Role::Previous { expires_at: Some(t) } = slot.role {
-                next_change = next_change.min(t);
-            }
-        }
-        next_change
-    }
-
-    /// The clock went back by more than an interval (an NTP step, a VM restored from a
-    /// snapshot). The ring carries on from the new time instead of waiting for the clock to
-    /// catch up with its newest key: every time it holds moves back by the same amount, and no
-    /// key is held for more than a lifetime from now (no ticket is older). Scheduled keys stop
-    /// encrypting now and leave the epoch numbering, and the schedule makes this epoch's keys
-    /// afresh. Random keys that were wiped are gone for good; a secret-derived ring derives the
-    /// keys of the new time, as every peer with that clock does.
-    fn step_back(&self, inner: &mut Inner, now: u64) {
-        let back = inner.rolled_at - now;
-        let lifetime = self.schedule.ticket_lifetime;
-        let scheduled = matches!(inner.mode, Mode::Scheduled { .. });
-        for slot in &mut inner.slots {
-            slot.activates_at = slot.activates_at.saturating_sub(back);
-            slot.ends_at = slot.ends_at.map(|t| t.saturating_sub(back));
-            match slot.role {
-                // `rolled_at` may lag the latest clock by up to an interval (lookups between
-                // changes do not write), so cap at a lifetime from now: no ticket is older.
-                Role::Previous { expires_at: Some(t) } => {
-                    let expires_at = t.saturating_sub(back).min(now.saturating_add(lifetime));
-                    slot.role = Role::Previous { expires_at: Some(expires_at) }
-                }
-                Role::Current | Role::Next if scheduled => {
-                    slot.ends_at = Some(now);
-                    slot.role = Role::Previous { expires_at: Some(now.saturating_add(lifetime)) };
-                }
-                _ => {}
-            }
-            if scheduled {
-                slot.epoch = None;
-            }
-        }
-    }
-
-    fn drop_expired(&self, inner: &mut Inner, now: u64) {
-        let expired = |s: &Slot| matches!(s.role, Role::Previous { expires_at: Some(t) } if t <= now);
-        while let Some(i) = inner.slots.iter().position(expired) {
-            self.drop_slot(inner, i);
-        }
-    }
-
-    /// Removes a key; dropping it wipes its secrets.
-    fn drop_slot(&self, inner: &mut Inner, index: usize) {
-        let slot = inner.slots.remove(index);
-        if inner.retired_names.len() == REMEMBERED_RETIRED_NAMES {
-            inner.retired_names.pop_front();
-        }
-        inner.retired_names.push_back(*slot.key.name());
-    }
-
     /// Runs `seal` with the key that encrypts at `now`, and counts the ticket if it returns
     /// `Some`. `None` when there is no such key (a destroyed ring): issue no ticket.
     pub fn encrypt_with<R>(&self, now: u64, seal: impl FnOnce(&TicketKey) -> Option<R>) -> Option<R> {
@@ -620,21 +399,16 @@ impl Ring {
         Ok(find(&inner.slots, name).map(Slot::state))
     }
 
-    /// Which of the ring's keys sealed `ticket`, in which state it is at `now`, and what the
-    /// ticket holds, opened with it. For inspection: it counts nothing.
-    pub fn inspect_ticket(&self, ticket: &[u8], now: u64) -> Result<TicketInspection, RingError> {
+    /// Runs `read` with the key named `name` and its state at `now`, if the ring holds it.
+    /// Counts nothing: for inspection.
+    pub fn with_key<R>(
+        &self,
+        name: &[u8; NAME_LEN],
+        now: u64,
+        read: impl FnOnce(&TicketKey, KeyState) -> R,
+    ) -> Result<Option<R>, RingError> {
         let inner = self.read_at(now)?;
-        let Some(name) = crate::cipher::ticket_key_name(ticket) else {
-            return Ok(TicketInspection { key_name: None, state: None, opened: Err(crate::cipher::TicketError::Length) });
-        };
-        Ok(match find(&inner.slots, &name) {
-            None => TicketInspection { key_name: Some(name), state: None, opened: Err(crate::cipher::TicketError::WrongKey) },
-            Some(slot) => TicketInspection {
-                key_name: Some(name),
-                state: Some(slot.state()),
-                opened: crate::cipher::open(&slot.key, ticket),
-            },
-        })
+        Ok(find(&inner.slots, name).map(|slot| read(&slot.key, slot.state())))
     }
 
     /// The key that encrypts at `now`, in the ring's layout.
@@ -869,44 +643,11 @@ fn find<'a>(slots: &'a [Slot], name: &[u8; NAME_LEN]) -> Option<&'a Slot> {
 
 #[cfg(test)]
 mod tests {
+    use super::testing::*;
+    use super::schedule::RETRY_AFTER_FAILURE;
     use super::*;
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
-
-    const I: u64 = 100; // rotation interval
-    const L: u64 = 250; // ticket lifetime
-    const T0: u64 = 1_000_000; // an epoch boundary: 10_000 * I
-
-    fn schedule() -> Schedule {
-        Schedule::new(I, L).unwrap()
-    }
-
-    fn ring_at(now: u64) -> Ring {
-        Ring::random(Cipher::Aes256Cbc, schedule(), now).unwrap()
-    }
-
-    fn current_name(ring: &Ring, now: u64) -> [u8; 16] {
-        ring.encrypt_with(now, |k| Some(*k.name())).unwrap()
-    }
-
-    fn decision(ring: &Ring, name: &[u8; 16], now: u64) -> Option<Decision> {
-        ring.decrypt_with(name, now, |_, d| Some(d)).ok()
-    }
-
-    fn states(ring: &Ring, now: u64) -> Vec<&'static str> {
-        ring.keys(now).unwrap().iter().map(|k| k.state.as_str()).collect()
-    }
-
-    #[test]
-    fn schedule_bounds() {
-        assert!(Schedule::new(0, 10).is_err());
-        assert!(Schedule::new(1, 0).is_err());
-        assert!(Schedule::new(1, MAX_TICKET_LIFETIME + 1).is_err());
-        assert!(Schedule::new(MAX_ROTATION_INTERVAL + 1, 10).is_err());
-        assert!(Schedule::new(MAX_TICKET_LIFETIME.div_ceil(238), MAX_TICKET_LIFETIME).is_ok());
-        let msg = Schedule::new(1, 604_801).unwrap_err().to_string();
-        assert!(msg.contains("ticketLifetime") && msg.contains("604800"), "{msg}");
-    }
 
     #[test]
     fn a_new_ring_has_a_current_and_a_next_key() {
@@ -920,27 +661,6 @@ mod tests {
     }
 
     #[test]
-    fn keys_move_next_current_previous_then_are_dropped() {
-        let ring = ring_at(T0);
-        let first = current_name(&ring, T0);
-        let second = ring.keys(T0).unwrap()[0].name;
-        // The next key already decrypts, without renewal.
-        assert_eq!(decision(&ring, &second, T0 + 1), Some(Decision::Resume));
-
-        // One interval later the next key encrypts and the first one is previous.
-        assert_eq!(current_name(&ring, T0 + I), second);
-        assert_eq!(decision(&ring, &first, T0 + I), Some(Decision::Renew));
-        assert_eq!(states(&ring, T0 + I), ["next", "current", "previous"]);
-
-        // The first key decrypts until a ticket lifetime after it stopped encrypting.
-        assert_eq!(decision(&ring, &first, T0 + I + L - 1), Some(Decision::Renew));
-        assert_eq!(decision(&ring, &first, T0 + I + L), None);
-        assert_eq!(ring.state_of(&first, T0 + I + L).unwrap(), None);
-        let stats = ring.stats();
-        assert_eq!((stats.resumed, stats.renewed, stats.expired, stats.unknown_key), (1, 2, 1, 0));
-    }
-
-    #[test]
     fn a_ticket_stays_resumable_for_its_whole_lifetime() {
         let ring = ring_at(T0);
         // Tickets issued at every second of several epochs open until their own lifetime ends.
@@ -950,40 +670,6 @@ mod tests {
                 assert!(decision(&ring, &name, t).is_some(), "issued {issued_at}, used {t}");
             }
         }
-    }
-
-    #[test]
-    fn a_key_is_held_at_most_two_intervals_plus_a_lifetime() {
-        let ring = ring_at(T0);
-        let mut first_seen = std::collections::HashMap::new();
-        for t in (T0..T0 + 20 * I).step_by(5) {
-            for k in ring.keys(t).unwrap() {
-                let since = *first_seen.entry(k.name).or_insert(t);
-                assert!(t - since <= 2 * I + L, "key held from {since} to {t}");
-            }
-            assert!(ring.keys(t).unwrap().len() <= 2 + (L / I + 1) as usize);
-        }
-    }
-
-    #[test]
-    fn epochs_align_to_multiples_of_the_interval() {
-        let ring = ring_at(T0 + 37);
-        let k = ring.keys(T0 + 37).unwrap();
-        assert_eq!(k.iter().find(|k| k.state == KeyState::Current).unwrap().activates_at, T0);
-        // A lookup right at the boundary rotates.
-        let before = current_name(&ring, T0 + I - 1);
-        assert_ne!(current_name(&ring, T0 + I), before);
-    }
-
-    #[test]
-    fn an_idle_ring_catches_up_in_one_step() {
-        let ring = ring_at(T0);
-        let old = current_name(&ring, T0);
-        let later = T0 + 1000 * I + 5;
-        let now_current = current_name(&ring, later);
-        assert_ne!(now_current, old);
-        assert_eq!(decision(&ring, &old, later), None);
-        assert_eq!(states(&ring, later), ["next", "current"]);
     }
 
     #[test]
@@ -1037,25 +723,6 @@ mod tests {
         let keys: Vec<TicketKey> = (0..MAX_HELD_KEYS).map(|_| TicketKey::generate(Cipher::Aes256Cbc).unwrap()).collect();
         assert_eq!(ring.set_keys(keys, T0), Err(RingError::Full));
         assert_eq!(ring.keys(T0).unwrap().len(), before);
-    }
-
-    #[test]
-    fn a_schedule_that_needs_more_keys_than_a_ring_holds_is_refused() {
-        // The case from the field: five-minute keys, seven-day tickets, 2,018 keys at once.
-        let err = Schedule::new(300, MAX_TICKET_LIFETIME).unwrap_err();
-        assert_eq!(err, RingError::LifetimeTooLong { rotation_interval: 300, max: 238 * 300, got: MAX_TICKET_LIFETIME });
-        assert!(err.to_string().contains("<= 71400"), "{err}");
-        assert!(Schedule::new(300, 238 * 300).is_ok());
-        // Seven-day tickets need keys of at least 42 minutes.
-        assert!(Schedule::new(MAX_TICKET_LIFETIME.div_ceil(238), MAX_TICKET_LIFETIME).is_ok());
-        // The largest schedule holds no more than the bound through its whole life.
-        let schedule = Schedule::new(1, 238).unwrap();
-        let ring = Ring::random(Cipher::Aes256Cbc, schedule, T0).unwrap();
-        let mut most = 0;
-        for t in T0..T0 + 600 {
-            most = most.max(ring.keys(t).unwrap().len());
-        }
-        assert!(most as u64 <= MAX_SCHEDULED_KEYS, "{most}");
     }
 
     #[test]
@@ -1186,103 +853,6 @@ mod tests {
     }
 
     #[test]
-    fn a_clock_stepping_back_less_than_an_interval_keeps_the_current_key() {
-        let ring = ring_at(T0 + 5 * I);
-        let name = current_name(&ring, T0 + 5 * I);
-        assert_eq!(current_name(&ring, T0 + 5 * I - I / 2), name);
-        assert_eq!(current_name(&ring, T0 + 5 * I + 1), name);
-    }
-
-    fn names(ring: &Ring, now: u64) -> Vec<[u8; 16]> {
-        ring.keys(now).unwrap().iter().map(|k| k.name).collect()
-    }
-
-    /// Seen at `now`, every key in `before` is wiped by `now + ticket_lifetime`.
-    fn assert_all_gone_within_a_lifetime(ring: &Ring, before: &[[u8; 16]], now: u64) {
-        ring.tick(now).unwrap();
-        let later = now + schedule().ticket_lifetime;
-        let held = names(ring, later);
-        assert!(before.iter().all(|n| !held.contains(n)), "a key outlived its lifetime");
-        for name in before {
-            assert_eq!(decision(ring, name, later), None);
-        }
-    }
-
-    #[test]
-    fn a_clock_jumping_ahead_wipes_expired_keys_and_keeps_rotating() {
-        let ring = ring_at(T0);
-        let before = names(&ring, T0);
-        let year = 365 * 86_400;
-        let after = names(&ring, T0 + year);
-        assert!(before.iter().all(|n| !after.contains(n)), "a key survived a jump of a year");
-        assert_eq!(states(&ring, T0 + year), ["next", "current"]);
-        for name in &before {
-            assert_eq!(decision(&ring, name, T0 + year), None);
-        }
-        let current = current_name(&ring, T0 + year);
-        assert_ne!(current_name(&ring, T0 + year + I), current, "rotation stalled after the jump");
-    }
-
-    #[test]
-    fn a_clock_stepping_back_far_neither_stalls_nor_keeps_keys_longer() {
-        let year = 365 * 86_400;
-        // A clock a year ahead (a wrong RTC at boot), then corrected by NTP.
-        let ring = ring_at(T0 + year);
-        let ahead = names(&ring, T0 + year);
-        let ahead_current = current_name(&ring, T0 + year);
-        let now = T0;
-        let current = current_name(&ring, now);
-        assert_ne!(current, ahead_current, "the key of a year ahead still encrypts");
-        // The keys of the other timeline still open their tickets (they are at most a
-        // lifetime old), renewing them, and are wiped a lifetime later, not a year later.
-        assert_eq!(decision(&ring, &ahead_current, now), Some(Decision::Renew));
-        assert_all_gone_within_a_lifetime(&ring, &ahead, now);
-        // The schedule runs on from the new time: a new key every interval.
-        let mut seen = vec![current];
-        for step in 1..=3 {
-            let name = current_name(&ring, now + step * I);
-            assert!(!seen.contains(&name), "rotation stalled after stepping back");
-            seen.push(name);
-        }
-        // Bounded as ever, plus the other timeline's next and current key for a lifetime.
-        assert!(ring.keys(now + 3 * I).unwrap().len() <= 2 + (L / I) as usize + 1 + 2);
-    }
-
-    #[test]
-    fn a_clock_going_back_and_forth_never_brings_back_a_wiped_key() {
-        let year = 365 * 86_400;
-        let ring = ring_at(T0);
-        let mut wiped = Vec::new();
-        let mut now = T0;
-        let (year, i) = (year as i64, I as i64);
-        for hop in [year, 7 * i - year, year, -year] {
-            let held = names(&ring, now);
-            now = (now as i64 + hop) as u64;
-            // Whatever was held before the hop is wiped within a lifetime of it.
-            assert_all_gone_within_a_lifetime(&ring, &held, now);
-            now += schedule().ticket_lifetime;
-            wiped.extend(held);
-            let held_now = names(&ring, now);
-            assert!(wiped.iter().all(|n| !held_now.contains(n)), "a wiped key came back");
-            assert_eq!(states(&ring, now)[..2], ["next", "current"]);
-        }
-    }
-
-    #[test]
-    fn a_derived_ring_follows_its_clock_back_and_agrees_with_its_peers_again() {
-        let year = 365 * 86_400;
-        let ring = derived(7, T0 + year);
-        let ahead = names(&ring, T0 + year);
-        let peer = derived(7, T0);
-        assert_eq!(current_name(&ring, T0), current_name(&peer, T0));
-        assert_eq!(current_name(&ring, T0 + I), current_name(&peer, T0 + I));
-        let held = names(&ring, T0 + I);
-        let unique: std::collections::HashSet<_> = held.iter().collect();
-        assert_eq!(unique.len(), held.len(), "a key is held twice");
-        assert_all_gone_within_a_lifetime(&ring, &ahead, T0 + I);
-    }
-
-    #[test]
     fn debug_shows_no_secret() {
         let k = TicketKey::from_layout(Cipher::Aes128Cbc, &[0xab; 48]).unwrap();
         let ring = Ring::explicit(Cipher::Aes128Cbc, schedule(), vec![k], T0).unwrap();
@@ -1298,11 +868,6 @@ mod tests {
         assert!(ring.state_of(&name, T0).unwrap().is_some());
         name[15] ^= 1;
         assert_eq!(ring.state_of(&name, T0).unwrap(), None);
-    }
-
-    fn derived(secret: u8, now: u64) -> Ring {
-        let source = crate::derive::DerivedKeys::new(&[secret; 32]).unwrap();
-        Ring::with_source(Cipher::Aes256Cbc, schedule(), Box::new(source), now).unwrap()
     }
 
     #[test]
@@ -1418,24 +983,5 @@ mod tests {
         // But not beyond the ticket lifetime.
         let much_later = derived(1, T0 + I + L + 1);
         assert_eq!(decision(&much_later, &ticket, T0 + I + L + 1), None);
-    }
-
-    #[test]
-    fn inspect_tells_which_key_and_opens_without_counting() {
-        let ring = ring_at(T0);
-        let ticket = ring.encrypt_with(T0, |k| Some(crate::cipher::seal(k, &[3; 16], b"session"))).unwrap();
-        let seen = ring.inspect_ticket(&ticket, T0).unwrap();
-        assert_eq!(seen.state, Some(KeyState::Current));
-        assert_eq!(&seen.opened.unwrap()[..], b"session");
-        ring.rotate(T0 + 1).unwrap();
-        assert_eq!(ring.inspect_ticket(&ticket, T0 + 1).unwrap().state, Some(KeyState::Previous));
-        let foreign = crate::cipher::seal(&TicketKey::generate(Cipher::Aes256Cbc).unwrap(), &[3; 16], b"x");
-        let seen = ring.inspect_ticket(&foreign, T0 + 1).unwrap();
-        assert!(seen.key_name.is_some() && seen.state.is_none());
-        assert!(ring.inspect_ticket(b"short", T0 + 1).unwrap().key_name.is_none());
-        let mut forged = ticket.clone();
-        forged[40] ^= 1;
-        assert_eq!(ring.inspect_ticket(&forged, T0 + 1).unwrap().opened.unwrap_err(), crate::cipher::TicketError::Mac);
-        assert_eq!(ring.stats(), Stats { issued: 1, ..Stats::default() });
     }
 }
