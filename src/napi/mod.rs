@@ -1,0 +1,103 @@
+//! The N-API layer: the only code that knows N-API. It converts types and errors, nothing
+//! more: every decision is made in the Rust core, every argument check that gives a Node
+//! error class is in `lib/`, and the codes below become Node-style errors in `lib/errors.js`.
+
+mod attach;
+mod inspect;
+mod ring;
+mod store;
+
+use napi::bindgen_prelude::Buffer;
+use napi_derive::napi;
+
+use crate::key::{Cipher, KeyError, TicketKey, NAME_LEN};
+use crate::mirror::MirrorError;
+use crate::ring::{RingError, Schedule};
+
+/// Errors carry a Node-style code; `lib/errors.js` gives them the matching class.
+pub(crate) type Error = napi::Error<&'static str>;
+pub(crate) type Result<T> = std::result::Result<T, Error>;
+
+const INVALID_ARG_VALUE: &str = "ERR_INVALID_ARG_VALUE";
+const OUT_OF_RANGE: &str = "ERR_OUT_OF_RANGE";
+const INVALID_STATE: &str = "ERR_INVALID_STATE";
+const NATIVE_UNAVAILABLE: &str = "ERR_TLS_TICKET_NATIVE_UNAVAILABLE";
+const UNOPENABLE: &str = "ERR_TLS_TICKET_KEY_UNOPENABLE";
+
+fn ring_error(e: RingError) -> Error {
+    let code = match e {
+        RingError::Destroyed | RingError::NoCurrentKey => INVALID_STATE,
+        RingError::OutOfRange { .. } | RingError::LifetimeTooLong { .. } => OUT_OF_RANGE,
+        RingError::Full => INVALID_STATE,
+        RingError::Key(KeyError::Random(_)) => INVALID_STATE,
+        RingError::Key(_) => INVALID_ARG_VALUE,
+    };
+    Error::new(code, e.to_string())
+}
+
+fn key_error(e: KeyError) -> Error {
+    ring_error(RingError::Key(e))
+}
+
+
+fn cipher_named(name: &str) -> Result<Cipher> {
+    Cipher::from_name(name).ok_or_else(|| {
+        Error::new(INVALID_ARG_VALUE, format!("cipher must be 'aes-128-cbc' or 'aes-256-cbc', got '{name}'"))
+    })
+}
+
+fn whole_seconds(what: &'static str, value: f64) -> Result<u64> {
+    if !value.is_finite() || value.fract() != 0.0 || value < 0.0 || value > (1u64 << 53) as f64 {
+        return Err(Error::new(OUT_OF_RANGE, format!("{what} must be a whole number of seconds, got {value}")));
+    }
+    Ok(value as u64)
+}
+
+fn schedule(rotation_interval: f64, ticket_lifetime: f64) -> Result<Schedule> {
+    Schedule::new(
+        whole_seconds("rotationInterval", rotation_interval)?,
+        whole_seconds("ticketLifetime", ticket_lifetime)?,
+    )
+    .map_err(ring_error)
+}
+
+fn mirror_error(e: MirrorError) -> Error {
+    match e {
+        MirrorError::Unopenable => Error::new(UNOPENABLE, e.to_string()),
+        MirrorError::BadPublicKey => Error::new(INVALID_ARG_VALUE, e.to_string()),
+        MirrorError::Key(k) => key_error(k),
+    }
+}
+
+fn key_name(bytes: &[u8]) -> Result<[u8; NAME_LEN]> {
+    bytes
+        .try_into()
+        .map_err(|_| Error::new(INVALID_ARG_VALUE, format!("a key name is 16 bytes, got {}", bytes.len())))
+}
+
+/// Fresh key material: `size` must be a positive multiple of 48 or of 80.
+#[napi]
+pub fn generate_ticket_keys(size: u32) -> Result<Buffer> {
+    let size = size as usize;
+    let cipher = [Cipher::Aes128Cbc, Cipher::Aes256Cbc]
+        .into_iter()
+        .find(|c| size > 0 && size % c.layout_len() == 0)
+        .ok_or_else(|| Error::new(INVALID_ARG_VALUE, format!("size must be a multiple of 48 or 80, got {size}")))?;
+    let mut out = Vec::with_capacity(size);
+    for _ in 0..size / cipher.layout_len() {
+        out.extend_from_slice(&TicketKey::generate(cipher).map_err(key_error)?.to_layout());
+    }
+    Ok(out.into())
+}
+
+/// The longest `ticketLifetime` a ring with this `rotationInterval` holds the keys for.
+#[napi]
+pub fn max_ticket_lifetime(rotation_interval: f64) -> Result<f64> {
+    Ok(Schedule::max_ticket_lifetime(whole_seconds("rotationInterval", rotation_interval)?) as f64)
+}
+
+/// `null` when the native path can be used in this process, else why not.
+#[napi]
+pub fn native_unavailable_reason() -> Option<String> {
+    crate::native::availability().err().map(str::to_owned)
+}

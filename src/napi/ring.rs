@@ -1,0 +1,276 @@
+//! `NativeRing`: the ring as `lib/ring.js` sees it, and the two calls of callback mode.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{Buffer, BufferSlice};
+use napi_derive::napi;
+
+use super::inspect::{summarize_session, TicketReport};
+use super::store::{NativeClusterInbox, NativeWrapper};
+use super::{cipher_named, key_error, key_name, mirror_error, ring_error, schedule, whole_seconds, Error, Result, UNOPENABLE};
+use crate::clock::now;
+use crate::derive::DerivedKeys;
+use crate::key::{fill_random, hex, Cipher, TicketKey, NAME_LEN};
+use crate::mirror;
+use crate::ring::{Decision, Miss, Ring};
+use crate::wrap::WrapError;
+
+#[napi(object)]
+pub struct KeyInfo {
+    pub name: String,
+    pub state: String,
+    /// Unix seconds.
+    pub activates_at: f64,
+    /// Unix seconds, or null while explicit keys are held until replaced.
+    pub expires_at: Option<f64>,
+}
+
+#[napi(object)]
+pub struct RingStats {
+    pub issued: f64,
+    pub resumed: f64,
+    pub renewed: f64,
+    pub unknown_key: f64,
+    pub expired: f64,
+    pub fallback_keys: f64,
+}
+
+/// The ring as the JavaScript layer sees it; `lib/ring.js` wraps it as `TicketKeyRing`.
+#[napi]
+pub struct NativeRing {
+    pub(super) ring: Arc<Ring>,
+    /// The session id context of a secret-derived ring, in hex.
+    session_id_context: Option<String>,
+}
+
+#[napi]
+impl NativeRing {
+    /// A ring of CSPRNG keys on the schedule.
+    #[napi(factory)]
+    pub fn random(cipher: String, rotation_interval: f64, ticket_lifetime: f64) -> Result<NativeRing> {
+        let ring = Ring::random(cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?, now())
+            .map_err(ring_error)?;
+        Ok(NativeRing { ring: Arc::new(ring), session_id_context: None })
+    }
+
+    /// A ring of explicit keys (n keys in the cipher's layout); the first encrypts.
+    #[napi(factory)]
+    pub fn explicit(
+        cipher: String,
+        rotation_interval: f64,
+        ticket_lifetime: f64,
+        keys: BufferSlice,
+    ) -> Result<NativeRing> {
+        let cipher = cipher_named(&cipher)?;
+        let keys = TicketKey::parse_many(cipher, &keys).map_err(key_error)?;
+        let ring = Ring::explicit(cipher, schedule(rotation_interval, ticket_lifetime)?, keys, now())
+            .map_err(ring_error)?;
+        Ok(NativeRing { ring: Arc::new(ring), session_id_context: None })
+    }
+
+    /// A ring whose epoch keys are derived from a fleet secret of at least 32 bytes.
+    #[napi(factory)]
+    pub fn derived(cipher: String, rotation_interval: f64, ticket_lifetime: f64, secret: BufferSlice) -> Result<NativeRing> {
+        let source = DerivedKeys::new(&secret).map_err(key_error)?;
+        let context = hex(&source.session_id_context());
+        let ring = Ring::with_source(cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?, Box::new(source), now())
+            .map_err(ring_error)?;
+        Ok(NativeRing { ring: Arc::new(ring), session_id_context: Some(context) })
+    }
+
+    /// A ring fed with keys from outside (a store, a cluster's primary) through `offer`.
+    #[napi(factory)]
+    pub fn fed(cipher: String, rotation_interval: f64, ticket_lifetime: f64) -> Result<NativeRing> {
+        let ring = Ring::fed(cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?, now()).map_err(ring_error)?;
+        Ok(NativeRing { ring: Arc::new(ring), session_id_context: None })
+    }
+
+    #[napi(getter)]
+    pub fn session_id_context(&self) -> Option<String> {
+        self.session_id_context.clone()
+    }
+
+    /// Takes the key of an epoch in the ring's layout; false when the ring already had it,
+    /// or has no use for it.
+    #[napi]
+    pub fn offer(&self, epoch: f64, material: BufferSlice) -> Result<bool> {
+        let key = TicketKey::from_layout(self.ring.cipher(), &material).map_err(key_error)?;
+        self.ring.offer(whole_seconds("epoch", epoch)?, key, now()).map_err(ring_error)
+    }
+
+    /// Opens a key that `NativeWrapper.sealFresh` sealed and takes it, without the key ever
+    /// reaching JavaScript.
+    #[napi]
+    pub fn offer_wrapped(&self, wrapper: &NativeWrapper, prefix: String, epoch: f64, wrapped: BufferSlice) -> Result<bool> {
+        let epoch = whole_seconds("epoch", epoch)?;
+        let key = wrapper.wrapper.open(&wrapped, &prefix, epoch, self.ring.cipher()).map_err(|e| match e {
+            WrapError::Unopenable => Error::new(UNOPENABLE, e.to_string()),
+            WrapError::Key(k) => key_error(k),
+        })?;
+        self.ring.offer(epoch, key, now()).map_err(ring_error)
+    }
+
+    /// The key of every epoch held, sealed to one cluster worker's public key.
+    #[napi]
+    pub fn seal_epoch_keys_to(&self, worker_public_key: BufferSlice) -> Result<Buffer> {
+        let keys = self.ring.epoch_keys(now()).map_err(ring_error)?;
+        Ok(mirror::seal_to(&worker_public_key, self.ring.cipher(), &keys).map_err(mirror_error)?.into())
+    }
+
+    /// Opens a message that the cluster's primary sealed to `inbox` and takes its keys, which
+    /// never reach JavaScript. Returns how many the ring took.
+    #[napi]
+    pub fn offer_sealed(&self, inbox: &NativeClusterInbox, message: BufferSlice) -> Result<u32> {
+        let keys = inbox.inbox.open(&message, self.ring.cipher()).map_err(mirror_error)?;
+        let mut taken = 0;
+        for (epoch, key) in keys {
+            if self.ring.offer(epoch, key, now()).map_err(ring_error)? {
+                taken += 1;
+            }
+        }
+        Ok(taken)
+    }
+
+    #[napi(getter)]
+    pub fn cipher(&self) -> &'static str {
+        self.ring.cipher().name()
+    }
+
+    #[napi]
+    pub fn current_keys(&self) -> Result<Buffer> {
+        let layout = self.ring.current_layout(now()).map_err(ring_error)?;
+        Ok(Buffer::from(&layout[..]))
+    }
+
+    #[napi]
+    pub fn set_keys(&self, keys: BufferSlice) -> Result<()> {
+        let keys = TicketKey::parse_many(self.ring.cipher(), &keys).map_err(key_error)?;
+        self.ring.set_keys(keys, now()).map_err(ring_error)
+    }
+
+    #[napi]
+    pub fn rotate(&self) -> Result<()> {
+        self.ring.rotate(now()).map_err(ring_error)
+    }
+
+    #[napi]
+    pub fn keys(&self) -> Result<Vec<KeyInfo>> {
+        let keys = self.ring.keys(now()).map_err(ring_error)?;
+        Ok(keys
+            .into_iter()
+            .map(|k| KeyInfo {
+                name: hex(&k.name),
+                state: k.state.as_str().to_owned(),
+                activates_at: k.activates_at as f64,
+                expires_at: k.expires_at.map(|t| t as f64),
+            })
+            .collect())
+    }
+
+    /// The state of the key named by a 16-byte buffer, or null when the ring does not hold it.
+    #[napi]
+    pub fn state_of(&self, name: BufferSlice) -> Result<Option<&'static str>> {
+        let name = key_name(&name)?;
+        Ok(self.ring.state_of(&name, now()).map_err(ring_error)?.map(|s| s.as_str()))
+    }
+
+    /// Which key sealed a ticket (from `getTLSTicket()`), its state, and the session inside.
+    #[napi]
+    pub fn inspect_ticket(&self, ticket: BufferSlice) -> Result<TicketReport> {
+        let seen = crate::inspect::inspect_ticket(&self.ring, &ticket, now()).map_err(ring_error)?;
+        let (session, error) = match seen.opened {
+            Ok(der) => match summarize_session(&der) {
+                Ok(summary) => (Some(summary), None),
+                Err(e) => (None, Some(e.to_string())),
+            },
+            Err(e) => (None, Some(e.to_string())),
+        };
+        Ok(TicketReport {
+            key_name: seen.key_name.map(|n| hex(&n)),
+            key_state: seen.state.map_or("unknown", |s| s.as_str()).to_owned(),
+            session,
+            error,
+        })
+    }
+
+    /// Rotates and wipes on schedule; `lib/ring.js` calls it from a timer.
+    #[napi]
+    pub fn tick(&self) {
+        let _ = self.ring.tick(now());
+    }
+
+    #[napi]
+    pub fn stats(&self) -> RingStats {
+        let s = self.ring.stats();
+        RingStats {
+            issued: s.issued as f64,
+            resumed: s.resumed as f64,
+            renewed: s.renewed as f64,
+            unknown_key: s.unknown_key as f64,
+            expired: s.expired as f64,
+            fallback_keys: s.fallback_keys as f64,
+        }
+    }
+
+    #[napi(getter)]
+    pub fn destroyed(&self) -> bool {
+        self.ring.is_destroyed()
+    }
+
+    #[napi]
+    pub fn destroy(&self) {
+        self.ring.destroy()
+    }
+
+    /// For Node's `onticketkeycallback` when sealing: writes `name | hmac | aes | iv` (16
+    /// bytes each) into `scratch` and returns 1, or returns 0 when there is no key to seal
+    /// with. Only AES-128 keys fit Node's callback.
+    #[napi]
+    pub fn fill_encrypt(&self, mut scratch: BufferSlice) -> i32 {
+        if scratch.len() != 64 {
+            return 0;
+        }
+        self.ring
+            .encrypt_with(now(), |key| {
+                if key.cipher() != Cipher::Aes128Cbc {
+                    return None;
+                }
+                scratch[..16].copy_from_slice(key.name());
+                scratch[16..32].copy_from_slice(key.hmac_key());
+                scratch[32..48].copy_from_slice(key.aes_key());
+                fill_random(&mut scratch[48..64]).ok()?;
+                Some(1)
+            })
+            .unwrap_or(0)
+    }
+
+    /// For Node's `onticketkeycallback` when opening: for the known key named by
+    /// `scratch[0..16]` writes `hmac | aes` into `scratch[16..48]` and returns 1, or 2 to
+    /// renew; 0 for an unknown key, 3 for a key the ring wiped (both mean a full handshake),
+    /// -1 when it cannot be used. One buffer, so the name and the keys cannot overlap.
+    #[napi]
+    pub fn fill_decrypt(&self, mut scratch: BufferSlice) -> i32 {
+        if scratch.len() != 64 {
+            return -1;
+        }
+        let Ok(name) = key_name(&scratch[..NAME_LEN]) else { return -1 };
+        let opened = self.ring
+            .decrypt_with(&name, now(), |key, decision| {
+                if key.cipher() != Cipher::Aes128Cbc {
+                    return None;
+                }
+                scratch[16..32].copy_from_slice(key.hmac_key());
+                scratch[32..48].copy_from_slice(key.aes_key());
+                Some(match decision {
+                    Decision::Resume => 1,
+                    Decision::Renew => 2,
+                })
+            });
+        match opened {
+            Ok(code) => code,
+            Err(Miss::UnknownKey) => 0,
+            Err(Miss::ExpiredKey) => 3,
+            Err(Miss::Unusable) => -1,
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Key material in transit: sealed for a shared store, or to one cluster worker.
+
+use napi::bindgen_prelude::{Buffer, BufferSlice};
+use napi_derive::napi;
+
+use super::{cipher_named, key_error, whole_seconds, Result};
+use crate::key::TicketKey;
+use crate::mirror::Inbox;
+use crate::wrap::Wrapper;
+
+/// A cluster worker's X25519 key pair: the primary seals the ring's keys to its public key.
+#[napi]
+pub struct NativeClusterInbox {
+    pub(super) inbox: Inbox,
+}
+
+#[napi]
+impl NativeClusterInbox {
+    #[napi(constructor)]
+    pub fn new() -> Result<NativeClusterInbox> {
+        Ok(NativeClusterInbox { inbox: Inbox::new().map_err(key_error)? })
+    }
+
+    #[napi]
+    pub fn public_key(&self) -> Buffer {
+        Buffer::from(&self.inbox.public_key()[..])
+    }
+}
+
+/// AES-256-GCM sealing of epoch keys for a shared store, under a wrapping secret.
+#[napi]
+pub struct NativeWrapper {
+    pub(super) wrapper: Wrapper,
+}
+
+#[napi]
+impl NativeWrapper {
+    #[napi(constructor)]
+    pub fn new(wrap_secret: BufferSlice) -> Result<NativeWrapper> {
+        Ok(NativeWrapper { wrapper: Wrapper::new(&wrap_secret).map_err(key_error)? })
+    }
+
+    /// A fresh random key for `epoch`, sealed; only the sealed form leaves Rust.
+    #[napi]
+    pub fn seal_fresh(&self, cipher: String, prefix: String, epoch: f64) -> Result<Buffer> {
+        let key = TicketKey::generate(cipher_named(&cipher)?).map_err(key_error)?;
+        let sealed = self.wrapper.seal(&key, &prefix, whole_seconds("epoch", epoch)?).map_err(key_error)?;
+        Ok(sealed.into())
+    }
+}
