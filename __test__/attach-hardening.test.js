@@ -149,3 +149,57 @@ test('callback mode: fillDecrypt reads the key name from the one buffer it fills
     ring.destroy()
   }
 })
+
+test("stats() read in the server's own connection listener counts that handshake", async () => {
+  const ring = new TicketKeyRing()
+  const counts = []
+  const server = tls.createServer({ key, cert }, (socket) => {
+    counts.push(handle.stats().handshakes)
+    socket.end('x')
+  })
+  const handle = attach(server, ring)
+  try {
+    const port = await listen(server)
+    await connect(port)
+    await connect(port)
+    assert.deepEqual(counts, [1, 2])
+  } finally {
+    await close(server)
+    ring.destroy()
+  }
+})
+
+test('detach() gives back a session timeout set through setSecureContext() while attached', async () => {
+  const ring = new TicketKeyRing({ ticketLifetime: 86400 })
+  const server = tlsServer()
+  try {
+    const port = await listen(server)
+    const handle = attach(server, ring)
+    server.setSecureContext({ key, cert, sessionTimeout: 900 })
+    assert.equal(await hint(port), 86400, 'the ring keeps its lifetime while attached')
+    handle.detach()
+    assert.equal(server.sessionTimeout, 900)
+    assert.equal(await hint(port), 900)
+  } finally {
+    await close(server)
+    ring.destroy()
+  }
+})
+
+test('attach() refuses servers without a secure context with a code, and a closed context with ERR_INVALID_STATE', () => {
+  const ring = new TicketKeyRing({ cipher: 'aes-128-cbc' })
+  try {
+    const hollow = Object.create(tls.Server.prototype)
+    assert.throws(() => attach(hollow, ring), { code: 'ERR_INVALID_ARG_VALUE' })
+    const fake = Object.assign(Object.create(tls.Server.prototype), { _sharedCreds: { context: {} } })
+    assert.throws(() => attach(fake, ring), { code: 'ERR_INVALID_ARG_VALUE' })
+    for (const mode of ['native', 'callback']) {
+      const server = tlsServer()
+      attach(server, ring, { mode }).detach()
+      server._sharedCreds.context.close()
+      assert.throws(() => attach(server, ring, { mode }), { code: 'ERR_INVALID_STATE', message: /closed/ }, mode)
+    }
+  } finally {
+    ring.destroy()
+  }
+})

@@ -10,8 +10,10 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const tls = require('node:tls')
+const crypto = require('node:crypto')
 const { execFileSync } = require('node:child_process')
 const { TicketKeyRing, attach } = require('..')
+const { clientAuthPolicy } = require('../lib/client-auth.js')
 const { key, cert, HOST, listen, close } = require('./helpers.js')
 
 const MODES = [
@@ -160,6 +162,20 @@ for (const { mode, cipher } of MODES) {
         rings.forEach((r) => r.destroy())
       })
 
+      test(`${version}: a ca Node does not load (DER) trusts nothing, and no session says otherwise`, async () => {
+        const ring = new TicketKeyRing({ cipher })
+        const pem = recordingServer(strict(pki.X.ca))
+        const der = recordingServer(strict(new crypto.X509Certificate(pki.X.ca).raw))
+        attach(pem, ring, { mode })
+        attach(der, ring, { mode })
+        await withServers([pem, der], async () => {
+          const { second, seen } = await carry({ from: pem, to: der, version, client: pki.X.client })
+          assert.equal(second.reused, false)
+          assert.deepEqual(seen, [], 'the server that loaded no CA let nobody in')
+        })
+        ring.destroy()
+      })
+
       test(`${version}: setSecureContext() with another client CA changes the policy`, async () => {
         const ring = new TicketKeyRing({ cipher })
         const first = recordingServer(strict(pki.Y.ca))
@@ -178,9 +194,26 @@ for (const { mode, cipher } of MODES) {
   })
 }
 
-describe('native mode, a policy changed behind attach()', () => {
+describe('native mode, where the session id context cannot tell', () => {
   for (const version of VERSIONS) {
-    test(`${version}: a server made strict after attach() still refuses a session without a certificate`, async () => {
+    test(`${version}: a client without a certificate never resumes on a server that asks for one (Node 20 and 22 would call it authorized)`, async () => {
+      const ring = new TicketKeyRing()
+      const asks = recordingServer({ requestCert: true, rejectUnauthorized: false, ca: pki.X.ca })
+      attach(asks, ring, { mode: 'native' })
+      try {
+        const port = await listen(asks)
+        const first = await attempt(port, { version })
+        const again = await attempt(port, { version, session: first.session })
+        assert.equal(again.reused, false)
+        assert.deepEqual(asks.seen.filter((c) => c.authorized && !c.peer), [], 'no certificate-less connection was authorized')
+        assert.equal(asks.seen.length, 2)
+      } finally {
+        await close(asks)
+        ring.destroy()
+      }
+    })
+
+    test(`${version}: a server made to ask for certificates after attach() refuses a session without one`, async () => {
       // The session id context still says "open", so only the native decrypt callback stands
       // between this session and the handler.
       const ring = new TicketKeyRing()
@@ -198,4 +231,15 @@ describe('native mode, a policy changed behind attach()', () => {
       ring.destroy()
     })
   }
+})
+
+test('the default trust includes NODE_EXTRA_CA_CERTS and the trust flags, on every Node', () => {
+  const policyWith = (env, execArgv = []) => execFileSync(process.execPath, [...execArgv, '-p',
+    `require(${JSON.stringify(require.resolve('../lib/client-auth.js'))}).clientAuthPolicy({ requestCert: true })`],
+  { env: { ...process.env, NODE_EXTRA_CA_CERTS: '', ...env }, encoding: 'utf8' }).trim()
+  const plain = policyWith({})
+  assert.equal(policyWith({}), plain, 'the same trust, the same policy')
+  assert.notEqual(policyWith({ NODE_EXTRA_CA_CERTS: path.join(dir, 'caX.crt') }), plain)
+  assert.notEqual(policyWith({}, ['--use-openssl-ca']), plain)
+  assert.equal(clientAuthPolicy({ requestCert: false, ca: pki.X.ca }), 'none')
 })

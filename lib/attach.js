@@ -25,8 +25,8 @@ const kRestored = Symbol.for('tls-ticket-keys.restored-callback')
 
 // Node's own getter, taken once from the prototype: an own `_external` property on a context
 // cannot stand in for it, and it throws for anything that is not a SecureContext.
-const externalGetter = Object.getOwnPropertyDescriptor(
-  Object.getPrototypeOf(tls.createSecureContext().context), '_external')?.get
+const SecureContext = tls.createSecureContext().context.constructor
+const externalGetter = Object.getOwnPropertyDescriptor(SecureContext.prototype, '_external')?.get
 
 function externalOf(context) {
   if (typeof externalGetter !== 'function') return undefined
@@ -243,7 +243,8 @@ class Attachment {
     server.sessionTimeout = this.#ring.ticketLifetime
     server.sessionIdContext = this.#contextForServer()
     this.#hook(server._sharedCreds.context)
-    server.on('secureConnection', this.#onSecure)
+    // First, so that stats() read in the server's own connection listener counts this one.
+    server.prependListener('secureConnection', this.#onSecure)
     server.on('tlsClientError', this.#settle)
     registerAttachment(this.#ring, this.#record)
     const attachment = this
@@ -264,6 +265,12 @@ class Attachment {
   // which stays hooked until Node frees it.
   #contextReplaced(options) {
     if (this.#detached) return
+    // A timeout given here is what the server has from now on, and what detach() gives back.
+    if (options && options.sessionTimeout !== undefined) {
+      this.#saved.sessionTimeout = options.sessionTimeout
+      this.#saved.contextTimeout = options.sessionTimeout
+    }
+    this.#server.sessionTimeout = this.#ring.ticketLifetime
     if (options && options.sessionIdContext) {
       this.#sessionIdContext = options.sessionIdContext
       this.#userSessionIdContext = true
@@ -316,19 +323,20 @@ class Attachment {
       if (hooked !== undefined) unmark(hooked, this)
     }
     const context = this.#context
-    // Nothing was hooked when attaching failed before the first context, and a closed
-    // context has nothing left to give back (Node's setters would crash on it).
-    if (context === null || !contextOpen(context)) return
+    // Nothing was hooked when attaching failed before the first context.
+    if (context === null) return
+    if (this.#callback !== null) {
+      context.onticketkeycallback = contextTicketCallback(context)
+      this.#callback.wipe()
+    }
+    // A closed context has nothing left to give back, and Node's setters crash on it.
+    if (!contextOpen(context)) return
     const timeout = saved.contextTimeout
     if (typeof saved.sessionIdContext === 'string') context.setSessionIdContext(saved.sessionIdContext)
     if (this.#mode === 'native') {
       withProvenContext(context, timeout, (external, probe) => binding.nativeDetach(external, probe))
     } else {
       context.setSessionTimeout(timeout)
-      if (this.#callback !== null) {
-        context.onticketkeycallback = contextTicketCallback(context)
-        this.#callback.wipe()
-      }
     }
   }
 
@@ -368,6 +376,10 @@ function attachedAlready(server) {
 function attach(server, ring, options = {}) {
   if (!(server instanceof tls.Server)) {
     throw invalidArgType('server', 'an instance of tls.Server, https.Server or Http2SecureServer', server)
+  }
+  // A tls.Server made without its constructor has no secure context to serve.
+  if (!(server._sharedCreds?.context instanceof SecureContext)) {
+    throw invalidArgValue('server', 'has no secure context: create it with tls.createServer(), https.createServer() or http2.createSecureServer()')
   }
   if (!(ring instanceof TicketKeyRing)) throw invalidArgType('ring', 'an instance of TicketKeyRing', ring)
   validateObject(options, 'options')

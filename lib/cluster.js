@@ -10,7 +10,7 @@
 
 const cluster = require('node:cluster')
 const binding = require('../binding.js')
-const { TicketKeyRing, kFed, nativeOf, msUntilMidEpoch, RING_OPTIONS } = require('./ring.js')
+const { TicketKeyRing, kFed, nativeOf, msUntilMidEpoch, RING_OPTIONS, CIPHERS } = require('./ring.js')
 const { callNative, invalidState, validateObject, validateOptionNames } = require('./errors.js')
 
 const TAG = 'tls-ticket-keys'
@@ -63,6 +63,15 @@ function primaryRing(options) {
   return ring
 }
 
+// The schedule a keys message claims, if it is one a ring can have; the seal proves it below.
+function scheduleOf(message) {
+  const schedule = message.schedule
+  if (schedule === null || typeof schedule !== 'object') return null
+  const { cipher, rotationInterval, ticketLifetime } = schedule
+  if (!CIPHERS.includes(cipher) || !Number.isInteger(rotationInterval) || !Number.isInteger(ticketLifetime)) return null
+  return { cipher, rotationInterval, ticketLifetime }
+}
+
 function workerRing() {
   if (typeof process.send !== 'function') {
     return Promise.reject(invalidState('TicketKeyRing.forCluster() in a worker needs the cluster IPC channel'))
@@ -70,23 +79,29 @@ function workerRing() {
   const inbox = callNative(() => new binding.NativeClusterInbox())
   return new Promise((resolve, reject) => {
     let ring = null
+    // Never throws: a message that is not what the primary sends is ignored, and a ring made
+    // from a schedule that its keys were not sealed for is dropped again.
     const onMessage = (message) => {
       if (!message || message[TAG] !== 'keys' || typeof message.sealed !== 'string') return
-      if (ring === null) {
-        const { cipher, rotationInterval, ticketLifetime } = message.schedule
-        ring = new TicketKeyRing({ cipher, rotationInterval, ticketLifetime }, kFed)
-      }
-      if (ring.destroyed) {
+      if (ring !== null && ring.destroyed) {
         process.off('message', onMessage)
         return
       }
-      const native = nativeOf(ring)
+      let fresh = null
       try {
-        callNative(() => native.offerSealed(inbox, Buffer.from(message.sealed, 'base64')))
+        if (ring === null) {
+          const schedule = scheduleOf(message)
+          if (schedule === null) return
+          fresh = new TicketKeyRing(schedule, kFed)
+        }
+        const target = ring ?? fresh
+        callNative(() => nativeOf(target).offerSealed(inbox, Buffer.from(message.sealed, 'base64')))
       } catch {
-        // Not sealed to this worker (a message meant for another), or altered: ignore it.
+        // Not sealed to this worker for this schedule, or altered: ignore it.
+        fresh?.destroy()
         return
       }
+      if (ring === null) ring = fresh
       clearTimeout(timer)
       resolve(ring)
     }

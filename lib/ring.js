@@ -329,5 +329,5 @@ class TicketKeyRing {
 
 module.exports = {
   TicketKeyRing, generateTicketKeys, nativeOf, nativeAvailable, kFed, LAYOUT, registerAttachment, unregisterAttachment, RING_OPTIONS,
-  swapSecrets, msUntilMidEpoch,
+  swapSecrets, msUntilMidEpoch, CIPHERS,
 }

@@ -208,6 +208,29 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// How far below its caller's frame [`StackScrub`] overwrites the stack: more than the deepest
+/// chain of calls that makes or moves a key (generation, a schedule roll, an offer).
+const SCRUBBED_STACK_BYTES: usize = 16 * 1024;
+
+/// Overwrites the stack below the current frame when dropped. A `TicketKey` returned or passed
+/// by value is moved, and a move leaves the old bytes in a frame that has returned, where no
+/// destructor wipes them; the entry points that make or move keys (the N-API calls, OpenSSL's
+/// ticket callback) hold one of these, so that those frames are overwritten before they return.
+pub struct StackScrub;
+
+impl Drop for StackScrub {
+    fn drop(&mut self) {
+        scrub_stack();
+    }
+}
+
+#[inline(never)]
+fn scrub_stack() {
+    let mut area = [0u8; SCRUBBED_STACK_BYTES];
+    area.zeroize();
+    std::hint::black_box(&area);
+}
+
 /// Fills `buf` from the operating system's CSPRNG.
 pub fn fill_random(buf: &mut [u8]) -> Result<(), KeyError> {
     getrandom::fill(buf).map_err(|e| KeyError::Random(e.to_string()))

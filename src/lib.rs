@@ -9,7 +9,7 @@ pub mod derive;
 pub mod inspect;
 pub mod key;
 pub mod mirror;
-mod napi;
+pub mod napi;
 pub mod native;
 pub mod ring;
 pub mod session;

@@ -3,8 +3,8 @@
 //!
 //! Each worker makes an X25519 key pair in Rust and sends its public key to the primary. The
 //! primary seals the epoch keys to that key: a fresh ephemeral X25519 key per message, HKDF-SHA256
-//! over the shared secret and both public keys, AES-256-GCM with the version and cipher as
-//! associated data. Only the worker's `Inbox` opens them, straight into its ring.
+//! over the shared secret and both public keys, AES-256-GCM with the version and the ring's
+//! cipher and schedule as associated data, so keys and schedule cannot be mixed. Only the worker's `Inbox` opens them, straight into its ring.
 //!
 //! Sealed message: `version(1) = 1 | ephemeral public key(32) | nonce(12) | ciphertext | tag(16)`;
 //! the plaintext is `(epoch u64 big-endian | key in the ring's layout)*`.
@@ -17,6 +17,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use crate::key::{fill_random, Cipher, KeyError, TicketKey};
+use crate::ring::Schedule;
 
 pub const PUBLIC_KEY_LEN: usize = 32;
 const VERSION: u8 = 1;
@@ -62,8 +63,10 @@ fn message_cipher(shared: &[u8; 32], ephemeral: &[u8; PUBLIC_KEY_LEN], recipient
     Aes256Gcm::new_from_slice(&key[..]).expect("a 32-byte key")
 }
 
-fn associated_data(cipher: Cipher) -> Vec<u8> {
+fn associated_data(cipher: Cipher, schedule: Schedule) -> Vec<u8> {
     let mut aad = vec![VERSION];
+    aad.extend_from_slice(&schedule.rotation_interval.to_be_bytes());
+    aad.extend_from_slice(&schedule.ticket_lifetime.to_be_bytes());
     aad.extend_from_slice(cipher.name().as_bytes());
     aad
 }
@@ -75,7 +78,12 @@ fn random_secret() -> Result<StaticSecret, KeyError> {
 }
 
 /// Seals `keys` (epoch, key in `cipher`'s layout) to the worker whose public key is `recipient`.
-pub fn seal_to(recipient: &[u8], cipher: Cipher, keys: &[(u64, Zeroizing<Vec<u8>>)]) -> Result<Vec<u8>, MirrorError> {
+pub fn seal_to(
+    recipient: &[u8],
+    cipher: Cipher,
+    schedule: Schedule,
+    keys: &[(u64, Zeroizing<Vec<u8>>)],
+) -> Result<Vec<u8>, MirrorError> {
     let recipient: [u8; PUBLIC_KEY_LEN] = recipient.try_into().map_err(|_| MirrorError::BadPublicKey)?;
     let ephemeral = random_secret()?;
     let ephemeral_public = PublicKey::from(&ephemeral).to_bytes();
@@ -95,7 +103,7 @@ pub fn seal_to(recipient: &[u8], cipher: Cipher, keys: &[(u64, Zeroizing<Vec<u8>
     let mut nonce = [0u8; NONCE_LEN];
     fill_random(&mut nonce)?;
     let sealed = message_cipher(shared.as_bytes(), &ephemeral_public, &recipient)
-        .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plain, aad: &associated_data(cipher) })
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plain, aad: &associated_data(cipher, schedule) })
         .expect("AES-GCM sealing of a short message cannot fail");
     let mut out = Vec::with_capacity(HEADER_LEN + sealed.len());
     out.push(VERSION);
@@ -128,8 +136,10 @@ impl Inbox {
         self.public
     }
 
-    /// The epoch keys of a message sealed to this inbox for `cipher`.
-    pub fn open(&self, message: &[u8], cipher: Cipher) -> Result<Vec<(u64, TicketKey)>, MirrorError> {
+    /// The epoch keys of a message sealed to this inbox for a ring of `cipher` and `schedule`.
+    /// The list is sized once, so no key is left behind in memory it grew out of; dropping
+    /// it wipes the keys in place.
+    pub fn open(&self, message: &[u8], cipher: Cipher, schedule: Schedule) -> Result<Vec<(u64, TicketKey)>, MirrorError> {
         if message.len() < HEADER_LEN + TAG_LEN || message[0] != VERSION {
             return Err(MirrorError::Unopenable);
         }
@@ -141,26 +151,27 @@ impl Inbox {
         }
         let plain = Zeroizing::new(
             message_cipher(shared.as_bytes(), &ephemeral, &self.public)
-                .decrypt(Nonce::from_slice(nonce), Payload { msg: &message[HEADER_LEN..], aad: &associated_data(cipher) })
+                .decrypt(Nonce::from_slice(nonce), Payload { msg: &message[HEADER_LEN..], aad: &associated_data(cipher, schedule) })
                 .map_err(|_| MirrorError::Unopenable)?,
         );
         let record = EPOCH_LEN + cipher.layout_len();
         if plain.len() % record != 0 {
             return Err(MirrorError::Unopenable);
         }
-        plain
-            .chunks_exact(record)
-            .map(|r| {
-                let epoch = u64::from_be_bytes(r[..EPOCH_LEN].try_into().expect("8 bytes"));
-                Ok((epoch, TicketKey::from_layout(cipher, &r[EPOCH_LEN..])?))
-            })
-            .collect()
+        let mut keys = Vec::with_capacity(plain.len() / record);
+        for r in plain.chunks_exact(record) {
+            let epoch = u64::from_be_bytes(r[..EPOCH_LEN].try_into().expect("8 bytes"));
+            keys.push((epoch, TicketKey::from_layout(cipher, &r[EPOCH_LEN..])?));
+        }
+        Ok(keys)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const SCHEDULE: Schedule = Schedule { rotation_interval: 60, ticket_lifetime: 120 };
 
     fn keys(cipher: Cipher, n: u64) -> (Vec<TicketKey>, Vec<(u64, Zeroizing<Vec<u8>>)>) {
         let keys: Vec<TicketKey> = (0..n).map(|_| TicketKey::generate(cipher).unwrap()).collect();
@@ -173,8 +184,8 @@ mod tests {
         for cipher in [Cipher::Aes128Cbc, Cipher::Aes256Cbc] {
             let inbox = Inbox::new().unwrap();
             let (originals, layouts) = keys(cipher, 3);
-            let sealed = seal_to(&inbox.public_key(), cipher, &layouts).unwrap();
-            let opened = inbox.open(&sealed, cipher).unwrap();
+            let sealed = seal_to(&inbox.public_key(), cipher, SCHEDULE, &layouts).unwrap();
+            let opened = inbox.open(&sealed, cipher, SCHEDULE).unwrap();
             assert_eq!(opened.len(), 3);
             for (i, (epoch, key)) in opened.iter().enumerate() {
                 assert_eq!(*epoch, 100 + i as u64);
@@ -187,29 +198,31 @@ mod tests {
     fn the_message_holds_no_key_bytes_and_opens_nowhere_else() {
         let inbox = Inbox::new().unwrap();
         let (originals, layouts) = keys(Cipher::Aes256Cbc, 2);
-        let sealed = seal_to(&inbox.public_key(), Cipher::Aes256Cbc, &layouts).unwrap();
+        let sealed = seal_to(&inbox.public_key(), Cipher::Aes256Cbc, SCHEDULE, &layouts).unwrap();
         for key in &originals {
             for secret in [key.aes_key(), key.hmac_key()] {
                 assert!(!sealed.windows(8).any(|w| secret.windows(8).any(|s| s == w)));
             }
         }
-        assert_eq!(Inbox::new().unwrap().open(&sealed, Cipher::Aes256Cbc).err(), Some(MirrorError::Unopenable));
-        assert_eq!(inbox.open(&sealed, Cipher::Aes128Cbc).err(), Some(MirrorError::Unopenable));
+        assert_eq!(Inbox::new().unwrap().open(&sealed, Cipher::Aes256Cbc, SCHEDULE).err(), Some(MirrorError::Unopenable));
+        assert_eq!(inbox.open(&sealed, Cipher::Aes128Cbc, SCHEDULE).err(), Some(MirrorError::Unopenable));
+        let other = Schedule { rotation_interval: 60, ticket_lifetime: 121 };
+        assert_eq!(inbox.open(&sealed, Cipher::Aes256Cbc, other).err(), Some(MirrorError::Unopenable), "a schedule it was not sealed for");
         for i in 0..sealed.len() {
             let mut bad = sealed.clone();
             bad[i] ^= 0x20;
-            assert!(inbox.open(&bad, Cipher::Aes256Cbc).is_err(), "byte {i}");
+            assert!(inbox.open(&bad, Cipher::Aes256Cbc, SCHEDULE).is_err(), "byte {i}");
         }
         for len in 0..sealed.len() {
-            assert!(inbox.open(&sealed[..len], Cipher::Aes256Cbc).is_err());
+            assert!(inbox.open(&sealed[..len], Cipher::Aes256Cbc, SCHEDULE).is_err());
         }
     }
 
     #[test]
     fn degenerate_public_keys_are_refused() {
         let (_, layouts) = keys(Cipher::Aes128Cbc, 1);
-        assert_eq!(seal_to(&[0; 32], Cipher::Aes128Cbc, &layouts).err(), Some(MirrorError::BadPublicKey));
-        assert_eq!(seal_to(&[1; 31], Cipher::Aes128Cbc, &layouts).err(), Some(MirrorError::BadPublicKey));
+        assert_eq!(seal_to(&[0; 32], Cipher::Aes128Cbc, SCHEDULE, &layouts).err(), Some(MirrorError::BadPublicKey));
+        assert_eq!(seal_to(&[1; 31], Cipher::Aes128Cbc, SCHEDULE, &layouts).err(), Some(MirrorError::BadPublicKey));
     }
 
     #[test]

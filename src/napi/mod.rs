@@ -2,15 +2,15 @@
 //! more: every decision is made in the Rust core, every argument check that gives a Node
 //! error class is in `lib/`, and the codes below become Node-style errors in `lib/errors.js`.
 
-mod attach;
-mod inspect;
-mod ring;
-mod store;
+pub mod attach;
+pub mod inspect;
+pub mod ring;
+pub mod store;
 
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 
-use crate::key::{Cipher, KeyError, TicketKey, NAME_LEN};
+use crate::key::{Cipher, KeyError, StackScrub, TicketKey, NAME_LEN};
 use crate::mirror::MirrorError;
 use crate::ring::{RingError, Schedule};
 
@@ -28,7 +28,7 @@ fn ring_error(e: RingError) -> Error {
     let code = match e {
         RingError::Destroyed | RingError::NoCurrentKey => INVALID_STATE,
         RingError::OutOfRange { .. } | RingError::LifetimeTooLong { .. } => OUT_OF_RANGE,
-        RingError::Full => INVALID_STATE,
+        RingError::Full { .. } => INVALID_STATE,
         RingError::Key(KeyError::Random(_)) => INVALID_STATE,
         RingError::Key(_) => INVALID_ARG_VALUE,
     };
@@ -78,6 +78,7 @@ fn key_name(bytes: &[u8]) -> Result<[u8; NAME_LEN]> {
 /// Fresh key material: `size` must be a positive multiple of 48 or of 80.
 #[napi]
 pub fn generate_ticket_keys(size: u32) -> Result<Buffer> {
+    let _scrub = StackScrub;
     let size = size as usize;
     let cipher = [Cipher::Aes128Cbc, Cipher::Aes256Cbc]
         .into_iter()

@@ -10,7 +10,7 @@ use super::store::{NativeClusterInbox, NativeWrapper};
 use super::{cipher_named, key_error, key_name, mirror_error, ring_error, schedule, whole_seconds, Error, Result, UNOPENABLE};
 use crate::clock::now;
 use crate::derive::DerivedKeys;
-use crate::key::{fill_random, hex, Cipher, TicketKey, NAME_LEN};
+use crate::key::{fill_random, hex, Cipher, StackScrub, TicketKey, NAME_LEN};
 use crate::mirror;
 use crate::ring::{Decision, Miss, Ring};
 use crate::wrap::WrapError;
@@ -48,6 +48,7 @@ impl NativeRing {
     /// A ring of CSPRNG keys on the schedule.
     #[napi(factory)]
     pub fn random(cipher: String, rotation_interval: f64, ticket_lifetime: f64) -> Result<NativeRing> {
+        let _scrub = StackScrub;
         let ring = Ring::random(cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?, now())
             .map_err(ring_error)?;
         Ok(NativeRing { ring: Arc::new(ring), session_id_context: None })
@@ -61,6 +62,7 @@ impl NativeRing {
         ticket_lifetime: f64,
         keys: BufferSlice,
     ) -> Result<NativeRing> {
+        let _scrub = StackScrub;
         let cipher = cipher_named(&cipher)?;
         let keys = TicketKey::parse_many(cipher, &keys).map_err(key_error)?;
         let ring = Ring::explicit(cipher, schedule(rotation_interval, ticket_lifetime)?, keys, now())
@@ -71,6 +73,7 @@ impl NativeRing {
     /// A ring whose epoch keys are derived from a fleet secret of at least 32 bytes.
     #[napi(factory)]
     pub fn derived(cipher: String, rotation_interval: f64, ticket_lifetime: f64, secret: BufferSlice) -> Result<NativeRing> {
+        let _scrub = StackScrub;
         let source = DerivedKeys::new(&secret).map_err(key_error)?;
         let context = hex(&source.session_id_context());
         let ring = Ring::with_source(cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?, Box::new(source), now())
@@ -81,6 +84,7 @@ impl NativeRing {
     /// A ring fed with keys from outside (a store, a cluster's primary) through `offer`.
     #[napi(factory)]
     pub fn fed(cipher: String, rotation_interval: f64, ticket_lifetime: f64) -> Result<NativeRing> {
+        let _scrub = StackScrub;
         let ring = Ring::fed(cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?, now()).map_err(ring_error)?;
         Ok(NativeRing { ring: Arc::new(ring), session_id_context: None })
     }
@@ -94,6 +98,7 @@ impl NativeRing {
     /// or has no use for it.
     #[napi]
     pub fn offer(&self, epoch: f64, material: BufferSlice) -> Result<bool> {
+        let _scrub = StackScrub;
         let key = TicketKey::from_layout(self.ring.cipher(), &material).map_err(key_error)?;
         self.ring.offer(whole_seconds("epoch", epoch)?, key, now()).map_err(ring_error)
     }
@@ -102,6 +107,7 @@ impl NativeRing {
     /// reaching JavaScript.
     #[napi]
     pub fn offer_wrapped(&self, wrapper: &NativeWrapper, prefix: String, epoch: f64, wrapped: BufferSlice) -> Result<bool> {
+        let _scrub = StackScrub;
         let epoch = whole_seconds("epoch", epoch)?;
         let key = wrapper.wrapper.open(&wrapped, &prefix, epoch, self.ring.cipher()).map_err(|e| match e {
             WrapError::Unopenable => Error::new(UNOPENABLE, e.to_string()),
@@ -113,18 +119,21 @@ impl NativeRing {
     /// The key of every epoch held, sealed to one cluster worker's public key.
     #[napi]
     pub fn seal_epoch_keys_to(&self, worker_public_key: BufferSlice) -> Result<Buffer> {
+        let _scrub = StackScrub;
         let keys = self.ring.epoch_keys(now()).map_err(ring_error)?;
-        Ok(mirror::seal_to(&worker_public_key, self.ring.cipher(), &keys).map_err(mirror_error)?.into())
+        Ok(mirror::seal_to(&worker_public_key, self.ring.cipher(), self.ring.schedule(), &keys).map_err(mirror_error)?.into())
     }
 
-    /// Opens a message that the cluster's primary sealed to `inbox` and takes its keys, which
-    /// never reach JavaScript. Returns how many the ring took.
+    /// Opens a message that the cluster's primary sealed to `inbox` for this ring's cipher and
+    /// schedule, and takes its keys, which never reach JavaScript. Returns how many it took.
     #[napi]
     pub fn offer_sealed(&self, inbox: &NativeClusterInbox, message: BufferSlice) -> Result<u32> {
-        let keys = inbox.inbox.open(&message, self.ring.cipher()).map_err(mirror_error)?;
+        let _scrub = StackScrub;
+        let keys = inbox.inbox.open(&message, self.ring.cipher(), self.ring.schedule()).map_err(mirror_error)?;
         let mut taken = 0;
-        for (epoch, key) in keys {
-            if self.ring.offer(epoch, key, now()).map_err(ring_error)? {
+        // Copies go to the ring; the list wipes its own keys where they lie when it drops.
+        for (epoch, key) in &keys {
+            if self.ring.offer(*epoch, key.clone(), now()).map_err(ring_error)? {
                 taken += 1;
             }
         }
@@ -138,23 +147,27 @@ impl NativeRing {
 
     #[napi]
     pub fn current_keys(&self) -> Result<Buffer> {
+        let _scrub = StackScrub;
         let layout = self.ring.current_layout(now()).map_err(ring_error)?;
         Ok(Buffer::from(&layout[..]))
     }
 
     #[napi]
     pub fn set_keys(&self, keys: BufferSlice) -> Result<()> {
+        let _scrub = StackScrub;
         let keys = TicketKey::parse_many(self.ring.cipher(), &keys).map_err(key_error)?;
         self.ring.set_keys(keys, now()).map_err(ring_error)
     }
 
     #[napi]
     pub fn rotate(&self) -> Result<()> {
+        let _scrub = StackScrub;
         self.ring.rotate(now()).map_err(ring_error)
     }
 
     #[napi]
     pub fn keys(&self) -> Result<Vec<KeyInfo>> {
+        let _scrub = StackScrub;
         let keys = self.ring.keys(now()).map_err(ring_error)?;
         Ok(keys
             .into_iter()
@@ -170,6 +183,7 @@ impl NativeRing {
     /// The state of the key named by a 16-byte buffer, or null when the ring does not hold it.
     #[napi]
     pub fn state_of(&self, name: BufferSlice) -> Result<Option<&'static str>> {
+        let _scrub = StackScrub;
         let name = key_name(&name)?;
         Ok(self.ring.state_of(&name, now()).map_err(ring_error)?.map(|s| s.as_str()))
     }
@@ -177,6 +191,7 @@ impl NativeRing {
     /// Which key sealed a ticket (from `getTLSTicket()`), its state, and the session inside.
     #[napi]
     pub fn inspect_ticket(&self, ticket: BufferSlice) -> Result<TicketReport> {
+        let _scrub = StackScrub;
         let seen = crate::inspect::inspect_ticket(&self.ring, &ticket, now()).map_err(ring_error)?;
         let (session, error) = match seen.opened {
             Ok(der) => match summarize_session(&der) {
@@ -196,6 +211,7 @@ impl NativeRing {
     /// Rotates and wipes on schedule; `lib/ring.js` calls it from a timer.
     #[napi]
     pub fn tick(&self) {
+        let _scrub = StackScrub;
         let _ = self.ring.tick(now());
     }
 
@@ -219,6 +235,7 @@ impl NativeRing {
 
     #[napi]
     pub fn destroy(&self) {
+        let _scrub = StackScrub;
         self.ring.destroy()
     }
 
@@ -227,6 +244,7 @@ impl NativeRing {
     /// with. Only AES-128 keys fit Node's callback.
     #[napi]
     pub fn fill_encrypt(&self, mut scratch: BufferSlice) -> i32 {
+        let _scrub = StackScrub;
         if scratch.len() != 64 {
             return 0;
         }
@@ -250,6 +268,7 @@ impl NativeRing {
     /// -1 when it cannot be used. One buffer, so the name and the keys cannot overlap.
     #[napi]
     pub fn fill_decrypt(&self, mut scratch: BufferSlice) -> i32 {
+        let _scrub = StackScrub;
         if scratch.len() != 64 {
             return -1;
         }

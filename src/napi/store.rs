@@ -4,7 +4,7 @@ use napi::bindgen_prelude::{Buffer, BufferSlice};
 use napi_derive::napi;
 
 use super::{cipher_named, key_error, whole_seconds, Result};
-use crate::key::TicketKey;
+use crate::key::{StackScrub, TicketKey};
 use crate::mirror::Inbox;
 use crate::wrap::Wrapper;
 
@@ -43,6 +43,7 @@ impl NativeWrapper {
     /// A fresh random key for `epoch`, sealed; only the sealed form leaves Rust.
     #[napi]
     pub fn seal_fresh(&self, cipher: String, prefix: String, epoch: f64) -> Result<Buffer> {
+        let _scrub = StackScrub;
         let key = TicketKey::generate(cipher_named(&cipher)?).map_err(key_error)?;
         let sealed = self.wrapper.seal(&key, &prefix, whole_seconds("epoch", epoch)?).map_err(key_error)?;
         Ok(sealed.into())

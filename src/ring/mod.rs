@@ -55,7 +55,7 @@ pub enum RingError {
     /// A lifetime that would need more keys at once than a ring holds.
     LifetimeTooLong { rotation_interval: u64, max: u64, got: u64 },
     /// Another key would pass `MAX_HELD_KEYS`, and every key held may still open live tickets.
-    Full,
+    Full { held: usize },
     /// The ring holds no key that could encrypt (only when making the first one failed).
     NoCurrentKey,
 }
@@ -76,10 +76,11 @@ impl fmt::Display for RingError {
                  rotationInterval). Received {got}",
                 MAX_SCHEDULED_KEYS - KEYS_BESIDES_PREVIOUS
             ),
-            RingError::Full => write!(
+            RingError::Full { held } => write!(
                 f,
-                "the ticket key ring holds {MAX_HELD_KEYS} keys, the most it holds, and drops none before its tickets \
-                 expire; wait for older keys to expire"
+                "the ticket key ring holds {held} keys and takes no more past {MAX_HELD_KEYS}: it drops no key before its \
+                 tickets expire (after a clock step back it holds the keys of both timelines for a lifetime); wait for \
+                 older keys to expire"
             ),
             RingError::NoCurrentKey => write!(f, "the ticket key ring has no key to encrypt with"),
         }
@@ -434,7 +435,7 @@ impl Ring {
         let replaced = |slot: &Slot| keys.iter().any(|k| bool::from(slot.key.name_matches(k.name())));
         let kept = inner.slots.iter().filter(|s| !replaced(s) && s.role != Role::Next).count();
         if kept + keys.len() > MAX_HELD_KEYS {
-            return Err(RingError::Full);
+            return Err(RingError::Full { held: inner.slots.len() });
         }
         let mut i = 0;
         while i < inner.slots.len() {
@@ -474,7 +475,7 @@ impl Ring {
         let interval = self.schedule.rotation_interval;
         let current = inner.slots.iter().position(|s| s.role == Role::Current).ok_or(RingError::NoCurrentKey)?;
         if inner.slots.len() >= MAX_HELD_KEYS {
-            return Err(RingError::Full);
+            return Err(RingError::Full { held: inner.slots.len() });
         }
         let promoted = match (inner.mode, inner.slots[current].epoch) {
             (Mode::Scheduled { .. }, Some(epoch)) => {
@@ -702,7 +703,7 @@ mod tests {
             match ring.rotate(T0 + 1) {
                 Ok(()) => names.push(name),
                 Err(e) => {
-                    assert_eq!(e, RingError::Full);
+                    assert_eq!(e, RingError::Full { held: MAX_HELD_KEYS });
                     refused += 1;
                 }
             }
@@ -721,7 +722,7 @@ mod tests {
         let ring = ring_at(T0);
         let before = ring.keys(T0).unwrap().len();
         let keys: Vec<TicketKey> = (0..MAX_HELD_KEYS).map(|_| TicketKey::generate(Cipher::Aes256Cbc).unwrap()).collect();
-        assert_eq!(ring.set_keys(keys, T0), Err(RingError::Full));
+        assert!(matches!(ring.set_keys(keys, T0), Err(RingError::Full { .. })));
         assert_eq!(ring.keys(T0).unwrap().len(), before);
     }
 
