@@ -75,6 +75,37 @@ fn key_name(bytes: &[u8]) -> Result<[u8; NAME_LEN]> {
         .map_err(|_| Error::new(INVALID_ARG_VALUE, format!("a key name is 16 bytes, got {}", bytes.len())))
 }
 
+// The limits, defined once in the core and read by `lib/` from here.
+
+/// The longest `ticketLifetime` (RFC 8446 §4.6.1).
+#[napi]
+pub const MAX_TICKET_LIFETIME: u32 = crate::ring::MAX_TICKET_LIFETIME as u32;
+/// The longest `rotationInterval`.
+#[napi]
+pub const MAX_ROTATION_INTERVAL: u32 = crate::ring::MAX_ROTATION_INTERVAL as u32;
+/// The shortest fleet `secret`, in bytes.
+#[napi]
+pub const MIN_SECRET_BYTES: u32 = crate::derive::MIN_SECRET_LEN as u32;
+/// The shortest `wrapSecret` of a store, in bytes.
+#[napi]
+pub const MIN_WRAP_SECRET_BYTES: u32 = crate::wrap::MIN_WRAP_SECRET_LEN as u32;
+
+/// What the ring tells Node's ticket callback about a ticket in callback mode, by name on both
+/// sides (`lib/` reads `TicketOutcome.Resume` and so on).
+#[napi]
+pub enum TicketOutcome {
+    /// The ring holds no key of that name: a full handshake.
+    UnknownKey = 0,
+    /// Use the key.
+    Resume = 1,
+    /// Use the key, and renew the ticket under the current one.
+    Renew = 2,
+    /// The ring held the key and wiped it: a full handshake.
+    ExpiredKey = 3,
+    /// The key cannot be used here (an AES-256 key in callback mode, a destroyed ring).
+    Unusable = 4,
+}
+
 /// Fresh key material: `size` must be a positive multiple of 48 or of 80.
 #[napi]
 pub fn generate_ticket_keys(size: u32) -> Result<Buffer> {

@@ -7,13 +7,16 @@ use napi_derive::napi;
 
 use super::inspect::{summarize_session, TicketReport};
 use super::store::{NativeClusterInbox, NativeWrapper};
-use super::{cipher_named, key_error, key_name, mirror_error, ring_error, schedule, whole_seconds, Error, Result, UNOPENABLE};
+use super::{TicketOutcome, cipher_named, key_error, key_name, mirror_error, ring_error, schedule, whole_seconds, Error, Result, UNOPENABLE};
 use crate::clock::now;
 use crate::derive::DerivedKeys;
 use crate::key::{fill_random, hex, Cipher, StackScrub, TicketKey, NAME_LEN};
 use crate::mirror;
 use crate::ring::{Decision, Miss, Ring};
 use crate::wrap::WrapError;
+
+/// `name | hmac | aes | iv`, 16 bytes each: the buffer callback mode hands keys to Node in.
+const CALLBACK_SCRATCH_LEN: usize = 4 * NAME_LEN;
 
 #[napi(object)]
 pub struct KeyInfo {
@@ -240,13 +243,13 @@ impl NativeRing {
     }
 
     /// For Node's `onticketkeycallback` when sealing: writes `name | hmac | aes | iv` (16
-    /// bytes each) into `scratch` and returns 1, or returns 0 when there is no key to seal
-    /// with. Only AES-128 keys fit Node's callback.
+    /// bytes each) into `scratch`, or says why there is no key to seal with. Only AES-128
+    /// keys fit Node's callback.
     #[napi]
-    pub fn fill_encrypt(&self, mut scratch: BufferSlice) -> i32 {
+    pub fn fill_encrypt(&self, mut scratch: BufferSlice) -> TicketOutcome {
         let _scrub = StackScrub;
-        if scratch.len() != 64 {
-            return 0;
+        if scratch.len() != CALLBACK_SCRATCH_LEN {
+            return TicketOutcome::Unusable;
         }
         self.ring
             .encrypt_with(now(), |key| {
@@ -257,39 +260,37 @@ impl NativeRing {
                 scratch[16..32].copy_from_slice(key.hmac_key());
                 scratch[32..48].copy_from_slice(key.aes_key());
                 fill_random(&mut scratch[48..64]).ok()?;
-                Some(1)
+                Some(TicketOutcome::Resume)
             })
-            .unwrap_or(0)
+            .unwrap_or(TicketOutcome::Unusable)
     }
 
     /// For Node's `onticketkeycallback` when opening: for the known key named by
-    /// `scratch[0..16]` writes `hmac | aes` into `scratch[16..48]` and returns 1, or 2 to
-    /// renew; 0 for an unknown key, 3 for a key the ring wiped (both mean a full handshake),
-    /// -1 when it cannot be used. One buffer, so the name and the keys cannot overlap.
+    /// `scratch[0..16]` writes `hmac | aes` into `scratch[16..48]`. One buffer, so the name
+    /// and the keys cannot overlap.
     #[napi]
-    pub fn fill_decrypt(&self, mut scratch: BufferSlice) -> i32 {
+    pub fn fill_decrypt(&self, mut scratch: BufferSlice) -> TicketOutcome {
         let _scrub = StackScrub;
-        if scratch.len() != 64 {
-            return -1;
+        if scratch.len() != CALLBACK_SCRATCH_LEN {
+            return TicketOutcome::Unusable;
         }
-        let Ok(name) = key_name(&scratch[..NAME_LEN]) else { return -1 };
-        let opened = self.ring
-            .decrypt_with(&name, now(), |key, decision| {
-                if key.cipher() != Cipher::Aes128Cbc {
-                    return None;
-                }
-                scratch[16..32].copy_from_slice(key.hmac_key());
-                scratch[32..48].copy_from_slice(key.aes_key());
-                Some(match decision {
-                    Decision::Resume => 1,
-                    Decision::Renew => 2,
-                })
-            });
+        let Ok(name) = key_name(&scratch[..NAME_LEN]) else { return TicketOutcome::Unusable };
+        let opened = self.ring.decrypt_with(&name, now(), |key, decision| {
+            if key.cipher() != Cipher::Aes128Cbc {
+                return None;
+            }
+            scratch[16..32].copy_from_slice(key.hmac_key());
+            scratch[32..48].copy_from_slice(key.aes_key());
+            Some(match decision {
+                Decision::Resume => TicketOutcome::Resume,
+                Decision::Renew => TicketOutcome::Renew,
+            })
+        });
         match opened {
-            Ok(code) => code,
-            Err(Miss::UnknownKey) => 0,
-            Err(Miss::ExpiredKey) => 3,
-            Err(Miss::Unusable) => -1,
+            Ok(outcome) => outcome,
+            Err(Miss::UnknownKey) => TicketOutcome::UnknownKey,
+            Err(Miss::ExpiredKey) => TicketOutcome::ExpiredKey,
+            Err(Miss::Unusable) => TicketOutcome::Unusable,
         }
     }
 }

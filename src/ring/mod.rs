@@ -295,7 +295,7 @@ impl Ring {
         now: u64,
     ) -> Result<Ring, RingError> {
         let ring = Ring::empty(cipher, schedule, Box::new(RandomKeys), Mode::Explicit);
-        ring.install(&mut ring.write(), keys, now)?;
+        ring.put_explicit_keys(&mut ring.write(), keys, now)?;
         Ok(ring)
     }
 
@@ -424,10 +424,10 @@ impl Ring {
     /// tickets have expired; keys that never encrypted (next) are dropped.
     pub fn set_keys(&self, keys: Vec<TicketKey>, now: u64) -> Result<(), RingError> {
         let mut inner = self.write_at(now)?;
-        self.install(&mut inner, keys, now)
+        self.put_explicit_keys(&mut inner, keys, now)
     }
 
-    fn install(&self, inner: &mut Inner, keys: Vec<TicketKey>, now: u64) -> Result<(), RingError> {
+    fn put_explicit_keys(&self, inner: &mut Inner, keys: Vec<TicketKey>, now: u64) -> Result<(), RingError> {
         if keys.is_empty() {
             return Err(KeyError::Length { layout: self.cipher.layout_len(), got: 0 }.into());
         }

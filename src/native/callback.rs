@@ -1,0 +1,192 @@
+//! The ticket callbacks OpenSSL calls per handshake: the key callback, which seals and opens
+//! with the ring's keys (the EVP setup of both OpenSSL paths), and the decrypt callback, which
+//! keeps client authentication from being skipped.
+
+use std::ffi::{c_int, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::sync::atomic::Ordering;
+
+use super::hook::{hook_of, sealing_ring};
+use super::symbols::{symbols, CipherInit, CallbackPath, OsslParam, Symbols, OSSL_PARAM_OCTET_STRING, OSSL_PARAM_UNMODIFIED, OSSL_PARAM_UTF8_STRING};
+use crate::clock::now;
+use crate::key::{Cipher, StackScrub, TicketKey, NAME_LEN};
+use crate::ring::{Decision, Miss};
+
+const IV_LEN: usize = 16;
+/// Set on a connection whose server asks for a client certificate (Node's `requestCert`).
+const SSL_VERIFY_PEER: c_int = 0x01;
+
+/// `SSL_TICKET_STATUS` values that mean the ticket opened (OpenSSL's ssl.h).
+const SSL_TICKET_SUCCESS: c_int = 5;
+const SSL_TICKET_SUCCESS_RENEW: c_int = 6;
+/// `SSL_TICKET_NONE`: no ticket was offered.
+const SSL_TICKET_NONE: c_int = 2;
+/// `SSL_TICKET_RETURN` values of the decrypt callback.
+const SSL_TICKET_RETURN_ABORT: c_int = 0;
+const SSL_TICKET_RETURN_IGNORE: c_int = 1;
+const SSL_TICKET_RETURN_IGNORE_RENEW: c_int = 2;
+const SSL_TICKET_RETURN_USE: c_int = 3;
+const SSL_TICKET_RETURN_USE_RENEW: c_int = 4;
+/// `SSL_TICKET_FATAL_ERR_OTHER` and below: OpenSSL failed to process the ticket.
+const SSL_TICKET_FATAL_ERR_OTHER: c_int = 1;
+
+/// OpenSSL's decrypt callback, run once a ticket has opened and before the session is used:
+/// on a connection that asks for a client certificate, a session without one does not resume.
+/// The session id context that `attach()` sets already keeps sessions within one client-auth
+/// policy; this holds where that context cannot tell (a policy changed after `attach()`), and
+/// keeps Node 20 and 22 from calling a resumed TLS 1.3 session without a certificate
+/// `authorized`.
+pub(super) unsafe extern "C" fn check_client_auth(
+    ssl: *mut c_void,
+    session: *mut c_void,
+    _key_name: *const u8,
+    _key_name_len: usize,
+    status: c_int,
+    _arg: *mut c_void,
+) -> c_int {
+    catch_unwind(AssertUnwindSafe(|| {
+        let opened = status == SSL_TICKET_SUCCESS || status == SSL_TICKET_SUCCESS_RENEW;
+        if !opened {
+            // What OpenSSL does without a callback: a full handshake, with a new ticket
+            // unless none was offered, and a failure stays one.
+            return match status {
+                SSL_TICKET_NONE => SSL_TICKET_RETURN_IGNORE,
+                s if s <= SSL_TICKET_FATAL_ERR_OTHER => SSL_TICKET_RETURN_ABORT,
+                _ => SSL_TICKET_RETURN_IGNORE_RENEW,
+            };
+        }
+        let Ok(s) = symbols() else { return SSL_TICKET_RETURN_IGNORE_RENEW };
+        // SAFETY: OpenSSL passes the live connection and the session it just opened.
+        let refuse = unsafe { (s.get_verify_mode)(ssl) & SSL_VERIFY_PEER != 0 && (s.session_get0_peer)(session).is_null() };
+        if refuse {
+            SSL_TICKET_RETURN_IGNORE_RENEW
+        } else if status == SSL_TICKET_SUCCESS_RENEW {
+            SSL_TICKET_RETURN_USE_RENEW
+        } else {
+            SSL_TICKET_RETURN_USE
+        }
+    }))
+    .unwrap_or(SSL_TICKET_RETURN_IGNORE_RENEW)
+}
+
+
+/// `int (*cb)(SSL *s, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
+///            EVP_CIPHER_CTX *ctx, EVP_MAC_CTX *hctx (or HMAC_CTX *hctx), int enc)`
+///
+/// Returns 1 (use the key), 2 (use it and renew the ticket) or 0 (no ticket / unknown key:
+/// full handshake). Never a negative value, which would fail the handshake, and never a
+/// panic across the FFI boundary.
+pub(super) unsafe extern "C" fn ticket_key_callback(
+    ssl: *mut c_void,
+    key_name: *mut u8,
+    iv: *mut u8,
+    cipher_ctx: *mut c_void,
+    mac_ctx: *mut c_void,
+    enc: c_int,
+) -> c_int {
+    // A roll of the schedule may make keys on the way.
+    let _scrub = StackScrub;
+    catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: OpenSSL passes valid buffers of 16 bytes and live contexts.
+        unsafe { ticket_key(ssl, key_name, iv, cipher_ctx, mac_ctx, enc != 0) }
+    }))
+    .unwrap_or(0)
+}
+
+unsafe fn ticket_key(
+    ssl: *mut c_void,
+    key_name: *mut u8,
+    iv: *mut u8,
+    cipher_ctx: *mut c_void,
+    mac_ctx: *mut c_void,
+    enc: bool,
+) -> c_int {
+    let Ok(s) = symbols() else { return 0 };
+    if enc {
+        // SAFETY: inside OpenSSL's callback for this ssl.
+        let Some(ring) = (unsafe { sealing_ring(s, ssl) }) else { return 0 };
+        ring.encrypt_with(now(), |key| {
+            // SAFETY: key_name and iv point at 16 writable bytes.
+            unsafe {
+                if (s.rand_bytes)(iv, IV_LEN as c_int) != 1 {
+                    return None;
+                }
+                ptr::copy_nonoverlapping(key.name().as_ptr(), key_name, NAME_LEN);
+                load_key(s, s.encrypt_init, key, cipher_ctx, mac_ctx, iv).then_some(1)
+            }
+        })
+        .unwrap_or(0)
+    } else {
+        // SAFETY: inside OpenSSL's callback for this ssl; tickets are opened on the context
+        // the connection started on, before SNI can move it.
+        let Some(hook) = (unsafe { hook_of(s, ssl) }) else { return 0 };
+        let mut name = [0u8; NAME_LEN];
+        // SAFETY: key_name points at the 16-byte name of the ticket.
+        unsafe { ptr::copy_nonoverlapping(key_name, name.as_mut_ptr(), NAME_LEN) };
+        let opened = hook.ring.decrypt_with(&name, now(), |key, decision| {
+            // SAFETY: live contexts from OpenSSL; iv points at the ticket's 16-byte IV.
+            let ok = unsafe { load_key(s, s.decrypt_init, key, cipher_ctx, mac_ctx, iv) };
+            ok.then_some(match decision {
+                Decision::Resume => 1,
+                Decision::Renew => 2,
+            })
+        });
+        let counter = match opened {
+            Ok(_) => &hook.outcomes.opened,
+            Err(Miss::UnknownKey) => &hook.outcomes.unknown_key,
+            Err(Miss::ExpiredKey) => &hook.outcomes.expired_key,
+            Err(Miss::Unusable) => return 0,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        opened.unwrap_or(0)
+    }
+}
+
+/// Sets the AES-CBC key and IV on the cipher context and the HMAC-SHA256 key on the MAC context.
+unsafe fn load_key(
+    s: &Symbols,
+    init: CipherInit,
+    key: &TicketKey,
+    cipher_ctx: *mut c_void,
+    mac_ctx: *mut c_void,
+    iv: *const u8,
+) -> bool {
+    // SAFETY: OpenSSL copies the key into the contexts before returning.
+    unsafe {
+        let cipher = match key.cipher() {
+            Cipher::Aes128Cbc => (s.aes_128_cbc)(),
+            Cipher::Aes256Cbc => (s.aes_256_cbc)(),
+        };
+        if init(cipher_ctx, cipher, ptr::null_mut(), key.aes_key().as_ptr(), iv) != 1 {
+            return false;
+        }
+        let hmac = key.hmac_key();
+        match s.callback_path {
+            CallbackPath::Legacy { hmac_init_ex, sha256, .. } => {
+                hmac_init_ex(mac_ctx, hmac.as_ptr(), hmac.len() as c_int, sha256(), ptr::null_mut()) == 1
+            }
+            CallbackPath::Evp { mac_set_params, .. } => {
+                let params = [
+                    OsslParam {
+                        key: c"key".as_ptr(),
+                        data_type: OSSL_PARAM_OCTET_STRING,
+                        data: hmac.as_ptr() as *mut c_void,
+                        data_size: hmac.len(),
+                        return_size: OSSL_PARAM_UNMODIFIED,
+                    },
+                    OsslParam {
+                        key: c"digest".as_ptr(),
+                        data_type: OSSL_PARAM_UTF8_STRING,
+                        data: c"SHA256".as_ptr() as *mut c_void,
+                        data_size: c"SHA256".count_bytes(),
+                        return_size: OSSL_PARAM_UNMODIFIED,
+                    },
+                    OsslParam { key: ptr::null(), data_type: 0, data: ptr::null_mut(), data_size: 0, return_size: 0 },
+                ];
+                mac_set_params(mac_ctx, params.as_ptr()) == 1
+            }
+        }
+    }
+}
+
