@@ -141,9 +141,9 @@ test('callback mode: fillDecrypt reads the key name from the one buffer it fills
     const native = binding.NativeRing.explicit('aes-128-cbc', 3600, 7200, ring.getTicketKeys())
     const scratch = Buffer.alloc(64)
     ring.getTicketKeys().copy(scratch, 0, 0, 16)
-    assert.equal(native.fillDecrypt(scratch), 1)
+    assert.equal(native.fillDecrypt(scratch), binding.TicketOutcome.Resume)
     assert.deepEqual(scratch.subarray(16, 48), ring.getTicketKeys().subarray(16, 48))
-    assert.equal(native.fillDecrypt(Buffer.alloc(63)), -1, 'a scratch of another size is refused')
+    assert.equal(native.fillDecrypt(Buffer.alloc(63)), binding.TicketOutcome.Unusable, 'a scratch of another size is refused')
     native.destroy()
   } finally {
     ring.destroy()

@@ -34,7 +34,7 @@ function generate(argv) {
   const keys = []
   for (let i = 0; i < count; i++) keys.push(generateTicketKeys(size))
   // Our layout is name|hmac|aes; nginx 48-byte files and HAProxy lines are name|aes|hmac.
-  const { swapSecrets: swap } = require('../lib/ring.js')
+  const { swapSecrets: swap } = require('../lib/key-files.js')
   switch (values.format) {
     case 'base64': keys.forEach((k) => process.stdout.write(`${k.toString('base64')}\n`)); break
     case 'hex': keys.forEach((k) => process.stdout.write(`${k.toString('hex')}\n`)); break

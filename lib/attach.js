@@ -1,154 +1,38 @@
 'use strict'
 
+// attach(): the attachment's lifecycle. What each mode does to a context is in modes/, what
+// both need of Node's SecureContext in secure-context.js, and the session id context's
+// client-certificate policy in client-auth.js.
+
 const crypto = require('node:crypto')
 const tls = require('node:tls')
 const { inspect } = require('node:util')
-const binding = require('../binding.js')
-const { TicketKeyRing, nativeOf, registerAttachment, unregisterAttachment } = require('./ring.js')
+const { TicketKeyRing } = require('./ring.js')
+const { nativeOf, registerAttachment, unregisterAttachment } = require('./internal.js')
 const { sessionIdContextFor } = require('./client-auth.js')
 const {
-  makeError, callNative, invalidArgType, invalidArgValue, invalidState, validateObject, validateOneOf, validateOptionNames,
+  SecureContext, contextOpen, sessionTimeoutOf, mark, unmark, markedBy, attachedAlready,
+} = require('./secure-context.js')
+const nativeMode = require('./modes/native.js')
+const callbackMode = require('./modes/callback.js')
+const {
+  makeError, invalidArgType, invalidArgValue, invalidState, validateObject, validateOneOf, validateOptionNames,
 } = require('./errors.js')
 
 const MODES = ['auto', 'native', 'callback']
 const ATTACH_OPTIONS = ['mode']
-// OpenSSL's default session timeout (SSL_CTX_new), which Node keeps unless told otherwise:
-// what detach() gives back when it cannot read the context's own.
-const OPENSSL_DEFAULT_SESSION_TIMEOUT = 7200
-// Marks a server and each context a ring serves. A registered symbol, so that every copy of
-// this package in the process (npm can install two versions side by side) sees the marks of
-// the others.
-const kAttached = Symbol.for('tls-ticket-keys.attached')
-// Marks the callback detach() leaves on a context in callback mode (Node cannot switch its
-// hook off again), so that it does not count as an attachment.
-const kRestored = Symbol.for('tls-ticket-keys.restored-callback')
-
-// Node's own getter, taken once from the prototype: an own `_external` property on a context
-// cannot stand in for it, and it throws for anything that is not a SecureContext.
-const SecureContext = tls.createSecureContext().context.constructor
-const externalGetter = Object.getOwnPropertyDescriptor(SecureContext.prototype, '_external')?.get
-
-function externalOf(context) {
-  if (typeof externalGetter !== 'function') return undefined
-  return Reflect.apply(externalGetter, context, [])
-}
-
-function mark(target, owner) {
-  Object.defineProperty(target, kAttached, { value: owner, configurable: true, enumerable: false, writable: false })
-}
-
-function unmark(target, owner) {
-  if (target[kAttached] === owner) delete target[kAttached]
-}
-
-// Whether the context still has its SSL_CTX: Node's setters crash on a closed one. Without the
-// native path there is no way to tell, and the context is taken to be open.
-function contextOpen(context) {
-  if (binding.nativeUnavailableReason() !== null) return true
-  return callNative(() => binding.nativeContextOpen(externalOf(context)))
-}
 
 // What Node gives a server that was created without a sessionIdContext.
 function argvSessionIdContext() {
   return crypto.createHash('sha1').update(process.argv.join(' ')).digest('hex').slice(0, 32)
 }
 
-// Runs fn(external, probe) while the context's session timeout is a random value: the Rust
-// side reads it back through the SSL_CTX pointer it got from `_external`, and refuses a
-// pointer that does not show it. Node aborts on a timeout that is not a positive int32.
-function withProvenContext(context, timeoutAfter, fn) {
-  const probe = 1_000_000_000 + crypto.randomInt(1_000_000_000)
-  context.setSessionTimeout(probe)
-  try {
-    return callNative(() => fn(externalOf(context), probe))
-  } finally {
-    context.setSessionTimeout(timeoutAfter)
-  }
-}
-
-// The session timeout a context has before attach() changes it: what the user set, else
-// what the context says (read through the native path where it is available), else
-// OpenSSL's default.
-function sessionTimeoutOf(server, context) {
-  if (server.sessionTimeout !== undefined) return server.sessionTimeout
-  if (binding.nativeUnavailableReason() === null) {
-    try {
-      const timeout = binding.nativeSessionTimeout(externalOf(context))
-      if (Number.isInteger(timeout) && timeout > 0 && timeout <= 0x7fffffff) return timeout
-    } catch {}
-  }
-  return OPENSSL_DEFAULT_SESSION_TIMEOUT
-}
-
-// Node's `onticketkeycallback(name, iv, enc)` contract: return [1, hmac, aes, name, iv] to
-// seal and [1 | 2, hmac, aes] to open (2 renews). Node reads every element as a 16-byte
-// buffer, even with a 0, and aborts the process otherwise; a throw is an uncaught exception.
-// So the answer always carries buffers, and nothing in here may throw.
-function ringTicketCallback(native, outcomes) {
-  // The one place key bytes live on the JavaScript side in this mode: refilled by each call,
-  // and wiped in the next turn of the event loop (Node copies them out synchronously, after
-  // the callback has returned) and when the attachment ends.
-  const scratch = Buffer.alloc(64)
-  const name = scratch.subarray(0, 16)
-  const hmac = scratch.subarray(16, 32)
-  const aes = scratch.subarray(32, 48)
-  const iv = scratch.subarray(48, 64)
-  let wipePending = false
-  const wipe = () => {
-    wipePending = false
-    scratch.fill(0)
-  }
-  function onticketkeycallback(keyName, ticketIv, enc) {
-    if (!wipePending) {
-      wipePending = true
-      setImmediate(wipe).unref()
-    }
-    let result = 0
-    try {
-      if (!enc) keyName.copy(name, 0, 0, 16)
-      result = enc ? native.fillEncrypt(scratch) : native.fillDecrypt(scratch)
-    } catch {
-      result = -1
-    }
-    if (!enc) {
-      if (result === 1 || result === 2) outcomes.opened++
-      else if (result === 0) outcomes.unknownKey++
-      else if (result === 3) outcomes.expiredKey++
-    }
-    if (result !== 1 && result !== 2) {
-      result = 0
-      scratch.fill(0)
-    }
-    return enc ? [result, hmac, aes, name, iv] : [result, hmac, aes]
-  }
-  onticketkeycallback.wipe = wipe
-  return onticketkeycallback
-}
-
-// Once Node's callback hook is on, Node cannot go back to its own ticket handling; this
-// does what Node's built-in callback does, with the context's own key.
-function contextTicketCallback(context) {
-  const onticketkeycallback = function onticketkeycallback(keyName, ticketIv, enc) {
-    try {
-      const key = context.getTicketKeys()
-      const hmac = key.subarray(16, 32)
-      const aes = key.subarray(32, 48)
-      if (enc) return [1, hmac, aes, key.subarray(0, 16), crypto.randomBytes(16)]
-      return [crypto.timingSafeEqual(keyName, key.subarray(0, 16)) ? 1 : 0, hmac, aes]
-    } catch {
-      const zero = Buffer.alloc(16)
-      return [0, zero, zero, zero, zero]
-    }
-  }
-  onticketkeycallback[kRestored] = true
-  return onticketkeycallback
-}
-
 class Attachment {
   #server
   #ring
-  #native
+  // The mode's module (modes/), and what it keeps for this attachment.
   #mode
+  #modeState
   // The ring's session id context, or the user's; what a context gets also carries the
   // server's client-certificate policy (client-auth.js).
   #sessionIdContext
@@ -156,18 +40,14 @@ class Attachment {
   #saved
   #context = null
   #contexts = []
-  #callback = null
   #detached = false
   #record = { server: null, stats: () => this.stats() }
-  // What happened to the tickets offered to this server: Rust counts them in native mode,
-  // the callback in callback mode, as a ticket is opened.
-  #outcomes
   // The ticket outcomes as of the last handshake that finished, so that a ticket opened for a
   // handshake still under way is not counted before its handshake is.
   #settled = { opened: 0, unknownKey: 0, expiredKey: 0 }
   #handshakes = { total: 0, resumed: 0 }
   #settle = () => {
-    this.#settled = this.#mode === 'native' ? this.#outcomes.counts() : { ...this.#outcomes }
+    this.#settled = this.#mode.counts(this.#modeState.outcomes)
   }
   #onSecure = (socket) => {
     this.#handshakes.total++
@@ -178,8 +58,10 @@ class Attachment {
   constructor(server, ring, mode) {
     this.#server = server
     this.#ring = ring
-    this.#native = nativeOf(ring)
     this.#mode = mode
+    // What happened to the tickets offered to this server: Rust counts them in native mode,
+    // the callback in callback mode, as a ticket is opened.
+    this.#modeState = { native: nativeOf(ring), outcomes: mode.newOutcomes(), callback: null }
     this.#saved = {
       sessionTimeout: server.sessionTimeout,
       contextTimeout: sessionTimeoutOf(server, server._sharedCreds.context),
@@ -191,7 +73,6 @@ class Attachment {
     this.#userSessionIdContext = typeof server.sessionIdContext === 'string' &&
       server.sessionIdContext !== argvSessionIdContext()
     this.#sessionIdContext = this.#userSessionIdContext ? server.sessionIdContext : ring.sessionIdContext
-    this.#outcomes = mode === 'native' ? new binding.NativeTicketOutcomes() : { opened: 0, unknownKey: 0, expiredKey: 0 }
   }
 
   /**
@@ -217,7 +98,7 @@ class Attachment {
 
   /** 'native' or 'callback'. */
   get mode() {
-    return this.#mode
+    return this.#mode.name
   }
 
   get detached() {
@@ -286,7 +167,7 @@ class Attachment {
 
   #hook(context) {
     const lifetime = this.#ring.ticketLifetime
-    if (context[kAttached] !== undefined && context[kAttached] !== this) {
+    if (markedBy(context) !== undefined && markedBy(context) !== this) {
       throw invalidState('another copy of tls-ticket-keys serves this secure context; detach() it first')
     }
     if (!contextOpen(context)) throw invalidState('the server\'s secure context is closed')
@@ -295,13 +176,7 @@ class Attachment {
     this.#contexts.push(new WeakRef(context))
     context.setSessionTimeout(lifetime)
     context.setSessionIdContext(this.#server.sessionIdContext)
-    if (this.#mode === 'native') {
-      withProvenContext(context, lifetime, (external, probe) => binding.nativeAttach(external, probe, this.#native, this.#outcomes))
-    } else {
-      this.#callback ??= ringTicketCallback(this.#native, this.#outcomes)
-      context.enableTicketKeyCallback()
-      context.onticketkeycallback = this.#callback
-    }
+    this.#mode.hook(context, this.#modeState, lifetime)
   }
 
   /** Gives the server back its own ticket handling. Safe to call more than once. */
@@ -325,49 +200,20 @@ class Attachment {
     const context = this.#context
     // Nothing was hooked when attaching failed before the first context.
     if (context === null) return
-    if (this.#callback !== null) {
-      context.onticketkeycallback = contextTicketCallback(context)
-      this.#callback.wipe()
-    }
+    this.#mode.restore?.(context, this.#modeState)
     // A closed context has nothing left to give back, and Node's setters crash on it.
     if (!contextOpen(context)) return
-    const timeout = saved.contextTimeout
     if (typeof saved.sessionIdContext === 'string') context.setSessionIdContext(saved.sessionIdContext)
-    if (this.#mode === 'native') {
-      withProvenContext(context, timeout, (external, probe) => binding.nativeDetach(external, probe))
-    } else {
-      context.setSessionTimeout(timeout)
-    }
+    this.#mode.unhook(context, { timeout: saved.contextTimeout })
   }
 
   [inspect.custom]() {
-    return `TicketKeyAttachment { mode: '${this.#mode}', detached: ${this.#detached} }`
+    return `TicketKeyAttachment { mode: '${this.mode}', detached: ${this.#detached} }`
   }
 
   toJSON() {
-    return { mode: this.#mode, detached: this.#detached }
+    return { mode: this.mode, detached: this.#detached }
   }
-}
-
-function callbackProblem(server, ring) {
-  const context = server._sharedCreds && server._sharedCreds.context
-  if (!context || typeof context.enableTicketKeyCallback !== 'function') {
-    return 'this Node.js has no enableTicketKeyCallback() on its secure contexts'
-  }
-  if (ring.cipher !== 'aes-128-cbc') {
-    return `Node's ticket callback only does AES-128 and this ring uses '${ring.cipher}'`
-  }
-  return null
-}
-
-// Another attachment, by this copy of the package or any other, on the server or the context
-// it uses now. Another copy's native callback leaves no trace that this copy can read in
-// OpenSSL, so the marks are what tells; a callback-mode hook shows as Node's JS callback.
-function attachedAlready(server) {
-  const context = server._sharedCreds && server._sharedCreds.context
-  return server[kAttached] !== undefined || (context != null &&
-    (context[kAttached] !== undefined ||
-      (typeof context.onticketkeycallback === 'function' && context.onticketkeycallback[kRestored] !== true)))
 }
 
 /**
@@ -390,10 +236,10 @@ function attach(server, ring, options = {}) {
 
   let nativeWhy = null
   if (requested !== 'callback') {
-    nativeWhy = binding.nativeUnavailableReason()
+    nativeWhy = nativeMode.unavailableReason()
     if (nativeWhy === null) {
       try {
-        return Attachment.start(server, ring, 'native')
+        return Attachment.start(server, ring, nativeMode)
       } catch (err) {
         if (requested === 'native' || err.code !== 'ERR_TLS_TICKET_NATIVE_UNAVAILABLE') throw err
         nativeWhy = err.message
@@ -402,7 +248,7 @@ function attach(server, ring, options = {}) {
       throw makeError('ERR_TLS_TICKET_NATIVE_UNAVAILABLE', `native mode is unavailable: ${nativeWhy}`)
     }
   }
-  const callbackWhy = callbackProblem(server, ring)
+  const callbackWhy = callbackMode.problem(server, ring)
   if (callbackWhy !== null) {
     if (nativeWhy !== null) {
       throw makeError('ERR_TLS_TICKET_NATIVE_UNAVAILABLE',
@@ -412,7 +258,7 @@ function attach(server, ring, options = {}) {
       ? invalidArgValue('ring', `cannot be served in callback mode: ${callbackWhy}. Use mode 'native' or an 'aes-128-cbc' ring`)
       : makeError('ERR_TLS_TICKET_CALLBACK_UNAVAILABLE', `callback mode is unavailable: ${callbackWhy}`)
   }
-  return Attachment.start(server, ring, 'callback')
+  return Attachment.start(server, ring, callbackMode)
 }
 
 module.exports = { attach }

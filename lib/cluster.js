@@ -10,7 +10,7 @@
 
 const cluster = require('node:cluster')
 const binding = require('../binding.js')
-const { TicketKeyRing, kFed, nativeOf, msUntilMidEpoch, RING_OPTIONS, CIPHERS } = require('./ring.js')
+const { kFed, nativeOf, msUntilMidEpoch, RING_OPTIONS, CIPHERS } = require('./internal.js')
 const { callNative, invalidState, validateObject, validateOptionNames } = require('./errors.js')
 
 const TAG = 'tls-ticket-keys'
@@ -26,7 +26,7 @@ function keysMessage(ring, publicKey) {
   }
 }
 
-function primaryRing(options) {
+function primaryRing(TicketKeyRing, options) {
   const ring = new TicketKeyRing(options)
   // worker -> its public key, from its hello.
   const publicKeys = new WeakMap()
@@ -72,7 +72,7 @@ function scheduleOf(message) {
   return { cipher, rotationInterval, ticketLifetime }
 }
 
-function workerRing() {
+function workerRing(TicketKeyRing) {
   if (typeof process.send !== 'function') {
     return Promise.reject(invalidState('TicketKeyRing.forCluster() in a worker needs the cluster IPC channel'))
   }
@@ -117,11 +117,12 @@ function workerRing() {
 /**
  * In the primary: a ring that every worker mirrors. In a worker: the mirror, once the
  * primary has sent its keys. Options apply in the primary; workers take the primary's.
+ * `TicketKeyRing` is handed in by ring.js, which this module does not import.
  */
-async function forCluster(options = {}) {
+async function forCluster(TicketKeyRing, options = {}) {
   validateObject(options, 'options')
   validateOptionNames(options, 'options', RING_OPTIONS)
-  return cluster.isPrimary ? primaryRing(options) : workerRing()
+  return cluster.isPrimary ? primaryRing(TicketKeyRing, options) : workerRing(TicketKeyRing)
 }
 
 module.exports = { forCluster }

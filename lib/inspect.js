@@ -4,7 +4,8 @@
 // ticket (`socket.getTLSTicket()` on the client supplies one) and what it holds.
 
 const binding = require('../binding.js')
-const { TicketKeyRing, nativeOf } = require('./ring.js')
+const { TicketKeyRing } = require('./ring.js')
+const { nativeOf } = require('./internal.js')
 const { callNative, invalidArgType, validateKeyBytes } = require('./errors.js')
 
 function sessionInfo(info) {

@@ -16,13 +16,13 @@
 
 const { inspect } = require('node:util')
 const binding = require('../binding.js')
-const { TicketKeyRing, kFed, nativeOf, msUntilMidEpoch } = require('./ring.js')
+const { TicketKeyRing } = require('./ring.js')
+const { kFed, nativeOf, msUntilMidEpoch } = require('./internal.js')
 const {
   callNative, invalidArgValue, invalidState, validateObject, validateKeyBytes, invalidArgType, validateInteger,
   validateOptionNames,
 } = require('./errors.js')
 
-const MIN_WRAP_SECRET_BYTES = 32
 // How soon to try again after Redis failed, at most.
 const MAX_RETRY_MS = 2000
 const DEFAULT_TIMEOUT_MS = 3000
@@ -103,8 +103,8 @@ class RedisKeyStore {
     this.#timeout = options.timeout === undefined ? DEFAULT_TIMEOUT_MS
       : validateInteger(options.timeout, 'options.timeout', 1, MAX_TIMEOUT_MS)
     const secret = validateKeyBytes(options.wrapSecret, 'options.wrapSecret')
-    if (secret.length < MIN_WRAP_SECRET_BYTES) {
-      throw invalidArgValue('options.wrapSecret', `must be at least ${MIN_WRAP_SECRET_BYTES} bytes. Received ${secret.length} bytes`)
+    if (secret.length < binding.MIN_WRAP_SECRET_BYTES) {
+      throw invalidArgValue('options.wrapSecret', `must be at least ${binding.MIN_WRAP_SECRET_BYTES} bytes. Received ${secret.length} bytes`)
     }
     const prefix = options.prefix === undefined ? 'tls-ticket-keys:' : options.prefix
     if (typeof prefix !== 'string') throw invalidArgType('options.prefix', 'of type string', prefix)

@@ -7,13 +7,11 @@ const {
   callNative, invalidArgType, invalidArgValue, invalidState, validateObject, validateInteger, validateKeyBytes, validateOneOf,
   validateOptionNames,
 } = require('./errors.js')
+const { CIPHERS, LAYOUT, RING_OPTIONS, kFed, bindNative, attachmentsOf } = require('./internal.js')
+const { nginxKeys, haproxyKeys } = require('./key-files.js')
+const { metricsText } = require('./metrics.js')
+const { forCluster } = require('./cluster.js')
 
-const RING_OPTIONS = ['rotationInterval', 'ticketLifetime', 'secret', 'keys', 'cipher']
-
-const CIPHERS = ['aes-128-cbc', 'aes-256-cbc']
-const LAYOUT = { 'aes-128-cbc': 48, 'aes-256-cbc': 80 }
-const MAX_ROTATION_INTERVAL = 31536000 // a year
-const MAX_TICKET_LIFETIME = 604800 // RFC 8446 §4.6.1: seven days
 const MAX_GENERATED_BYTES = 80 * 1024
 const DEFAULT_TICKET_LIFETIME = 7200
 // Wipe expired keys within this many seconds even on a server that sees no handshakes.
@@ -24,54 +22,6 @@ const MAX_TICK_SECONDS = 60
 // can only cross between servers that can open each other's tickets anyway.
 const SHARED_SESSION_ID_CONTEXT = createHash('sha256')
   .update('tls-ticket-keys session id context v1').digest('hex').slice(0, 32)
-
-const natives = new WeakMap()
-// ring -> the attachments serving its tickets, for metrics().
-const attachmentsByRing = new WeakMap()
-
-function registerAttachment(ring, attachment) {
-  if (!attachmentsByRing.has(ring)) attachmentsByRing.set(ring, new Set())
-  attachmentsByRing.get(ring).add(attachment)
-}
-
-function unregisterAttachment(ring, attachment) {
-  attachmentsByRing.get(ring)?.delete(attachment)
-}
-// The layouts of other software's key files, for the importers.
-const NGINX_ORDER = { 48: 'name|aes|hmac', 80: 'name|hmac|aes' }
-const HAPROXY_WINDOW = 3
-const LAYOUT_CIPHER = { 48: 'aes-128-cbc', 80: 'aes-256-cbc' }
-
-/** `name | a | b` as `name | b | a`: between nginx/HAProxy's name|aes|hmac and name|hmac|aes. */
-function swapSecrets(key) {
-  const half = (key.length - 16) / 2
-  return Buffer.concat([key.subarray(0, 16), key.subarray(16 + half), key.subarray(16, 16 + half)])
-}
-
-/** One key of `order` ('name|aes|hmac' or 'name|hmac|aes') in the ring's name|hmac|aes layout. */
-function toRingLayout(key, order) {
-  return order === 'name|hmac|aes' ? key : swapSecrets(key)
-}
-// Passed by the store and the cluster code to make a ring that is fed keys from outside.
-const kFed = Symbol('fed ring')
-const MIN_SECRET_BYTES = 32
-
-/** The Rust ring behind a TicketKeyRing; for attach(), not exported from the package. */
-function nativeOf(ring) {
-  const native = natives.get(ring)
-  if (native === undefined) throw invalidState('not a TicketKeyRing')
-  return native
-}
-
-/**
- * Milliseconds until the middle of the current epoch, or of the next one once past it: when
- * a feed hands out the next key, well before it is due and away from the rotation instant.
- */
-function msUntilMidEpoch(rotationIntervalSeconds) {
-  const interval = rotationIntervalSeconds * 1000
-  const intoEpoch = Date.now() % interval
-  return (intoEpoch < interval / 2 ? interval / 2 : 1.5 * interval) - intoEpoch
-}
 
 function nativeAvailable() {
   return binding.nativeUnavailableReason() === null
@@ -108,11 +58,11 @@ class TicketKeyRing {
     validateObject(options, 'options')
     validateOptionNames(options, 'options', RING_OPTIONS)
     const rotationInterval = options.rotationInterval === undefined ? 3600
-      : validateInteger(options.rotationInterval, 'options.rotationInterval', 1, MAX_ROTATION_INTERVAL)
+      : validateInteger(options.rotationInterval, 'options.rotationInterval', 1, binding.MAX_ROTATION_INTERVAL)
     // Two hours, or as long as the ring can hold keys for when the interval is under 31 s.
     const ticketLifetime = options.ticketLifetime === undefined
       ? Math.min(DEFAULT_TICKET_LIFETIME, binding.maxTicketLifetime(rotationInterval))
-      : validateInteger(options.ticketLifetime, 'options.ticketLifetime', 1, MAX_TICKET_LIFETIME)
+      : validateInteger(options.ticketLifetime, 'options.ticketLifetime', 1, binding.MAX_TICKET_LIFETIME)
     if (options.secret !== undefined && options.keys !== undefined) {
       throw invalidArgValue('options', 'cannot have both keys and secret')
     }
@@ -126,8 +76,8 @@ class TicketKeyRing {
         : validateOneOf(options.cipher, 'options.cipher', CIPHERS)
       if (options.secret !== undefined) {
         const secret = validateKeyBytes(options.secret, 'options.secret')
-        if (secret.length < MIN_SECRET_BYTES) {
-          throw invalidArgValue('options.secret', `must be at least ${MIN_SECRET_BYTES} bytes. Received ${secret.length} bytes`)
+        if (secret.length < binding.MIN_SECRET_BYTES) {
+          throw invalidArgValue('options.secret', `must be at least ${binding.MIN_SECRET_BYTES} bytes. Received ${secret.length} bytes`)
         }
         this.#native = callNative(() => binding.NativeRing.derived(cipher, rotationInterval, ticketLifetime, secret))
       } else if (internal === kFed) {
@@ -138,7 +88,7 @@ class TicketKeyRing {
     }
     this.#rotationInterval = rotationInterval
     this.#ticketLifetime = ticketLifetime
-    natives.set(this, this.#native)
+    bindNative(this, this.#native)
     this.#startTicking()
   }
 
@@ -165,44 +115,23 @@ class TicketKeyRing {
    * the primary's keys over IPC and rotate with it.
    */
   static forCluster(options = {}) {
-    return require('./cluster.js').forCluster(options)
+    return forCluster(TicketKeyRing, options)
   }
 
   /**
    * A ring of the keys in nginx `ssl_session_ticket_key` files, in nginx's order (the first
-   * file's key encrypts). 48-byte files are `name | aes | hmac`; 80-byte files are
-   * `name | hmac | aes`. Explicit keys: no automatic rotation.
+   * file's key encrypts). See key-files.js.
    */
   static fromNginx(files, options = {}) {
-    const list = ArrayBuffer.isView(files) ? [files] : files
-    if (!Array.isArray(list) || list.length === 0) {
-      throw invalidArgType('files', 'a Buffer or a non-empty array of Buffers', files)
-    }
-    const keys = list.map((file, i) => validateKeyBytes(file, `files[${i}]`))
-    const size = keys[0].length
-    if (!(size in NGINX_ORDER) || keys.some((k) => k.length !== size)) {
-      throw invalidArgValue('files', `must all be 48 or all be 80 bytes long. Received ${keys.map((k) => k.length).join(', ')} bytes`)
-    }
-    return new TicketKeyRing({ ...options, cipher: LAYOUT_CIPHER[size], keys: Buffer.concat(keys.map((k) => toRingLayout(k, NGINX_ORDER[size]))) })
+    return new TicketKeyRing({ ...options, ...nginxKeys(files) })
   }
 
   /**
-   * A ring of the keys in a HAProxy `tls-ticket-keys` file: base64 lines of 48 or 80 bytes,
-   * each `name | aes | hmac`. Like HAProxy, it takes the last three keys and the
-   * second-to-last encrypts, so appending a line rotates.
+   * A ring of the keys in a HAProxy `tls-ticket-keys` file: like HAProxy, the last three keys,
+   * of which the second-to-last encrypts. See key-files.js.
    */
   static fromHaproxy(text, options = {}) {
-    if (typeof text !== 'string' && !Buffer.isBuffer(text)) throw invalidArgType('text', 'of type string or a Buffer', text)
-    const lines = String(text).split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
-    const keys = lines.slice(-HAPROXY_WINDOW).map((line) => Buffer.from(line, 'base64'))
-    if (keys.length === 0 || keys.some((k) => !(k.length === 48 || k.length === 80) || k.length !== keys[0].length)) {
-      throw invalidArgValue('text', 'must hold base64 lines of 48 or 80 bytes each, all the same size')
-    }
-    const encrypting = Math.max(keys.length - 2, 0)
-    const ordered = [keys[encrypting], ...keys.filter((k, i) => i !== encrypting).reverse()]
-    return new TicketKeyRing({
-      ...options, cipher: LAYOUT_CIPHER[keys[0].length], keys: Buffer.concat(ordered.map((k) => toRingLayout(k, 'name|aes|hmac'))),
-    })
+    return new TicketKeyRing({ ...options, ...haproxyKeys(text) })
   }
 
   /** Seconds a key encrypts. */
@@ -272,34 +201,7 @@ class TicketKeyRing {
    * resumed or not, in the Prometheus text exposition format.
    */
   metrics() {
-    const native = this.#alive()
-    const stats = native.stats()
-    const keys = native.keys()
-    const lines = []
-    const metric = (name, type, help, samples) => {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
-      for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`)
-    }
-    const counter = (name, help, value) => metric(`tls_ticket_keys_${name}_total`, 'counter', help, [['', value]])
-    counter('tickets_issued', 'Session tickets sealed with the ring.', stats.issued)
-    counter('tickets_resumed', 'Tickets opened with the current or the next key.', stats.resumed)
-    counter('tickets_renewed', 'Tickets opened with a previous key and renewed under the current one.', stats.renewed)
-    counter('tickets_unknown_key', 'Tickets under a key the ring never held.', stats.unknownKey)
-    counter('tickets_expired_key', 'Tickets under a key the ring held and wiped.', stats.expired)
-    counter('fallback_keys', 'Keys a fed ring made itself because its feed was late.', stats.fallbackKeys)
-    metric('tls_ticket_keys_keys', 'gauge', 'Keys held, by state.',
-      ['next', 'current', 'previous'].map((state) => [`{state="${state}"}`, keys.filter((k) => k.state === state).length]))
-    const servers = [...(attachmentsByRing.get(this) ?? [])].map((a, i) => {
-      const address = a.server.address()
-      const label = address && typeof address === 'object' ? `${address.address}:${address.port}` : String(i)
-      return [label.replace(/["\\\n]/g, '_'), a.stats()]
-    })
-    const reasons = ['resumed', 'noTicket', 'unknownKey', 'expiredKey', 'notResumed']
-    const snake = (s) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
-    metric('tls_ticket_keys_handshakes_total', 'counter',
-      'TLS handshakes on attached servers, by outcome: resumed, or why not.',
-      servers.flatMap(([label, s]) => reasons.map((r) => [`{server="${label}",outcome="${snake(r)}"}`, s[r]])))
-    return `${lines.join('\n')}\n`
+    return metricsText(this.#alive(), attachmentsOf(this))
   }
 
   destroy() {
@@ -327,7 +229,4 @@ class TicketKeyRing {
   }
 }
 
-module.exports = {
-  TicketKeyRing, generateTicketKeys, nativeOf, nativeAvailable, kFed, LAYOUT, registerAttachment, unregisterAttachment, RING_OPTIONS,
-  swapSecrets, msUntilMidEpoch, CIPHERS,
-}
+module.exports = { TicketKeyRing, generateTicketKeys, nativeAvailable }

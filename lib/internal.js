@@ -1,0 +1,57 @@
+'use strict'
+
+// What the modules of lib/ share and users never see: the Rust ring behind each
+// TicketKeyRing, the attachments serving it, the mark of a fed ring, and epoch timing.
+
+const { invalidState } = require('./errors.js')
+
+const CIPHERS = ['aes-128-cbc', 'aes-256-cbc']
+/** Key material per key, by cipher: Node's 48-byte layout, or the 80-byte extended one. */
+const LAYOUT = { 'aes-128-cbc': 48, 'aes-256-cbc': 80 }
+const RING_OPTIONS = ['rotationInterval', 'ticketLifetime', 'secret', 'keys', 'cipher']
+
+// Passed by the store and the cluster code to make a ring that is fed keys from outside.
+const kFed = Symbol('fed ring')
+
+const natives = new WeakMap()
+// ring -> the attachments serving its tickets ({ server, stats() }), for metrics.
+const attachmentsByRing = new WeakMap()
+
+function bindNative(ring, native) {
+  natives.set(ring, native)
+}
+
+/** The Rust ring behind a TicketKeyRing. */
+function nativeOf(ring) {
+  const native = natives.get(ring)
+  if (native === undefined) throw invalidState('not a TicketKeyRing')
+  return native
+}
+
+function registerAttachment(ring, attachment) {
+  if (!attachmentsByRing.has(ring)) attachmentsByRing.set(ring, new Set())
+  attachmentsByRing.get(ring).add(attachment)
+}
+
+function unregisterAttachment(ring, attachment) {
+  attachmentsByRing.get(ring)?.delete(attachment)
+}
+
+function attachmentsOf(ring) {
+  return [...(attachmentsByRing.get(ring) ?? [])]
+}
+
+/**
+ * Milliseconds until the middle of the current epoch, or of the next one once past it: when
+ * a feed hands out the next key, well before it is due and away from the rotation instant.
+ */
+function msUntilMidEpoch(rotationIntervalSeconds) {
+  const interval = rotationIntervalSeconds * 1000
+  const intoEpoch = Date.now() % interval
+  return (intoEpoch < interval / 2 ? interval / 2 : 1.5 * interval) - intoEpoch
+}
+
+module.exports = {
+  CIPHERS, LAYOUT, RING_OPTIONS, kFed, bindNative, nativeOf, registerAttachment, unregisterAttachment, attachmentsOf,
+  msUntilMidEpoch,
+}

@@ -1,0 +1,134 @@
+'use strict'
+
+// Callback mode: Node's internal `enableTicketKeyCallback()` hook, with one call into Rust per
+// ticket. AES-128 only: Node's callback array has 16-byte slots.
+
+const crypto = require('node:crypto')
+const binding = require('../../binding.js')
+const { markRestored } = require('../secure-context.js')
+
+// The slots of the array Node's `onticketkeycallback(name, iv, enc)` returns, with Node's
+// names (src/crypto/crypto_context.cc): all five to seal, the first three to open. Node reads
+// every slot after the first as a 16-byte buffer, even with a 0, and aborts the process
+// otherwise; a throw is an uncaught exception. So the answer always carries buffers, and
+// nothing here may throw.
+const kTicketKeyReturnIndex = 0
+const kTicketKeyHMACIndex = 1
+const kTicketKeyAESIndex = 2
+const kTicketKeyNameIndex = 3
+const kTicketKeyIVIndex = 4
+const SLOT_BYTES = 16
+const SCRATCH = { name: 0, hmac: 1, aes: 2, iv: 3 }
+const SCRATCH_BYTES = Object.keys(SCRATCH).length * SLOT_BYTES
+// Node's return values: 0 full handshake, 1 use the key, 2 use it and renew the ticket.
+const NODE_REFUSE = 0
+const NODE_USE = 1
+const NODE_RENEW = 2
+const { TicketOutcome } = binding
+
+const slot = (buffer, index) => buffer.subarray(index * SLOT_BYTES, (index + 1) * SLOT_BYTES)
+
+function answer(ret, hmac, aes, name, iv) {
+  const slots = []
+  slots[kTicketKeyReturnIndex] = ret
+  slots[kTicketKeyHMACIndex] = hmac
+  slots[kTicketKeyAESIndex] = aes
+  if (name !== undefined) {
+    slots[kTicketKeyNameIndex] = name
+    slots[kTicketKeyIVIndex] = iv
+  }
+  return slots
+}
+
+/** The ring's callback; `outcomes` counts what became of the tickets offered. */
+function ringTicketCallback(native, outcomes) {
+  // The one place key bytes live on the JavaScript side in this mode: refilled by each call,
+  // and wiped in the next turn of the event loop (Node copies them out synchronously, after
+  // the callback has returned) and when the attachment ends.
+  const scratch = Buffer.alloc(SCRATCH_BYTES)
+  const [name, hmac, aes, iv] = [SCRATCH.name, SCRATCH.hmac, SCRATCH.aes, SCRATCH.iv].map((i) => slot(scratch, i))
+  let wipePending = false
+  const wipe = () => {
+    wipePending = false
+    scratch.fill(0)
+  }
+  function onticketkeycallback(keyName, ticketIv, enc) {
+    if (!wipePending) {
+      wipePending = true
+      setImmediate(wipe).unref()
+    }
+    let outcome = TicketOutcome.Unusable
+    try {
+      if (!enc) keyName.copy(name, 0, 0, SLOT_BYTES)
+      outcome = enc ? native.fillEncrypt(scratch) : native.fillDecrypt(scratch)
+    } catch {}
+    if (!enc) {
+      if (outcome === TicketOutcome.Resume || outcome === TicketOutcome.Renew) outcomes.opened++
+      else if (outcome === TicketOutcome.UnknownKey) outcomes.unknownKey++
+      else if (outcome === TicketOutcome.ExpiredKey) outcomes.expiredKey++
+    }
+    const nodeAnswer = outcome === TicketOutcome.Resume ? NODE_USE : outcome === TicketOutcome.Renew ? NODE_RENEW : NODE_REFUSE
+    if (nodeAnswer === NODE_REFUSE) scratch.fill(0)
+    return enc ? answer(nodeAnswer, hmac, aes, name, iv) : answer(nodeAnswer, hmac, aes)
+  }
+  onticketkeycallback.wipe = wipe
+  return onticketkeycallback
+}
+
+// Once Node's callback hook is on, Node cannot go back to its own ticket handling; this
+// does what Node's built-in callback does, with the context's own key (name | hmac | aes).
+function contextTicketCallback(context) {
+  return markRestored(function onticketkeycallback(keyName, ticketIv, enc) {
+    try {
+      const key = context.getTicketKeys()
+      const [keyNameOwn, hmac, aes] = [0, 1, 2].map((i) => slot(key, i))
+      if (enc) return answer(NODE_USE, hmac, aes, keyNameOwn, crypto.randomBytes(SLOT_BYTES))
+      return answer(crypto.timingSafeEqual(keyName, keyNameOwn) ? NODE_USE : NODE_REFUSE, hmac, aes)
+    } catch {
+      const zero = Buffer.alloc(SLOT_BYTES)
+      return answer(NODE_REFUSE, zero, zero, zero, zero)
+    }
+  })
+}
+
+module.exports = {
+  name: 'callback',
+
+  /** null when callback mode can serve `ring` on `server`, else why not. */
+  problem(server, ring) {
+    const context = server._sharedCreds && server._sharedCreds.context
+    if (!context || typeof context.enableTicketKeyCallback !== 'function') {
+      return 'this Node.js has no enableTicketKeyCallback() on its secure contexts'
+    }
+    if (ring.cipher !== 'aes-128-cbc') {
+      return `Node's ticket callback only does AES-128 and this ring uses '${ring.cipher}'`
+    }
+    return null
+  },
+
+  newOutcomes() {
+    return { opened: 0, unknownKey: 0, expiredKey: 0 }
+  },
+
+  counts(outcomes) {
+    return { ...outcomes }
+  },
+
+  /** Serves `context`'s tickets from the ring; `state.callback` is made once per attachment. */
+  hook(context, state) {
+    state.callback ??= ringTicketCallback(state.native, state.outcomes)
+    context.enableTicketKeyCallback()
+    context.onticketkeycallback = state.callback
+  },
+
+  /** Leaves the context Node's own ticket handling, and wipes the ring's buffer. */
+  restore(context, state) {
+    if (state.callback === null || state.callback === undefined) return
+    context.onticketkeycallback = contextTicketCallback(context)
+    state.callback.wipe()
+  },
+
+  unhook(context, { timeout }) {
+    context.setSessionTimeout(timeout)
+  },
+}

@@ -1,0 +1,55 @@
+'use strict'
+
+// Native mode: the ring's ticket callback, in Rust, on the context's SSL_CTX. No JavaScript
+// runs per handshake and no key byte enters the JavaScript heap.
+
+const crypto = require('node:crypto')
+const binding = require('../../binding.js')
+const { callNative } = require('../errors.js')
+const { externalOf } = require('../secure-context.js')
+
+// The probe is a random session timeout that no context has by chance; Node aborts on one
+// that is not a positive int32.
+const PROBE_MIN = 1_000_000_000
+const PROBE_SPREAD = 1_000_000_000
+
+// Runs fn(external, probe) while the context's session timeout is a random value: the Rust
+// side reads it back through the SSL_CTX pointer it got from `_external`, and refuses a
+// pointer that does not show it.
+function withProvenContext(context, timeoutAfter, fn) {
+  const probe = PROBE_MIN + crypto.randomInt(PROBE_SPREAD)
+  context.setSessionTimeout(probe)
+  try {
+    return callNative(() => fn(externalOf(context), probe))
+  } finally {
+    context.setSessionTimeout(timeoutAfter)
+  }
+}
+
+module.exports = {
+  name: 'native',
+
+  /** null when this process can run native mode, else why not. */
+  unavailableReason() {
+    return binding.nativeUnavailableReason()
+  },
+
+  /** Counters of the tickets offered to one server, kept by the Rust callback. */
+  newOutcomes() {
+    return new binding.NativeTicketOutcomes()
+  },
+
+  counts(outcomes) {
+    return outcomes.counts()
+  },
+
+  /** Serves `context`'s tickets from the ring; its session timeout ends at `lifetime`. */
+  hook(context, { native, outcomes }, lifetime) {
+    withProvenContext(context, lifetime, (external, probe) => binding.nativeAttach(external, probe, native, outcomes))
+  },
+
+  /** Gives the context back Node's ticket callback and `timeout`. */
+  unhook(context, { timeout }) {
+    withProvenContext(context, timeout, (external, probe) => binding.nativeDetach(external, probe))
+  },
+}
