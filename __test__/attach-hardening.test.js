@@ -12,7 +12,7 @@ const path = require('node:path')
 const tls = require('node:tls')
 const { TicketKeyRing, attach, inspectSession } = require('..')
 const binding = require('../binding.js')
-const { key, cert, tlsServer, listen, close, connect, run } = require('./helpers.js')
+const { key, cert, tlsServer, listen, close, connect, run } = require('../test-support/helpers.js')
 
 const MODES = [
   { mode: 'native', cipher: 'aes-256-cbc' },

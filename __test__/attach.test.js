@@ -6,7 +6,7 @@ const net = require('node:net')
 const tls = require('node:tls')
 const util = require('node:util')
 const { TicketKeyRing, attach, generateTicketKeys } = require('..')
-const { key, cert, tlsServer, listen, close, connect } = require('./helpers.js')
+const { key, cert, tlsServer, listen, close, connect } = require('../test-support/helpers.js')
 
 test('auto mode picks native on this Node, and says so', async () => {
   const ring = new TicketKeyRing()

@@ -10,8 +10,8 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { TicketKeyRing, attach } = require('..')
-const { key, cert, tlsServer, listen, close, cli } = require('./helpers.js')
-const { freePort, waitForPort, stopChild } = require('./fleet-helpers.js')
+const { key, cert, tlsServer, listen, close, cli } = require('../test-support/helpers.js')
+const { freePort, waitForPort, stopChild } = require('../test-support/fleet.js')
 
 test('generate: fresh keys in every format, to stdout only', async () => {
   const before = fs.readdirSync(process.cwd())

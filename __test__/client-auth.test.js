@@ -14,7 +14,7 @@ const crypto = require('node:crypto')
 const { execFileSync } = require('node:child_process')
 const { TicketKeyRing, attach } = require('..')
 const { clientAuthPolicy } = require('../lib/client-auth.js')
-const { key, cert, HOST, listen, close } = require('./helpers.js')
+const { key, cert, HOST, listen, close } = require('../test-support/helpers.js')
 
 const MODES = [
   { mode: 'native', cipher: 'aes-256-cbc' },

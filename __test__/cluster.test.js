@@ -1,39 +1,40 @@
 'use strict'
 
-// Cluster workers: no key byte stays in a worker's memory after destroy() (keys reach workers sealed to
-// each one, and are opened straight into the Rust ring, never into the JavaScript heap), and
-// malformed or unsealed key messages change nothing.
+// TicketKeyRing.forCluster(): workers mirror the primary's ring and rotate with it.
 
-const test = require('node:test')
+const { describe, test } = require('node:test')
 const assert = require('node:assert/strict')
+const { fork } = require('node:child_process')
+const { once } = require('node:events')
 const path = require('node:path')
-const fs = require('node:fs')
-const { run } = require('./helpers.js')
+const { TicketKeyRing } = require('..')
 
-const canScan = (() => {
-  try {
-    fs.accessSync(`/proc/${process.pid}/mem`, fs.constants.R_OK)
-    return true
-  } catch {
-    return false
-  }
-})()
 
-test('a forCluster() worker holds no key byte after destroy(), detach() and GC (procfs scan)', { skip: !canScan && 'no /proc/<pid>/mem' }, async () => {
-  const { code, stdout, stderr } = await run(process.execPath, [path.join(__dirname, 'fixtures', 'cluster-memory.js')])
-  assert.equal(code, 0, stderr)
-  const report = JSON.parse(stdout.trim().split('\n').pop())
-  assert.deepEqual(report.resumed, [true, true], 'the worker served the ring')
-  assert.deepEqual(report.control, ['hmac raw'], "the scan finds the key where it is: the primary's own memory")
-  assert.deepEqual(report.found, [], 'key bytes left in the worker')
-})
+describe('TicketKeyRing.forCluster', () => {
+  test('workers, also one started later, hold the primary\'s keys and rotate with it', async () => {
+    const primary = fork(path.join(__dirname, 'fixtures', 'cluster-primary.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    try {
+      const [report] = await Promise.race([
+        once(primary, 'message'),
+        new Promise((resolve, reject) => setTimeout(() => reject(new Error('the cluster sent no report in 30 s')), 30_000).unref()),
+      ])
+      assert.equal(report.error, undefined, report.error)
+      const { early, late } = report
+      // Each snapshot: the primary's current key and every worker's, taken at one moment.
+      for (const snapshot of [...early, ...late]) {
+        assert.equal(new Set(snapshot).size, 1, JSON.stringify(snapshot))
+      }
+      assert.notEqual(early[0][0], late[late.length - 1][0], 'the keys rotated in between')
+    } finally {
+      primary.kill()
+      await once(primary, 'exit')
+    }
+  })
 
-test('a forCluster() worker ignores malformed and unsealed key messages, and takes the real ones', async () => {
-  const { code, stdout, stderr } = await run(process.execPath, [path.join(__dirname, 'fixtures', 'cluster-hostile.js')])
-  assert.equal(code, 0, stderr)
-  const report = JSON.parse(stdout.trim().split('\n').pop())
-  assert.equal(report.exitCode, 0, 'the worker did not crash')
-  assert.equal(report.name, report.primary, "the worker encrypts with the primary's key")
-  assert.equal(report.cipher, 'aes-256-cbc')
-  assert.equal(report.ticketLifetime, 7200, 'the schedule came from the sealed message, not a forged one')
+  test('outside a cluster worker it needs the primary', async () => {
+    const ring = await TicketKeyRing.forCluster({ rotationInterval: 60 })
+    assert.equal(ring.rotationInterval, 60, 'in a primary (or a plain process) it is an ordinary ring')
+    ring.destroy()
+    await assert.rejects(TicketKeyRing.forCluster('x'), { code: 'ERR_INVALID_ARG_TYPE' })
+  })
 })

@@ -10,8 +10,8 @@ const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { cert } = require('./helpers.js')
-const { startRedis, startHaproxy, startFleet, reconnectThrough } = require('./fleet-helpers.js')
+const { cert } = require('../test-support/helpers.js')
+const { startRedis, startHaproxy, startFleet, reconnectThrough } = require('../test-support/fleet.js')
 
 const ROTATION = 2 // seconds
 const SPAN_MS = 3.5 * ROTATION * 1000 // at least three rotations

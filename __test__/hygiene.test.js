@@ -11,8 +11,8 @@ const os = require('node:os')
 const path = require('node:path')
 const { inspect } = require('node:util')
 const { TicketKeyRing, RedisKeyStore, SessionCache, attach, inspectTicket } = require('..')
-const { tlsServer, listen, close, connect, thrown, cli } = require('./helpers.js')
-const { startRedis } = require('./fleet-helpers.js')
+const { tlsServer, listen, close, connect, thrown, cli } = require('../test-support/helpers.js')
+const { startRedis } = require('../test-support/fleet.js')
 
 // Two keys whose secrets are easy to recognise in any encoding.
 function knownKeys(size) {

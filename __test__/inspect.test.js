@@ -1,13 +1,12 @@
 'use strict'
 
-// The ticket cipher in Rust against real tickets, inspectTicket in every key state, and the
-// importers of nginx and HAProxy key files, whose layout the tests write out byte by byte.
+// The ticket cipher in Rust against real tickets, and inspectTicket in every key state.
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const tls = require('node:tls')
 const { TicketKeyRing, attach, inspectTicket, generateTicketKeys } = require('..')
-const { cert, HOST, tlsServer, listen, close } = require('./helpers.js')
+const { cert, HOST, tlsServer, listen, close } = require('../test-support/helpers.js')
 
 function ticketFrom(port, version) {
   return new Promise((resolve, reject) => {
@@ -91,38 +90,3 @@ test('inspectTicket: garbage is an unknown key, wrong types are Node-style error
   assert.throws(() => inspectTicket(Buffer.alloc(80), ring), { code: 'ERR_INVALID_STATE' })
 })
 
-// Byte patterns that say where each part of a key went.
-const part = (fill, n) => Buffer.alloc(n, fill)
-
-test('fromNginx: 48-byte files are name|aes|hmac, 80-byte files name|hmac|aes; the first file encrypts', () => {
-  const file48 = (i) => Buffer.concat([part(0x10 + i, 16), part(0xa0 + i, 16), part(0xb0 + i, 16)]) // name, aes, hmac
-  const ring = TicketKeyRing.fromNginx([file48(1), file48(2)])
-  assert.equal(ring.cipher, 'aes-128-cbc')
-  assert.deepEqual(ring.getTicketKeys(), Buffer.concat([part(0x11, 16), part(0xb1, 16), part(0xa1, 16)]))
-  assert.deepEqual(ring.keys().map((k) => [k.name.slice(0, 2), k.state]), [['11', 'current'], ['12', 'previous']])
-
-  const file80 = Buffer.concat([part(0x21, 16), part(0xc1, 32), part(0xd1, 32)]) // name, hmac, aes
-  const ring80 = TicketKeyRing.fromNginx(file80)
-  assert.equal(ring80.cipher, 'aes-256-cbc')
-  assert.deepEqual(ring80.getTicketKeys(), file80)
-
-  assert.throws(() => TicketKeyRing.fromNginx([]), { code: 'ERR_INVALID_ARG_TYPE' })
-  assert.throws(() => TicketKeyRing.fromNginx([file48(1), file80]), { code: 'ERR_INVALID_ARG_VALUE' })
-  assert.throws(() => TicketKeyRing.fromNginx(Buffer.alloc(64, 1)), { code: 'ERR_INVALID_ARG_VALUE' })
-  assert.throws(() => TicketKeyRing.fromNginx('keyfile'), { code: 'ERR_INVALID_ARG_TYPE' })
-})
-
-test("fromHaproxy: base64 lines of name|aes|hmac; of the last three, the second-to-last encrypts", () => {
-  const line = (i, n) => Buffer.concat([part(0x30 + i, 16), part(0xe0 + i, n), part(0xf0 + i, n)]).toString('base64')
-  const text = `# rotated daily\n${[1, 2, 3, 4].map((i) => line(i, 16)).join('\n')}\n`
-  const ring = TicketKeyRing.fromHaproxy(text)
-  // Lines 2, 3, 4 are the window; line 3 encrypts.
-  assert.deepEqual(ring.getTicketKeys(), Buffer.concat([part(0x33, 16), part(0xf3, 16), part(0xe3, 16)]))
-  assert.deepEqual(ring.keys().map((k) => k.name.slice(0, 2)).sort(), ['32', '33', '34'])
-  const ring80 = TicketKeyRing.fromHaproxy(Buffer.from([line(1, 32), line(2, 32)].join('\r\n')))
-  assert.equal(ring80.cipher, 'aes-256-cbc')
-  assert.deepEqual(ring80.getTicketKeys(), Buffer.concat([part(0x31, 16), part(0xf1, 32), part(0xe1, 32)]))
-  assert.throws(() => TicketKeyRing.fromHaproxy(''), { code: 'ERR_INVALID_ARG_VALUE' })
-  assert.throws(() => TicketKeyRing.fromHaproxy(`${line(1, 16)}\n${line(2, 32)}`), { code: 'ERR_INVALID_ARG_VALUE' })
-  assert.throws(() => TicketKeyRing.fromHaproxy(42), { code: 'ERR_INVALID_ARG_TYPE' })
-})

@@ -1,15 +1,15 @@
 'use strict'
 
 // The short version of benchmark/soak.js, and lifecycle calls made while handshakes are in
-// flight. The server runs in its own process (benchmark/soak-server.js), so that a crash is an
+// flight. The server runs in its own process (test-support/soak-server.js), so that a crash is an
 // exit status here rather than the end of the test run.
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { setTimeout: sleep } = require('node:timers/promises')
 const crypto = require('node:crypto')
-const { runLoad, handshake, startServer } = require('../benchmark/soak-load.js')
-const { startRedis } = require('./fleet-helpers.js')
+const { runLoad, handshake, startServer } = require('../test-support/soak-load.js')
+const { startRedis } = require('../test-support/fleet.js')
 const { selfSignedCertificate } = require('../lib/selfsigned.js')
 
 const { key, cert } = selfSignedCertificate()

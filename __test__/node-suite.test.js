@@ -12,7 +12,7 @@ const path = require('node:path')
 const tls = require('node:tls')
 const { TicketKeyRing, attach, generateTicketKeys } = require('..')
 const { makeSelfSignedCertificate } = require('../lib/selfsigned.js')
-const { key, cert, tlsServer, listen, close, connect, thrown, run, sessionLines } = require('./helpers.js')
+const { key, cert, tlsServer, listen, close, connect, thrown, run, sessionLines } = require('../test-support/helpers.js')
 
 const MODES = [{ mode: 'native', cipher: 'aes-256-cbc', size: 80 }, { mode: 'callback', cipher: 'aes-128-cbc', size: 48 }]
 

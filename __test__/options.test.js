@@ -6,7 +6,7 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { TicketKeyRing, RedisKeyStore, attach, SessionCache } = require('..')
-const { tlsServer, thrown } = require('./helpers.js')
+const { tlsServer, thrown } = require('../test-support/helpers.js')
 
 test('unknown option names are refused with ERR_INVALID_ARG_VALUE, naming the option', async () => {
   const secret = Buffer.alloc(32, 1)

@@ -8,7 +8,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { TicketKeyRing, attach } = require('..')
-const { cert, tlsServer, listen, close, run, sessionLines } = require('./helpers.js')
+const { cert, tlsServer, listen, close, run, sessionLines } = require('../test-support/helpers.js')
 
 for (const { mode, cipher } of [{ mode: 'native', cipher: 'aes-256-cbc' }, { mode: 'callback', cipher: 'aes-128-cbc' }]) {
   describe(`${mode} mode`, () => {

@@ -10,7 +10,7 @@ const { fork } = require('node:child_process')
 const { once } = require('node:events')
 const path = require('node:path')
 const { generateTicketKeys } = require('..')
-const { key, cert, connect } = require('./helpers.js')
+const { key, cert, connect } = require('../test-support/helpers.js')
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'ring-server.js')
 

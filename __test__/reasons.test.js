@@ -6,7 +6,7 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { TicketKeyRing, attach, generateTicketKeys } = require('..')
-const { tlsServer, listen, close, connect } = require('./helpers.js')
+const { tlsServer, listen, close, connect } = require('../test-support/helpers.js')
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 

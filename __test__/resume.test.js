@@ -10,7 +10,7 @@ const http2 = require('node:http2')
 const tls = require('node:tls')
 const { once } = require('node:events')
 const { TicketKeyRing, attach, generateTicketKeys } = require('..')
-const { key, cert, HOST, tlsServer, listen, close, connect, reconnect } = require('./helpers.js')
+const { key, cert, HOST, tlsServer, listen, close, connect, reconnect } = require('../test-support/helpers.js')
 
 const MODES = [
   { mode: 'native', cipher: 'aes-256-cbc' },

@@ -13,10 +13,10 @@ const path = require('node:path')
 const https = require('node:https')
 const tls = require('node:tls')
 const { TicketKeyRing, attach, SessionCache, inspectSession } = require('..')
-const { key, cert, HOST, tlsServer, listen, close } = require('./helpers.js')
+const { key, cert, HOST, tlsServer, listen, close } = require('../test-support/helpers.js')
 const { makeSelfSignedCertificate } = require('../lib/selfsigned.js')
-const { freePort, stopChild, waitForPort } = require('./fleet-helpers.js')
-const { installKeyWindow } = require('./key-window.js')
+const { freePort, stopChild, waitForPort } = require('../test-support/fleet.js')
+const { installKeyWindow } = require('../test-support/key-window.js')
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 

@@ -9,7 +9,7 @@ const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
 const tls = require('node:tls')
 const { TicketKeyRing, attach } = require('..')
-const { cert, HOST, tlsServer, listen, close } = require('./helpers.js')
+const { cert, HOST, tlsServer, listen, close } = require('../test-support/helpers.js')
 
 const ROUNDS = 400
 

@@ -10,7 +10,7 @@
 // Needs redis-server and haproxy on the PATH.
 
 const { parseArgs } = require('node:util')
-const { startRedis, startHaproxy, startFleet, reconnectThrough } = require('../__test__/fleet-helpers.js')
+const { startRedis, startHaproxy, startFleet, reconnectThrough } = require('../test-support/fleet.js')
 
 const { values } = parseArgs({
   options: {

@@ -15,8 +15,8 @@
 
 const crypto = require('node:crypto')
 const { parseArgs } = require('node:util')
-const { runLoad, startServer } = require('./soak-load.js')
-const { freePort, startRedis } = require('../__test__/fleet-helpers.js')
+const { runLoad, startServer } = require('../test-support/soak-load.js')
+const { freePort, startRedis } = require('../test-support/fleet.js')
 const { selfSignedCertificate } = require('../lib/selfsigned.js')
 
 const { values } = parseArgs({

@@ -5,7 +5,7 @@
 // as HAProxy or nginx rotate. argv: <key and cert as JSON>.
 
 const https = require('node:https')
-const { installKeyWindow } = require('../__test__/key-window.js')
+const { installKeyWindow } = require('../test-support/key-window.js')
 
 const { key, cert } = JSON.parse(process.argv[2])
 const server = https.createServer({ key, cert }, (req, res) => res.end('ok'))

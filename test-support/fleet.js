@@ -13,7 +13,7 @@ const path = require('node:path')
 const tls = require('node:tls')
 const { key, cert } = require('./helpers.js')
 
-const FLEET_SERVER = path.join(__dirname, 'fixtures', 'fleet-server.js')
+const FLEET_SERVER = path.join(__dirname, '..', '__test__', 'fixtures', 'fleet-server.js')
 
 function freePort() {
   return new Promise((resolve, reject) => {

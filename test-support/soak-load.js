@@ -145,7 +145,7 @@ async function runLoad({ ports, ca, clients = 32, durationMs, lifetimeSeconds, d
 }
 
 /**
- * Starts benchmark/soak-server.js with `config`. `request(op)` runs an operation there and
+ * Starts soak-server.js with `config`. `request(op)` runs an operation there and
  * resolves with its answer; `exit` resolves with { code, signal } whenever the process ends;
  * `stop()` ends it and resolves with the same.
  */
