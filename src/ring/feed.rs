@@ -1,0 +1,61 @@
+//! A fed ring: keys that arrive from outside (a shared store, a cluster's primary) take their
+//! epoch's place in the schedule, and the ring's keys can be mirrored to another ring.
+
+use zeroize::Zeroizing;
+
+use super::{find, forget_unscheduled_copy, Mode, Ring, RingError, Role, Slot};
+use crate::key::{KeyError, TicketKey};
+
+impl Ring {
+    /// Takes the key of `epoch` from the ring's feed. It replaces a key the ring made itself
+    /// for that epoch: one that never encrypted is dropped, one that did stays decrypt-only for
+    /// a lifetime. Returns whether the ring took the key; it ignores keys it already holds,
+    /// keys of epochs whose tickets have all expired, and any key on a ring of explicit keys.
+    pub fn offer(&self, epoch: u64, key: TicketKey, now: u64) -> Result<bool, RingError> {
+        if key.cipher() != self.cipher {
+            return Err(KeyError::Length { layout: self.cipher.layout_len(), got: key.cipher().layout_len() }.into());
+        }
+        let mut inner = self.write_at(now)?;
+        let Mode::Scheduled { shift } = inner.mode else { return Ok(false) };
+        let (interval, lifetime) = (self.schedule.rotation_interval, self.schedule.ticket_lifetime);
+        let Some(start) = epoch.checked_sub(shift).map(|e| e.saturating_mul(interval)) else { return Ok(false) };
+        let end = start.saturating_add(interval);
+        if end.saturating_add(lifetime) <= now {
+            return Ok(false);
+        }
+        // A key held from before the clock stepped back: the feed puts it back on the schedule.
+        forget_unscheduled_copy(&mut inner.slots, &key);
+        // The same key again, or a name clash that would make tickets ambiguous.
+        if find(&inner.slots, key.name()).is_some() {
+            return Ok(false);
+        }
+        let mut slot = Slot { key: Box::new(key), epoch: Some(epoch), activates_at: start, ends_at: Some(end), role: Role::Next };
+        if let Some(i) = inner.slots.iter().position(|s| s.epoch == Some(epoch)) {
+            let local = &mut inner.slots[i];
+            slot.activates_at = local.activates_at;
+            slot.ends_at = local.ends_at;
+            slot.role = local.role;
+            match local.role {
+                Role::Next => {
+                    inner.slots.remove(i);
+                }
+                Role::Current => {
+                    local.epoch = None;
+                    local.retire(now, lifetime);
+                }
+                Role::Previous { .. } => local.epoch = None,
+            }
+        } else if end <= now {
+            slot.role = Role::Previous { expires_at: Some(end.saturating_add(lifetime)) };
+        }
+        inner.slots.push(slot);
+        self.roll(&mut inner, now);
+        Ok(true)
+    }
+
+    /// The keys of every epoch the ring holds, in its layout, for mirroring it elsewhere.
+    pub fn epoch_keys(&self, now: u64) -> Result<Vec<(u64, Zeroizing<Vec<u8>>)>, RingError> {
+        let inner = self.read_at(now)?;
+        Ok(inner.slots.iter().filter_map(|s| s.epoch.map(|e| (e, s.key.to_layout()))).collect())
+    }
+}
