@@ -280,7 +280,7 @@ class Feed {
     if (!this.#caughtUp) {
       // Tickets that other processes (or this one before a restart) sealed in recent epochs
       // are still live: fetch those keys once, without ever making new past keys.
-      const live = Math.ceil(ring.ticketLifetime / ring.rotationInterval)
+      const live = nativeOf(ring).livePreviousEpochs
       try {
         for (let e = epoch - live; e < epoch; e++) await this.#store.fetch(ring, e, deadline)
         this.#caughtUp = true

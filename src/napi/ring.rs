@@ -143,6 +143,13 @@ impl NativeRing {
         Ok(taken)
     }
 
+    /// How many epochs before the current one can still have live tickets: the keys a ring
+    /// that starts late fetches from its store.
+    #[napi(getter)]
+    pub fn live_previous_epochs(&self) -> f64 {
+        self.ring.schedule().live_previous_epochs() as f64
+    }
+
     #[napi(getter)]
     pub fn cipher(&self) -> &'static str {
         self.ring.cipher().name()
