@@ -73,7 +73,14 @@ function nativeAvailable() {
   return binding.nativeUnavailableReason() === null
 }
 
-function generateTicketKeys(size = 48) {
+/** The cipher of a ring made without options.cipher or keys: AES-256 where native mode works. */
+function defaultCipher() {
+  return nativeAvailable() ? 'aes-256-cbc' : 'aes-128-cbc'
+}
+
+// By default one key in the layout of a default ring, so that what generateTicketKeys() makes,
+// new TicketKeyRing() takes (ring.setTicketKeys(generateTicketKeys())).
+function generateTicketKeys(size = LAYOUT[defaultCipher()]) {
   validateInteger(size, 'size', 1, MAX_GENERATED_BYTES)
   if (size % 48 !== 0 && size % 80 !== 0) {
     throw invalidArgValue('size', `must be a multiple of 48 (Node layout) or 80 (extended layout). Received ${size}`)
@@ -236,7 +243,7 @@ class TicketKeyRing {
     const layout = LAYOUT[native.cipher]
     if (bytes.length === 0 || bytes.length % layout !== 0) {
       throw invalidArgValue('keys',
-        `must be a non-zero multiple of ${layout} bytes for a ${native.cipher} ring. Received ${bytes.length} bytes`)
+        `must be a non-zero multiple of ${layout} bytes for an ${native.cipher} ring. Received ${bytes.length} bytes`)
     }
     callNative(() => native.setKeys(bytes))
   }
