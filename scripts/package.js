@@ -56,9 +56,10 @@ function buildTarget(target, recipe, dist) {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), `tls-ticket-keys-${target.platform}-`))
   try {
     run('npx', ['napi', 'build', '--platform', '--release', '--no-js', '--target', target.triple,
-      '--output-dir', out, ...recipe.napiArgs], { cwd: ROOT, env })
+      '--output-dir', out, ...recipe.napiArgs], { cwd: ROOT, env: { ...env, ...recipe.setup?.(out) } })
     const built = path.join(out, binaryName(target))
     if (!fs.existsSync(built)) throw new Error(`napi build wrote no ${binaryName(target)}`)
+    recipe.check?.(built)
     fs.copyFileSync(built, path.join(dir, binaryName(target)))
   } finally {
     fs.rmSync(out, { recursive: true, force: true })

@@ -52,10 +52,35 @@ function zig() {
   }
 }
 
+/**
+ * mingw-w64. napi-build links a windows-gnu addon against libnode.dll (a MinGW-built node's),
+ * but the napi crate finds every Node-API function in the host process at load time, so an
+ * empty stand-in satisfies the linker, and the check below proves the addon imports nothing
+ * from it: it then needs only system DLLs and loads in the official node.exe.
+ */
+function mingw(triple) {
+  const recipe = gccLinker(triple, 'x86_64-w64-mingw32-gcc', 'gcc-mingw-w64-x86-64')
+  recipe.needs.push([() => onPath('x86_64-w64-mingw32-objdump'), 'no x86_64-w64-mingw32-objdump (apt-get install binutils-mingw-w64-x86-64)'])
+  recipe.setup = (scratch) => {
+    const dir = path.join(scratch, 'libnode-stand-in')
+    fs.mkdirSync(dir)
+    fs.writeFileSync(path.join(dir, 'empty.c'), '')
+    const cc = spawnSync('x86_64-w64-mingw32-gcc', ['-shared', '-o', path.join(dir, 'libnode.dll'), path.join(dir, 'empty.c')])
+    if (cc.status !== 0) throw new Error(`x86_64-w64-mingw32-gcc could not make the libnode.dll stand-in: ${cc.stderr}`)
+    return { LIBNODE_PATH: dir }
+  }
+  recipe.check = (binary) => {
+    const dlls = spawnSync('x86_64-w64-mingw32-objdump', ['-p', binary], { encoding: 'utf8' }).stdout
+      .split('\n').filter((l) => l.includes('DLL Name:')).map((l) => l.split(':')[1].trim())
+    if (dlls.length === 0 || dlls.some((d) => /node/i.test(d))) throw new Error(`${binary} imports ${dlls.join(', ') || 'nothing'}`)
+  }
+  return recipe
+}
+
 const RECIPES = {
   'x86_64-unknown-linux-gnu': () => ({ how: 'the host toolchain', needs: [[() => onPath('cc'), 'no cc']], env: {}, napiArgs: [] }),
   'aarch64-unknown-linux-gnu': (t) => gccLinker(t, 'aarch64-linux-gnu-gcc', 'gcc-aarch64-linux-gnu libc6-dev-arm64-cross'),
-  'x86_64-pc-windows-gnu': (t) => gccLinker(t, 'x86_64-w64-mingw32-gcc', 'gcc-mingw-w64-x86-64'),
+  'x86_64-pc-windows-gnu': mingw,
   'x86_64-unknown-linux-musl': zig,
   'aarch64-unknown-linux-musl': zig,
   'x86_64-apple-darwin': zig,
@@ -63,8 +88,8 @@ const RECIPES = {
 }
 
 /**
- * How to build a target here: { how, env, napiArgs }, or { missing: why not } when a
- * toolchain it needs is absent.
+ * How to build a target here: { how, env, napiArgs, setup?(scratch) -> env, check?(binary) },
+ * or { missing: why not } when a toolchain it needs is absent.
  */
 function recipeFor(target) {
   const make = RECIPES[target.triple]

@@ -118,10 +118,18 @@ struct Hook {
     outcomes: Arc<TicketOutcomes>,
 }
 
+#[cfg(unix)]
 fn lookup(name: &CStr) -> Option<*mut c_void> {
     // SAFETY: dlsym with RTLD_DEFAULT only reads the loaded objects' symbol tables.
     let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
     (!p.is_null()).then_some(p)
+}
+
+// Windows has no dlsym(RTLD_DEFAULT): every symbol is missing, so native mode is unavailable
+// and callback mode serves.
+#[cfg(not(unix))]
+fn lookup(_name: &CStr) -> Option<*mut c_void> {
+    None
 }
 
 macro_rules! symbol {
