@@ -77,7 +77,7 @@ const nativeProven = NATIVE_PROVEN.includes(platform)
 /** Why 'auto' should not pick native mode here, or null where native mode is proven. */
 function nativeUnprovenReason() {
   return nativeProven ? null
-    : `it is not proven on ${platform} (only on ${NATIVE_PROVEN.join(', ')}); pass mode: 'native' to try it`
+    : `it is not proven on ${platform}, only on ${NATIVE_PROVEN.join(' and ')}; pass mode: 'native' to try it`
 }
 
 module.exports = {
