@@ -195,7 +195,7 @@ test('the tarballs install and run on a machine without Rust', { skip: !hostSupp
       }
     })
 
-    await t.test('x64: require, both modes, TLS 1.2 and 1.3, exports map, command line', { timeout: TIMEOUT.host }, (t) => {
+    await t.test('x64: require and import, both modes, TLS 1.2 and 1.3, exports map, command line', { timeout: TIMEOUT.host }, (t) => {
       const project = install(tmp, 'x64', [main, tarball(`${NAME}-linux-x64-gnu`)], env)
       const installed = fs.readdirSync(path.join(project, 'node_modules')).filter((d) => d.startsWith(NAME))
       assert.deepEqual(installed.sort(), [NAME, `${NAME}-linux-x64-gnu`])
@@ -213,6 +213,11 @@ test('the tarballs install and run on a machine without Rust', { skip: !hostSupp
         `${NAME}/lib/ring.js ERR_PACKAGE_PATH_NOT_EXPORTED`, `${NAME}/binding.js ERR_PACKAGE_PATH_NOT_EXPORTED`,
         `${NAME}/index.js ERR_PACKAGE_PATH_NOT_EXPORTED`, VERSION,
       ])
+      const esm = ok(run(process.execPath, ['--input-type=module', '-e', `
+        import { TicketKeyRing, attach, generateTicketKeys, RedisKeyStore, SessionCache, inspectSession, inspectTicket } from '${NAME}'
+        console.log([TicketKeyRing, attach, generateTicketKeys, RedisKeyStore, SessionCache, inspectSession, inspectTicket].map((f) => typeof f).join())`],
+      { cwd: project, env }), 'import from ESM')
+      assert.equal(esm.trim(), Array(7).fill('function').join())
       const npx = path.join(path.dirname(npmCli()), 'npx-cli.js')
       const npxEnv = { ...env, npm_config_offline: 'true', npm_config_cache: path.join(tmp, 'npm-cache') }
       assert.equal(ok(run(process.execPath, [npx, NAME, '--version'], { cwd: project, env: npxEnv }), 'npx --version').trim(), VERSION)
