@@ -292,7 +292,9 @@ export interface TicketReport {
 export declare function inspectTicket(ticket: NodeJS.ArrayBufferView, ring: TicketKeyRing): TicketReport
 
 /**
- * Fresh key material from the CSPRNG: `size` bytes, a multiple of 48 (Node's layout, the
- * default) or of 80 (the extended layout), at most 81920.
+ * Fresh key material from the CSPRNG: `size` bytes, a multiple of 48 (Node's layout) or of 80
+ * (the extended layout), at most 81920. Without `size`, one key in the layout of a default
+ * `new TicketKeyRing()`: 80 bytes where the native mode is available, else 48, so that
+ * `ring.setTicketKeys(generateTicketKeys())` fits a default ring.
  */
 export declare function generateTicketKeys(size?: number): Buffer

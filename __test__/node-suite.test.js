@@ -92,7 +92,7 @@ for (const { mode, cipher, size } of MODES) {
         assert.throws(() => ring.setTicketKeys(arg), {
           name: 'TypeError',
           code: 'ERR_INVALID_ARG_VALUE',
-          message: `The argument 'keys' must be a non-zero multiple of ${size} bytes for a ${cipher} ring. Received ${arg.byteLength} bytes`,
+          message: `The argument 'keys' must be a non-zero multiple of ${size} bytes for an ${cipher} ring. Received ${arg.byteLength} bytes`,
         })
       }
       // Node's own setTicketKeys checks its argument as it does without a ring (the error

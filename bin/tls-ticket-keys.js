@@ -7,6 +7,7 @@ const { parseArgs } = require('node:util')
 const fs = require('node:fs')
 
 const USAGE = `Usage:
+  tls-ticket-keys --version
   tls-ticket-keys generate [--size 48|80] [--format base64|hex|nginx|haproxy] [--count N]
   tls-ticket-keys check host:port [-n 5] [--servername NAME] [--tls1.2|--tls1.3] [--ca FILE|--insecure] [--json]
   tls-ticket-keys demo`
@@ -95,6 +96,7 @@ async function main() {
     if (command === 'check') return await check(rest)
     if (command === 'demo') return await require('../examples/demo.js').main()
     if (command === '--help' || command === '-h' || command === 'help') return process.stdout.write(`${USAGE}\n`)
+    if (command === '--version' || command === '-v') return process.stdout.write(`${require('../package.json').version}\n`)
   } catch (err) {
     if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ||
         err.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') fail(err.message)

@@ -236,7 +236,7 @@ function attach(server, ring, options = {}) {
 
   let nativeWhy = null
   if (requested !== 'callback') {
-    nativeWhy = nativeMode.unavailableReason()
+    nativeWhy = requested === 'native' ? nativeMode.unavailableReason() : nativeMode.autoReason()
     if (nativeWhy === null) {
       try {
         return Attachment.start(server, ring, nativeMode)

@@ -11,6 +11,7 @@ const { CIPHERS, LAYOUT, RING_OPTIONS, kFed, bindNative, attachmentsOf } = requi
 const { nginxKeys, haproxyKeys } = require('./key-files.js')
 const { metricsText } = require('./metrics.js')
 const { forCluster } = require('./cluster.js')
+const nativeMode = require('./modes/native.js')
 
 const MAX_GENERATED_BYTES = 80 * 1024
 const DEFAULT_TICKET_LIFETIME = 7200
@@ -23,11 +24,14 @@ const MAX_TICK_SECONDS = 60
 const SHARED_SESSION_ID_CONTEXT = createHash('sha256')
   .update('tls-ticket-keys session id context v1').digest('hex').slice(0, 32)
 
-function nativeAvailable() {
-  return binding.nativeUnavailableReason() === null
+/** The cipher of a ring made without options.cipher or keys: AES-256 where 'auto' attaches in native mode. */
+function defaultCipher() {
+  return nativeMode.autoReason() === null ? 'aes-256-cbc' : 'aes-128-cbc'
 }
 
-function generateTicketKeys(size = 48) {
+// By default one key in the layout of a default ring, so that what generateTicketKeys() makes,
+// new TicketKeyRing() takes (ring.setTicketKeys(generateTicketKeys())).
+function generateTicketKeys(size = LAYOUT[defaultCipher()]) {
   validateInteger(size, 'size', 1, MAX_GENERATED_BYTES)
   if (size % 48 !== 0 && size % 80 !== 0) {
     throw invalidArgValue('size', `must be a multiple of 48 (Node layout) or 80 (extended layout). Received ${size}`)
@@ -72,7 +76,7 @@ class TicketKeyRing {
       this.#native = callNative(() => binding.NativeRing.explicit(cipher, rotationInterval, ticketLifetime, keys))
     } else {
       const cipher = options.cipher === undefined
-        ? (nativeAvailable() ? 'aes-256-cbc' : 'aes-128-cbc')
+        ? defaultCipher()
         : validateOneOf(options.cipher, 'options.cipher', CIPHERS)
       if (options.secret !== undefined) {
         const secret = validateKeyBytes(options.secret, 'options.secret')
@@ -172,7 +176,7 @@ class TicketKeyRing {
     const layout = LAYOUT[native.cipher]
     if (bytes.length === 0 || bytes.length % layout !== 0) {
       throw invalidArgValue('keys',
-        `must be a non-zero multiple of ${layout} bytes for a ${native.cipher} ring. Received ${bytes.length} bytes`)
+        `must be a non-zero multiple of ${layout} bytes for an ${native.cipher} ring. Received ${bytes.length} bytes`)
     }
     callNative(() => native.setKeys(bytes))
   }
@@ -229,4 +233,4 @@ class TicketKeyRing {
   }
 }
 
-module.exports = { TicketKeyRing, generateTicketKeys, nativeAvailable }
+module.exports = { TicketKeyRing, generateTicketKeys }

@@ -91,19 +91,33 @@ pub(super) struct Symbols {
 }
 
 
+#[cfg(unix)]
 pub(super) fn lookup(name: &CStr) -> Option<*mut c_void> {
     // SAFETY: dlsym with RTLD_DEFAULT only reads the loaded objects' symbol tables.
     let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
     (!p.is_null()).then_some(p)
 }
 
+// Windows has no dlsym(RTLD_DEFAULT): every symbol is missing, so native mode is unavailable
+// and callback mode serves.
+#[cfg(not(unix))]
+pub(super) fn lookup(_name: &CStr) -> Option<*mut c_void> {
+    None
+}
+
 /// The base address of the loaded object that defines `p`.
+#[cfg(unix)]
 fn library_of(p: *mut c_void) -> Option<usize> {
     let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
     // SAFETY: dladdr only reads the loader's tables and fills `info`.
     let found = unsafe { libc::dladdr(p as *const c_void, info.as_mut_ptr()) };
     // SAFETY: dladdr filled `info` when it returned non-zero.
     (found != 0).then(|| unsafe { info.assume_init() }.dli_fbase as usize)
+}
+
+#[cfg(not(unix))]
+fn library_of(_p: *mut c_void) -> Option<usize> {
+    None
 }
 
 /// An OpenSSL symbol, remembered so that `resolve` can check that all of them come from one

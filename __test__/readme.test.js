@@ -1,0 +1,122 @@
+'use strict'
+
+// Every JavaScript block of README.md, run as a reader would run it: extracted into a file of
+// a project where `tls-ticket-keys` resolves to this package (through its exports map), with
+// only certificates and ports filled in (fixtures/readme-harness.js). A block that throws,
+// rejects, serves no TLS on a port it listens on, or does not shut down on SIGTERM fails.
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { execFileSync, spawn, spawnSync } = require('node:child_process')
+const { once } = require('node:events')
+const fs = require('node:fs')
+const https = require('node:https')
+const os = require('node:os')
+const path = require('node:path')
+const { key, cert } = require('../test-support/helpers.js')
+
+const ROOT = path.join(__dirname, '..')
+const HARNESS = path.join(__dirname, 'fixtures', 'readme-harness.js')
+const SETTLE_MS = 2500
+const BLOCK_TIMEOUT_MS = 30_000
+
+/** The ```js blocks of a Markdown text, with the line each starts on. */
+function jsBlocks(markdown) {
+  const blocks = []
+  const lines = markdown.split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i].trim() !== '```js') continue
+    const start = i + 1
+    while (i + 1 < lines.length && lines[i + 1].trim() !== '```') i++
+    blocks.push({ line: start + 1, code: lines.slice(start, i + 1).join('\n') })
+    i++
+  }
+  return blocks
+}
+
+/** A certificate for example.com, signed by itself: the client example's server. */
+function exampleCertificate() {
+  const out = execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-keyout', '-', '-out', '-', '-days', '2', '-subj', '/CN=example.com', '-addext', 'subjectAltName=DNS:example.com',
+  ], { encoding: 'latin1', stdio: ['ignore', 'pipe', 'pipe'] })
+  const block = (label) => out.match(new RegExp(`-----BEGIN ${label}-----[^-]+-----END ${label}-----\\n`))[0]
+  return { key: block('PRIVATE KEY'), cert: block('CERTIFICATE') }
+}
+
+async function startRedis() {
+  const server = require('node:net').createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address()
+  server.close()
+  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  for (let i = 0; i < 100; i++) {
+    if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG') return { redis, port }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  redis.kill()
+  throw new Error('redis-server did not start')
+}
+
+const haveRedis = spawnSync('sh', ['-c', 'command -v redis-server']).status === 0
+
+test('every JavaScript block of README.md runs', async (t) => {
+  const blocks = jsBlocks(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8'))
+  assert.ok(blocks.length >= 7, `found ${blocks.length} blocks`)
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-ticket-keys-readme-'))
+  const example = exampleCertificate()
+  const exampleServer = https.createServer(example, (req, res) => res.end('hello\n'))
+  exampleServer.on('tlsClientError', () => {})
+  let redis = null
+  try {
+    // A project in which require('tls-ticket-keys') is this package, as npm would link it.
+    fs.mkdirSync(path.join(tmp, 'node_modules'))
+    fs.symlinkSync(ROOT, path.join(tmp, 'node_modules', 'tls-ticket-keys'))
+    fs.writeFileSync(path.join(tmp, 'example-ca.pem'), example.cert)
+    exampleServer.listen(0, '127.0.0.1')
+    await once(exampleServer, 'listening')
+    const examplePort = exampleServer.address().port
+    if (haveRedis || process.env.CI) redis = await startRedis()
+
+    for (const [i, block] of blocks.entries()) {
+      const needsRedis = /redis:\/\//.test(block.code)
+      await t.test(`README.md line ${block.line}`, { skip: needsRedis && !redis && 'no redis-server' }, async () => {
+        // Filling in ports: servers listen on a free port, clients find example.com's.
+        const code = block.code
+          .replace(/\.listen\(443\)/g, '.listen(0)')
+          .replace(/redis:\/\/127\.0\.0\.1:6379/g, () => `redis://127.0.0.1:${redis.port}`)
+          .replace(/port: 443\b/g, `port: ${examplePort}`)
+          .replace(/https:\/\/example\.com\//g, `https://example.com:${examplePort}/`)
+        const file = path.join(tmp, `block-${i}.js`)
+        // Filling in certificates: the reader's own key and cert.
+        fs.writeFileSync(file, `const key = process.env.README_KEY, cert = process.env.README_CERT\n${code}\n`)
+        const child = spawn(process.execPath, ['--require', HARNESS, file], {
+          cwd: tmp,
+          env: {
+            ...process.env, README_KEY: key.toString(), README_CERT: cert.toString(), README_SETTLE_MS: String(SETTLE_MS),
+            NODE_EXTRA_CA_CERTS: path.join(tmp, 'example-ca.pem'),
+          },
+        })
+        let output = ''
+        child.stdout.on('data', (d) => { output += d })
+        child.stderr.on('data', (d) => { output += d })
+        const timer = setTimeout(() => child.kill('SIGKILL'), BLOCK_TIMEOUT_MS)
+        try {
+          const [code_] = await once(child, 'exit')
+          assert.equal(code_, 0, `block at README.md line ${block.line}:\n${code}\n--- output:\n${output}`)
+          // A block that listens has served a TLS handshake on that port.
+          assert.match(output, /\.listen\(443\)/.test(block.code) ? /README-HARNESS handshakes \d+/ : /README-HARNESS handshakes/, output)
+        } finally {
+          clearTimeout(timer)
+          child.kill('SIGKILL')
+        }
+      })
+    }
+  } finally {
+    exampleServer.close()
+    exampleServer.closeAllConnections?.()
+    redis?.redis.kill()
+    fs.rmSync(tmp, { recursive: true, force: true })
+  }
+})

@@ -1,0 +1,87 @@
+// A strict TypeScript consumer of every call README.md shows, compiled by types.test.js with
+// `tsc --strict --noEmit`. `tls-ticket-keys` resolves through the package's exports map, as
+// it does for a user. Never run: it only has to type-check.
+
+import * as tls from 'node:tls'
+import * as https from 'node:https'
+import * as http2 from 'node:http2'
+import * as cluster from 'node:cluster'
+import { randomBytes } from 'node:crypto'
+import {
+  TicketKeyRing, attach, generateTicketKeys, RedisKeyStore, SessionCache, inspectSession, inspectTicket,
+} from 'tls-ticket-keys'
+import type { TicketKeyAttachment, TicketKeyInfo, TicketKeyStats, AttachmentStats, SessionInfo, TicketReport } from 'tls-ticket-keys'
+
+// @ts-expect-error internals are not exported
+import type {} from 'tls-ticket-keys/lib/ring.js'
+// @ts-expect-error the loader is not exported
+import type {} from 'tls-ticket-keys/binding.js'
+
+declare const key: Buffer
+declare const cert: Buffer
+
+// Usage
+const ring = new TicketKeyRing({ rotationInterval: 3600, ticketLifetime: 7200 })
+const server = tls.createServer({ key, cert }, (socket) => socket.end('hello\n'))
+const handle: TicketKeyAttachment = attach(server, ring)
+const mode: 'native' | 'callback' = handle.mode
+server.listen(443)
+attach(https.createServer({ key, cert }, (req, res) => res.end('hello\n')), ring)
+attach(http2.createSecureServer({ key, cert }), ring, { mode: 'auto' })
+
+// The schedule
+ring.rotate()
+ring.setTicketKeys(generateTicketKeys())
+ring.setTicketKeys(generateTicketKeys(48))
+const current: Buffer = ring.getTicketKeys()
+const infos: TicketKeyInfo[] = ring.keys()
+const stats: TicketKeyStats = ring.stats()
+new TicketKeyRing({ keys: generateTicketKeys(80), cipher: 'aes-256-cbc' })
+new TicketKeyRing({ keys: generateTicketKeys() })
+ring.destroy()
+
+// Fleets
+const fleetSecret = randomBytes(32)
+new TicketKeyRing({ secret: fleetSecret })
+async function redis(): Promise<void> {
+  const store = new RedisKeyStore({ url: 'redis://127.0.0.1:6379', wrapSecret: randomBytes(32), prefix: 'tls-ticket-keys:' })
+  const fed: TicketKeyRing = await store.ring({ rotationInterval: 3600, ticketLifetime: 7200 })
+  attach(https.createServer({ key, cert }), fed)
+  const s: { agreed: number; won: number; redisErrors: number; unopenable: number } = store.stats()
+  await store.close()
+}
+async function clustered(): Promise<void> {
+  const shared = await TicketKeyRing.forCluster({ rotationInterval: 3600 })
+  if (cluster.default.isPrimary) cluster.default.fork()
+  else attach(https.createServer({ key, cert }), shared)
+}
+
+// The client side
+const cache = new SessionCache({ maxOrigins: 100, maxTicketsPerOrigin: 4 })
+const socket: tls.TLSSocket = cache.connect({ host: 'example.com', port: 443 })
+const agent: https.Agent = cache.httpsAgent({ keepAlive: true })
+https.get('https://example.com/', { agent })
+const cacheStats: { offered: number; resumed: number; full: number; unreadable: number; origins: number; tickets: number } = cache.stats()
+
+// Noticing failed resumption
+const perServer: AttachmentStats = handle.stats()
+const text: string = ring.metrics()
+socket.on('secureConnect', () => {
+  const ticket = socket.getTLSTicket()
+  if (ticket) {
+    const report: TicketReport = inspectTicket(ticket, ring)
+    const inside: SessionInfo | null = report.session
+  }
+  const session = socket.getSession()
+  if (session) {
+    const info: SessionInfo = inspectSession(session)
+  }
+})
+declare const nginxKeyFile: Buffer
+declare const haproxyKeys: string
+TicketKeyRing.fromNginx(nginxKeyFile)
+TicketKeyRing.fromNginx([nginxKeyFile, nginxKeyFile])
+TicketKeyRing.fromHaproxy(haproxyKeys)
+handle.detach()
+
+export { mode, current, infos, stats, redis, clustered, cacheStats, perServer, text }
