@@ -15,10 +15,12 @@ export interface TicketKeyRingOptions {
    */
   rotationInterval?: number
   /**
-   * Seconds a ticket stays resumable, >= 1 and <= 604800 (RFC 8446 §4.6.1). `attach()` makes
-   * it the server's session timeout. A key is kept, decrypt-only, for this long after it
-   * stopped encrypting.
-   * @default 7200
+   * Seconds a ticket stays resumable, >= 1 and <= 604800 (RFC 8446 §4.6.1), and at most 238 ×
+   * `rotationInterval`: a ring holds at most 256 keys and never drops one whose tickets are
+   * still live, so a longer lifetime is refused with ERR_OUT_OF_RANGE (seven-day tickets need
+   * a `rotationInterval` of at least 2542 s). `attach()` makes it the server's session timeout.
+   * A key is kept, decrypt-only, for this long after it stopped encrypting.
+   * @default 7200, or 238 × rotationInterval when that is shorter
    */
   ticketLifetime?: number
   /**
@@ -105,9 +107,14 @@ export declare class TicketKeyRing {
    * stops automatic rotation. The keys that encrypted before stay decrypt-only until their
    * tickets have expired, so this never costs a resumption, unlike `server.setTicketKeys()`.
    * @throws {TypeError} ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE
+   * @throws {Error} ERR_INVALID_STATE when the ring would hold more than 256 keys
    */
   setTicketKeys(keys: NodeJS.ArrayBufferView): void
-  /** Makes the next key current now; a ring of explicit keys gets a fresh random key. */
+  /**
+   * Makes the next key current now; a ring of explicit keys gets a fresh random key.
+   * @throws {Error} ERR_INVALID_STATE when the ring holds 256 keys (more than 16 manual
+   *   rotations within one ticket lifetime): it drops no key before its tickets expire
+   */
   rotate(): void
   /** Every key held, newest first. */
   keys(): TicketKeyInfo[]
@@ -165,19 +172,28 @@ export interface TicketKeyAttachment {
   readonly mode: 'native' | 'callback'
   readonly detached: boolean
   stats(): AttachmentStats
-  /** Gives the server back its own ticket handling, session timeout and session id context. Idempotent. */
+  /**
+   * Gives the server back its own ticket handling, session timeout (the one it had before
+   * `attach()`, or was given through `setSecureContext()` since) and session id context. Idempotent.
+   */
   detach(): void
+  toJSON(): { mode: 'native' | 'callback'; detached: boolean }
 }
 
 /**
  * Serves the session tickets of a `tls.Server`, `https.Server` or `http2.createSecureServer()`
  * from the ring. It sets the server's session timeout to `ring.ticketLifetime` and, unless the
  * server was given a `sessionIdContext`, replaces Node's argv-derived one with
- * `ring.sessionIdContext`, so servers sharing keys resume each other's tickets. It follows
+ * `ring.sessionIdContext`, so servers sharing keys resume each other's tickets. On a server
+ * that asks for client certificates the context also carries its client-certificate policy
+ * (`requestCert`, `rejectUnauthorized`, the CAs Node loaded, CRLs, pfx), so a session only
+ * resumes where a full handshake would accept the same client. It follows
  * `server.setSecureContext()`. SNI contexts need nothing.
  * @throws {TypeError} ERR_INVALID_ARG_TYPE for a wrong server, ring or options;
- *   ERR_INVALID_ARG_VALUE for an unknown mode or an AES-256 ring in callback mode
- * @throws {Error} ERR_INVALID_STATE for a destroyed ring or a server that already has one;
+ *   ERR_INVALID_ARG_VALUE for an unknown mode or option name, a server without a secure
+ *   context, or an AES-256 ring in callback mode
+ * @throws {Error} ERR_INVALID_STATE for a destroyed ring, a server or context that a ring
+ *   already serves (through any copy of this package), or a closed secure context;
  *   ERR_TLS_TICKET_NATIVE_UNAVAILABLE when mode 'native' (or every mode) cannot work here
  */
 export declare function attach(server: TlsServer, ring: TicketKeyRing, options?: AttachOptions): TicketKeyAttachment
@@ -191,6 +207,12 @@ export interface RedisKeyStoreOptions {
   prefix?: string
   /** A node-redis client to use instead of one made from `url`; `close()` leaves it open. */
   client?: unknown
+  /**
+   * Milliseconds any Redis call may take before it counts as failed (a Redis that stops
+   * answering without closing the connection); `ring()` and `close()` settle within it.
+   * 1 to 60000. @default 3000
+   */
+  timeout?: number
 }
 
 /**
@@ -203,13 +225,18 @@ export interface RedisKeyStoreOptions {
  */
 export declare class RedisKeyStore {
   constructor(options: RedisKeyStoreOptions)
-  /** A ring kept fed from Redis. Resolves even while Redis is unreachable. */
+  /**
+   * A ring kept fed from Redis. Resolves within `timeout`, also while Redis is unreachable or
+   * not answering: the ring then starts on local keys (counted in its `fallbackKeys`).
+   */
   ring(options?: Omit<TicketKeyRingOptions, 'keys' | 'secret'>): Promise<TicketKeyRing>
   /** Epochs agreed, races won by this process, Redis errors, and stored values that did not open. */
   stats(): { agreed: number; won: number; redisErrors: number; unopenable: number }
-  /** Stops feeding; the rings keep their keys until they expire. */
+  /** Stops feeding; the rings keep their keys until they expire. Settles within `timeout`. */
   close(): Promise<void>
   readonly closed: boolean
+  /** Milliseconds any Redis call may take before it counts as failed. */
+  readonly timeout: number
 }
 
 export interface SessionCacheOptions {

@@ -44,7 +44,8 @@ ring.destroy()
 const fleetSecret = randomBytes(32)
 new TicketKeyRing({ secret: fleetSecret })
 async function redis(): Promise<void> {
-  const store = new RedisKeyStore({ url: 'redis://127.0.0.1:6379', wrapSecret: randomBytes(32), prefix: 'tls-ticket-keys:' })
+  const store = new RedisKeyStore({ url: 'redis://127.0.0.1:6379', wrapSecret: randomBytes(32), prefix: 'tls-ticket-keys:', timeout: 3000 })
+  const timeout: number = store.timeout
   const fed: TicketKeyRing = await store.ring({ rotationInterval: 3600, ticketLifetime: 7200 })
   attach(https.createServer({ key, cert }), fed)
   const s: { agreed: number; won: number; redisErrors: number; unopenable: number } = store.stats()
