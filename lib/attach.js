@@ -173,6 +173,8 @@ class Attachment {
     if (!contextOpen(context)) throw invalidState('the server\'s secure context is closed')
     this.#context = context
     mark(context, this)
+    // Every context served, to unmark on detach(); the ones Node has freed are dropped.
+    this.#contexts = this.#contexts.filter((ref) => ref.deref() !== undefined)
     this.#contexts.push(new WeakRef(context))
     context.setSessionTimeout(lifetime)
     context.setSessionIdContext(this.#server.sessionIdContext)
