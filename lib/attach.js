@@ -123,7 +123,7 @@ class Attachment {
     mark(server, this)
     server.sessionTimeout = this.#ring.ticketLifetime
     server.sessionIdContext = this.#contextForServer()
-    this.#hook(server._sharedCreds.context)
+    this.#serve(server._sharedCreds.context)
     // First, so that stats() read in the server's own connection listener counts this one.
     server.prependListener('secureConnection', this.#onSecure)
     server.on('tlsClientError', this.#settle)
@@ -158,14 +158,14 @@ class Attachment {
     }
     // Node has taken the new options' requestCert, rejectUnauthorized, ca and crl.
     this.#server.sessionIdContext = this.#contextForServer()
-    this.#hook(this.#server._sharedCreds.context)
+    this.#serve(this.#server._sharedCreds.context)
   }
 
   #contextForServer() {
     return sessionIdContextFor(this.#sessionIdContext, this.#server)
   }
 
-  #hook(context) {
+  #serve(context) {
     const lifetime = this.#ring.ticketLifetime
     if (markedBy(context) !== undefined && markedBy(context) !== this) {
       throw invalidState('another copy of tls-ticket-keys serves this secure context; detach() it first')

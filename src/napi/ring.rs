@@ -18,8 +18,9 @@ use crate::wrap::WrapError;
 /// `name | hmac | aes | iv`, 16 bytes each: the buffer callback mode hands keys to Node in.
 const CALLBACK_SCRATCH_LEN: usize = 4 * NAME_LEN;
 
+/// A key as `ring.keys()` shows it to JavaScript: the public name and the schedule.
 #[napi(object)]
-pub struct KeyInfo {
+pub struct KeyDescription {
     pub name: String,
     pub state: String,
     /// Unix seconds.
@@ -176,12 +177,12 @@ impl NativeRing {
     }
 
     #[napi]
-    pub fn keys(&self) -> Result<Vec<KeyInfo>> {
+    pub fn keys(&self) -> Result<Vec<KeyDescription>> {
         let _scrub = StackScrub;
         let keys = self.ring.keys(now()).map_err(ring_error)?;
         Ok(keys
             .into_iter()
-            .map(|k| KeyInfo {
+            .map(|k| KeyDescription {
                 name: hex(&k.name),
                 state: k.state.as_str().to_owned(),
                 activates_at: k.activates_at as f64,
