@@ -4,7 +4,7 @@ const { createHash } = require('node:crypto')
 const { inspect } = require('node:util')
 const binding = require('../binding.js')
 const {
-  callNative, invalidArgType, invalidArgValue, invalidState, validateObject, validateInteger, validateKeyBytes, validateOneOf,
+  callNative, invalidArgValue, invalidState, validateObject, validateInteger, validateKeyBytes, validateOneOf,
   validateOptionNames,
 } = require('./errors.js')
 const { CIPHERS, LAYOUT, RING_OPTIONS, kFed, bindNative, attachmentsOf } = require('./internal.js')
