@@ -38,7 +38,7 @@ async function ask(child, message) {
 }
 
 async function load(port, version, count) {
-  const client = fork(path.join(__dirname, 'client.js'),
+  const client = fork(path.join(__dirname, 'handshake-load.js'),
     [port, version, count, CONCURRENCY, cert.toString()], { stdio: 'inherit' })
   const [result] = await once(client, 'message')
   await once(client, 'exit')
