@@ -226,8 +226,10 @@ impl Drop for StackScrub {
 
 #[inline(never)]
 fn scrub_stack() {
-    let mut area = [0u8; SCRUBBED_STACK_BYTES];
-    area.zeroize();
+    let mut area = std::mem::MaybeUninit::<[u8; SCRUBBED_STACK_BYTES]>::uninit();
+    // SAFETY: a volatile write of the whole array to memory this frame owns: one memset, which
+    // the compiler may not drop (zeroize's byte-by-byte volatile stores cost about 4 µs here).
+    unsafe { std::ptr::write_volatile(area.as_mut_ptr(), [0u8; SCRUBBED_STACK_BYTES]) };
     std::hint::black_box(&area);
 }
 
