@@ -100,8 +100,9 @@ function defaultTrust(field) {
 /**
  * A digest of what decides which clients a full handshake on `server` accepts:
  * `requestCert`, `rejectUnauthorized`, the CAs Node loads from `ca` (else its default trust,
- * with NODE_EXTRA_CA_CERTS and the trust flags), the CRLs, and a PFX (which may carry CAs). The same for every server that accepts
- * the same clients; 'none' for every server that asks for no certificate.
+ * with NODE_EXTRA_CA_CERTS and the trust flags), the CRLs, and a PFX (which may carry CAs).
+ * The same for every server that accepts the same clients; 'none' for every server that asks
+ * for no certificate.
  */
 function clientAuthPolicy(server) {
   if (server.requestCert !== true) return 'none'
