@@ -25,12 +25,15 @@ function fail(message) {
 
 function generate(argv) {
   const { values } = parseArgs({ args: argv, options: {
-    size: { type: 'string', default: '48' }, format: { type: 'string', default: 'base64' }, count: { type: 'string', default: '1' },
+    size: { type: 'string', default: '48' }, format: { type: 'string', default: 'base64' }, count: { type: 'string' },
   } })
+  const { HAPROXY_MIN_KEYS } = require('../lib/key-files.js')
   const size = Number(values.size)
-  const count = Number(values.count)
+  // HAProxy refuses a file of fewer keys (previous, current, next).
+  const minimum = values.format === 'haproxy' ? HAPROXY_MIN_KEYS : 1
+  const count = values.count === undefined ? minimum : Number(values.count)
   if (size !== 48 && size !== 80) fail('--size must be 48 or 80')
-  if (!Number.isInteger(count) || count < 1 || count > 16) fail('--count must be 1 to 16')
+  if (!Number.isInteger(count) || count < minimum || count > 16) fail(`--count must be ${minimum} to 16${minimum > 1 ? ' for --format haproxy, which HAProxy refuses with fewer keys' : ''}`)
   const { generateTicketKeys } = require('..')
   const keys = []
   for (let i = 0; i < count; i++) keys.push(generateTicketKeys(size))

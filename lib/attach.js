@@ -9,7 +9,8 @@ const tls = require('node:tls')
 const { inspect } = require('node:util')
 const { TicketKeyRing } = require('./ring.js')
 const { nativeOf, registerAttachment, unregisterAttachment } = require('./internal.js')
-const { sessionIdContextFor } = require('./client-auth.js')
+const { clientAuthPolicy, sessionIdContextFor } = require('./client-auth.js')
+const { PEERS, peerSessionIdContext } = require('./share-with.js')
 const {
   SecureContext, contextOpen, sessionTimeoutOf, mark, unmark, markedBy, attachedAlready,
 } = require('./secure-context.js')
@@ -20,7 +21,7 @@ const {
 } = require('./errors.js')
 
 const MODES = ['auto', 'native', 'callback']
-const ATTACH_OPTIONS = ['mode']
+const ATTACH_OPTIONS = ['mode', 'shareWith']
 
 // What Node gives a server that was created without a sessionIdContext.
 function argvSessionIdContext() {
@@ -37,6 +38,9 @@ class Attachment {
   // server's client-certificate policy (client-auth.js).
   #sessionIdContext
   #userSessionIdContext
+  // 'nginx' or 'haproxy': the server whose session id context this one takes; else null.
+  #shareWith
+  #warnedClientAuth = false
   #saved
   #context = null
   #contexts = []
@@ -55,10 +59,11 @@ class Attachment {
     this.#settle()
   }
 
-  constructor(server, ring, mode) {
+  constructor(server, ring, mode, shareWith) {
     this.#server = server
     this.#ring = ring
     this.#mode = mode
+    this.#shareWith = shareWith
     // What happened to the tickets offered to this server: Rust counts them in native mode,
     // the callback in callback mode, as a ticket is opened.
     this.#modeState = { native: nativeOf(ring), outcomes: mode.newOutcomes(), callback: null }
@@ -105,9 +110,14 @@ class Attachment {
     return this.#detached
   }
 
+  /** 'nginx' or 'haproxy' when the server takes that server's session id context, else null. */
+  get shareWith() {
+    return this.#shareWith
+  }
+
   /** Serves `server`'s tickets from `ring`; on failure leaves the server as it was. */
-  static start(server, ring, mode) {
-    const attachment = new Attachment(server, ring, mode)
+  static start(server, ring, mode, shareWith = null) {
+    const attachment = new Attachment(server, ring, mode, shareWith)
     try {
       attachment.#start()
     } catch (err) {
@@ -122,7 +132,6 @@ class Attachment {
     const server = this.#server
     mark(server, this)
     server.sessionTimeout = this.#ring.ticketLifetime
-    server.sessionIdContext = this.#contextForServer()
     this.#serve(server._sharedCreds.context)
     // First, so that stats() read in the server's own connection listener counts this one.
     server.prependListener('secureConnection', this.#onSecure)
@@ -156,13 +165,31 @@ class Attachment {
       this.#sessionIdContext = options.sessionIdContext
       this.#userSessionIdContext = true
     }
-    // Node has taken the new options' requestCert, rejectUnauthorized, ca and crl.
-    this.#server.sessionIdContext = this.#contextForServer()
+    // Node has taken the new options' requestCert, rejectUnauthorized, ca, crl and cert.
     this.#serve(this.#server._sharedCreds.context)
   }
 
-  #contextForServer() {
-    return sessionIdContextFor(this.#sessionIdContext, this.#server)
+  /**
+   * The session id context for `context`: its own as a string, which Node's setter and its
+   * own setSecureContext() take; and, for a server sharing sessions with nginx or HAProxy,
+   * theirs as bytes, which native mode gives every connection. Not when the server now asks
+   * for client certificates: their context cannot carry its policy, so it keeps its own.
+   */
+  #contextFor(context) {
+    const own = { string: sessionIdContextFor(this.#sessionIdContext, this.#server), shared: null }
+    if (this.#shareWith === null) return own
+    if (clientAuthPolicy(this.#server) !== 'none') {
+      this.#warnClientAuth()
+      return own
+    }
+    return { string: own.string, shared: peerSessionIdContext(this.#shareWith, this.#server, context) }
+  }
+
+  #warnClientAuth() {
+    if (this.#warnedClientAuth) return
+    this.#warnedClientAuth = true
+    process.emitWarning(`the server now requests client certificates, so it no longer shares sessions with ${this.#shareWith}: ` +
+      'its own session id context carries its client-certificate policy', { type: 'TlsTicketKeysWarning', code: 'TLS_TICKET_SHARE_WITH_CLIENT_AUTH' })
   }
 
   #serve(context) {
@@ -177,8 +204,10 @@ class Attachment {
     this.#contexts = this.#contexts.filter((ref) => ref.deref() !== undefined)
     this.#contexts.push(new WeakRef(context))
     context.setSessionTimeout(lifetime)
-    context.setSessionIdContext(this.#server.sessionIdContext)
-    this.#mode.hook(context, this.#modeState, lifetime)
+    const sessionIdContext = this.#contextFor(context)
+    this.#server.sessionIdContext = sessionIdContext.string
+    context.setSessionIdContext(sessionIdContext.string)
+    this.#mode.hook(context, this.#modeState, lifetime, sessionIdContext.shared)
   }
 
   /** Gives the server back its own ticket handling. Safe to call more than once. */
@@ -210,11 +239,12 @@ class Attachment {
   }
 
   [inspect.custom]() {
-    return `TicketKeyAttachment { mode: '${this.mode}', detached: ${this.#detached} }`
+    const shareWith = this.#shareWith === null ? '' : `, shareWith: '${this.#shareWith}'`
+    return `TicketKeyAttachment { mode: '${this.mode}'${shareWith}, detached: ${this.#detached} }`
   }
 
   toJSON() {
-    return { mode: this.mode, detached: this.#detached }
+    return { mode: this.mode, shareWith: this.#shareWith, detached: this.#detached }
   }
 }
 
@@ -233,21 +263,35 @@ function attach(server, ring, options = {}) {
   validateObject(options, 'options')
   validateOptionNames(options, 'options', ATTACH_OPTIONS)
   const requested = options.mode === undefined ? 'auto' : validateOneOf(options.mode, 'options.mode', MODES)
+  const shareWith = options.shareWith === undefined ? null : validateOneOf(options.shareWith, 'options.shareWith', PEERS)
   if (ring.destroyed) throw invalidState('the TicketKeyRing has been destroyed')
   if (attachedAlready(server)) throw invalidState('a ring is already attached to this server; detach() it first')
+  if (shareWith !== null && clientAuthPolicy(server) !== 'none') {
+    // nginx mixes in only client CA names, HAProxy 2.6 nothing: a session accepted by one of
+    // them could skip a check of this server's policy (its CRLs, rejectUnauthorized).
+    throw invalidArgValue('options.shareWith', `cannot be used on a server that requests client certificates: ${shareWith}'s ` +
+      'session id context cannot carry its client-certificate policy')
+  }
+  // Node's setter takes a string (nginx's context is binary), and Node 22 and 24 replace
+  // it per connection with a digest: only native mode's callbacks can set theirs.
+  const needsNative = shareWith !== null
+  if (needsNative && requested === 'callback') {
+    throw invalidArgValue('options.shareWith', 'needs native mode: callback mode cannot give connections the session id context of nginx or HAProxy')
+  }
 
   let nativeWhy = null
   if (requested !== 'callback') {
     nativeWhy = requested === 'native' ? nativeMode.unavailableReason() : nativeMode.autoReason()
     if (nativeWhy === null) {
       try {
-        return Attachment.start(server, ring, nativeMode)
+        return Attachment.start(server, ring, nativeMode, shareWith)
       } catch (err) {
-        if (requested === 'native' || err.code !== 'ERR_TLS_TICKET_NATIVE_UNAVAILABLE') throw err
+        if (requested === 'native' || needsNative || err.code !== 'ERR_TLS_TICKET_NATIVE_UNAVAILABLE') throw err
         nativeWhy = err.message
       }
-    } else if (requested === 'native') {
-      throw makeError('ERR_TLS_TICKET_NATIVE_UNAVAILABLE', `native mode is unavailable: ${nativeWhy}`)
+    } else if (requested === 'native' || needsNative) {
+      const why = needsNative ? 'shareWith needs native mode, which is unavailable' : 'native mode is unavailable'
+      throw makeError('ERR_TLS_TICKET_NATIVE_UNAVAILABLE', `${why}: ${nativeWhy}`)
     }
   }
   const callbackWhy = callbackMode.problem(server, ring)
@@ -260,7 +304,7 @@ function attach(server, ring, options = {}) {
       ? invalidArgValue('ring', `cannot be served in callback mode: ${callbackWhy}. Use mode 'native' or an 'aes-128-cbc' ring`)
       : makeError('ERR_TLS_TICKET_CALLBACK_UNAVAILABLE', `callback mode is unavailable: ${callbackWhy}`)
   }
-  return Attachment.start(server, ring, callbackMode)
+  return Attachment.start(server, ring, callbackMode, shareWith)
 }
 
 module.exports = { attach }

@@ -12,6 +12,9 @@ const RING_OPTIONS = ['rotationInterval', 'ticketLifetime', 'secret', 'keys', 'c
 
 // Passed by the store and the cluster code to make a ring that is fed keys from outside.
 const kFed = Symbol('fed ring')
+// The second argument of TicketKeyRing's constructor for a ring of explicit keys that also
+// holds announced next keys (a HAProxy file's last line): { [kNextKeys]: Buffer }.
+const kNextKeys = Symbol('next keys')
 
 const natives = new WeakMap()
 // ring -> the attachments serving its tickets ({ server, stats() }), for metrics.
@@ -52,6 +55,6 @@ function msUntilMidEpoch(rotationIntervalSeconds) {
 }
 
 module.exports = {
-  CIPHERS, LAYOUT, RING_OPTIONS, kFed, bindNative, nativeOf, registerAttachment, unregisterAttachment, attachmentsOf,
+  CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, bindNative, nativeOf, registerAttachment, unregisterAttachment, attachmentsOf,
   msUntilMidEpoch,
 }

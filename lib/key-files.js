@@ -9,8 +9,6 @@ const { invalidArgType, invalidArgValue, validateKeyBytes } = require('./errors.
 const NAME_BYTES = 16
 // nginx: 48-byte files are name|aes|hmac, 80-byte ones name|hmac|aes.
 const NGINX_ORDER = { 48: 'name|aes|hmac', 80: 'name|hmac|aes' }
-// HAProxy keeps the last three keys of a file; the second-to-last encrypts.
-const HAPROXY_WINDOW = 3
 const LAYOUT_CIPHER = { 48: 'aes-128-cbc', 80: 'aes-256-cbc' }
 
 /** `name | a | b` as `name | b | a`: between nginx/HAProxy's name|aes|hmac and name|hmac|aes. */
@@ -38,17 +36,44 @@ function nginxKeys(files) {
   return { cipher: LAYOUT_CIPHER[size], keys: Buffer.concat(keys.map((k) => toRingLayout(k, NGINX_ORDER[size]))) }
 }
 
-/** A HAProxy key file: base64 lines of 48 or 80 bytes, each `name | aes | hmac`. */
-function haproxyKeys(text) {
-  if (typeof text !== 'string' && !Buffer.isBuffer(text)) throw invalidArgType('text', 'of type string or a Buffer', text)
-  const lines = String(text).split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
-  const keys = lines.slice(-HAPROXY_WINDOW).map((line) => Buffer.from(line, 'base64'))
-  if (keys.length === 0 || keys.some((k) => !(k.length in LAYOUT_CIPHER) || k.length !== keys[0].length)) {
-    throw invalidArgValue('text', 'must hold base64 lines of 48 or 80 bytes each, all the same size')
-  }
-  const encrypting = Math.max(keys.length - 2, 0)
-  const ordered = [keys[encrypting], ...keys.filter((k, i) => i !== encrypting).reverse()]
-  return { cipher: LAYOUT_CIPHER[keys[0].length], keys: Buffer.concat(ordered.map((k) => toRingLayout(k, 'name|aes|hmac'))) }
+// HAProxy's rules for a `tls-ticket-keys` file (bind_parse_tls_ticket_keys, 2.6): one
+// strictly base64 line per key, each line's trailing CR LF dropped, every key the size of the
+// first, at least three of them. HAProxy keeps the last three: the second-to-last encrypts,
+// the one before it is the previous key, and the last line is the next one.
+const HAPROXY_MIN_KEYS = 3
+const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+
+/** The lines of a key file as HAProxy's fgets loop sees them. */
+function haproxyLines(text) {
+  const lines = String(text).split('\n')
+  // A newline at the end of the last line ends it; it does not start another.
+  if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop()
+  return lines.map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line))
 }
 
-module.exports = { nginxKeys, haproxyKeys, swapSecrets }
+/**
+ * A HAProxy key file, refused where HAProxy refuses it. Returns the ring's keys (current
+ * first, then previous) and the next key, each `name | hmac | aes`.
+ */
+function haproxyKeys(text) {
+  if (typeof text !== 'string' && !Buffer.isBuffer(text)) throw invalidArgType('text', 'of type string or a Buffer', text)
+  const keys = []
+  haproxyLines(text).forEach((line, i) => {
+    const where = `is refused by HAProxy: line ${i + 1}`
+    if (!STRICT_BASE64.test(line)) {
+      throw invalidArgValue('text', `${where} is not base64 (HAProxy refuses comments, blank lines and spaces too)`)
+    }
+    const key = Buffer.from(line, 'base64')
+    if (!(key.length in LAYOUT_CIPHER) || (keys.length > 0 && key.length !== keys[0].length)) {
+      throw invalidArgValue('text', `${where} holds a key of ${key.length} bytes: every key must be 48 or 80 bytes, all the same size`)
+    }
+    keys.push(key)
+  })
+  if (keys.length < HAPROXY_MIN_KEYS) {
+    throw invalidArgValue('text', `is refused by HAProxy: it holds ${keys.length} key(s), and HAProxy needs at least ${HAPROXY_MIN_KEYS} (previous, current, next)`)
+  }
+  const [previous, current, next] = keys.slice(-HAPROXY_MIN_KEYS).map((k) => toRingLayout(k, 'name|aes|hmac'))
+  return { cipher: LAYOUT_CIPHER[current.length], keys: Buffer.concat([current, previous]), next }
+}
+
+module.exports = { nginxKeys, haproxyKeys, swapSecrets, HAPROXY_MIN_KEYS }

@@ -7,7 +7,7 @@ const {
   callNative, invalidArgValue, invalidState, validateObject, validateInteger, validateKeyBytes, validateOneOf,
   validateOptionNames,
 } = require('./errors.js')
-const { CIPHERS, LAYOUT, RING_OPTIONS, kFed, bindNative, attachmentsOf } = require('./internal.js')
+const { CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, bindNative, attachmentsOf } = require('./internal.js')
 const { nginxKeys, haproxyKeys } = require('./key-files.js')
 const { metricsText } = require('./metrics.js')
 const { forCluster } = require('./cluster.js')
@@ -73,7 +73,8 @@ class TicketKeyRing {
     if (options.keys !== undefined) {
       const keys = validateKeyBytes(options.keys, 'options.keys')
       const cipher = cipherForKeys(keys, options.cipher)
-      this.#native = callNative(() => binding.NativeRing.explicit(cipher, rotationInterval, ticketLifetime, keys))
+      const next = internal?.[kNextKeys]
+      this.#native = callNative(() => binding.NativeRing.explicit(cipher, rotationInterval, ticketLifetime, keys, next))
     } else {
       const cipher = options.cipher === undefined
         ? defaultCipher()
@@ -131,11 +132,13 @@ class TicketKeyRing {
   }
 
   /**
-   * A ring of the keys in a HAProxy `tls-ticket-keys` file: like HAProxy, the last three keys,
-   * of which the second-to-last encrypts. See key-files.js.
+   * A ring of the keys in a HAProxy `tls-ticket-keys` file, refused where HAProxy refuses it:
+   * like HAProxy, the last three lines, labelled previous, current (it encrypts) and next.
+   * `rotate()` makes the next key current, as HAProxy's `set ssl tls-key` does. See key-files.js.
    */
   static fromHaproxy(text, options = {}) {
-    return new TicketKeyRing({ ...options, ...haproxyKeys(text) })
+    const { cipher, keys, next } = haproxyKeys(text)
+    return new TicketKeyRing({ ...options, cipher, keys }, { [kNextKeys]: next })
   }
 
   /** Seconds a key encrypts. */

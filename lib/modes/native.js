@@ -49,9 +49,13 @@ module.exports = {
     return outcomes.counts()
   },
 
-  /** Serves `context`'s tickets from the ring; its session timeout ends at `lifetime`. */
-  hook(context, { native, outcomes }, lifetime) {
-    withProvenContext(context, lifetime, (external, probe) => binding.nativeAttach(external, probe, native, outcomes))
+  /**
+   * Serves `context`'s tickets from the ring; its session timeout ends at `lifetime`. With
+   * `sessionIdContext` (bytes), the Rust callbacks give it to every connection and ticket.
+   */
+  hook(context, { native, outcomes }, lifetime, sessionIdContext = null) {
+    withProvenContext(context, lifetime,
+      (external, probe) => binding.nativeAttach(external, probe, native, outcomes, sessionIdContext ?? undefined))
   },
 
   /** Gives the context back Node's ticket callback and `timeout`. */

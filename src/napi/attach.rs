@@ -3,7 +3,7 @@
 use std::ffi::c_void;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::Unknown;
+use napi::bindgen_prelude::{BufferSlice, Unknown};
 use napi::{JsValue, ValueType};
 use napi_derive::napi;
 
@@ -90,12 +90,29 @@ impl NativeTicketOutcomes {
     }
 }
 
-/// Installs `ring`'s ticket callback on the context whose `_external` is given.
+/// Installs `ring`'s ticket callback on the context whose `_external` is given; with
+/// `session_id_context` (at most 32 bytes), every connection and ticket gets that context.
 #[napi]
-pub fn native_attach(external: Unknown, expected_timeout: i64, ring: &NativeRing, outcomes: &NativeTicketOutcomes) -> Result<()> {
+pub fn native_attach(
+    external: Unknown,
+    expected_timeout: i64,
+    ring: &NativeRing,
+    outcomes: &NativeTicketOutcomes,
+    session_id_context: Option<BufferSlice>,
+) -> Result<()> {
+    let session_id_context = match session_id_context {
+        None => None,
+        Some(bytes) => Some(native::SessionIdContext::new(&bytes).ok_or_else(|| {
+            Error::new(super::OUT_OF_RANGE, format!(
+                "The value of \"sessionIdContext\" is out of range. It must be at most {} bytes. Received {} bytes",
+                native::MAX_SESSION_ID_CONTEXT,
+                bytes.len()
+            ))
+        })?),
+    };
     let ctx = ssl_ctx(external, expected_timeout)?;
     // SAFETY: checked above; Node runs TLS on this thread.
-    unsafe { native::install(ctx, ring.ring.clone(), outcomes.inner.clone()) }
+    unsafe { native::install(ctx, ring.ring.clone(), outcomes.inner.clone(), session_id_context) }
         .map_err(|e| Error::new(NATIVE_UNAVAILABLE, e.to_owned()))
 }
 
@@ -106,3 +123,4 @@ pub fn native_detach(external: Unknown, expected_timeout: i64) -> Result<bool> {
     // SAFETY: as in native_attach.
     unsafe { native::uninstall(ctx) }.map_err(|e| Error::new(NATIVE_UNAVAILABLE, e.to_owned()))
 }
+

@@ -58,18 +58,24 @@ impl NativeRing {
         Ok(NativeRing { ring: Arc::new(ring), session_id_context: None })
     }
 
-    /// A ring of explicit keys (n keys in the cipher's layout); the first encrypts.
+    /// A ring of explicit keys (n keys in the cipher's layout); the first encrypts. `next`
+    /// holds keys announced to encrypt after it (a HAProxy file's last line).
     #[napi(factory)]
     pub fn explicit(
         cipher: String,
         rotation_interval: f64,
         ticket_lifetime: f64,
         keys: BufferSlice,
+        next: Option<BufferSlice>,
     ) -> Result<NativeRing> {
         let _scrub = StackScrub;
         let cipher = cipher_named(&cipher)?;
         let keys = TicketKey::parse_many(cipher, &keys).map_err(key_error)?;
-        let ring = Ring::explicit(cipher, schedule(rotation_interval, ticket_lifetime)?, keys, now())
+        let next = match next {
+            Some(next) if !next.is_empty() => TicketKey::parse_many(cipher, &next).map_err(key_error)?,
+            _ => Vec::new(),
+        };
+        let ring = Ring::explicit_with_next(cipher, schedule(rotation_interval, ticket_lifetime)?, keys, next, now())
             .map_err(ring_error)?;
         Ok(NativeRing { ring: Arc::new(ring), session_id_context: None })
     }

@@ -8,6 +8,7 @@ use std::ptr;
 use std::sync::atomic::Ordering;
 
 use super::hook::{hook_of, sealing_ring};
+use super::RingOnContext;
 use super::symbols::{symbols, CipherInit, CallbackPath, OsslParam, Symbols, OSSL_PARAM_OCTET_STRING, OSSL_PARAM_UNMODIFIED, OSSL_PARAM_UTF8_STRING};
 use crate::clock::now;
 use crate::key::{Cipher, StackScrub, TicketKey, NAME_LEN};
@@ -43,9 +44,18 @@ pub(super) unsafe extern "C" fn check_client_auth(
     _key_name: *const u8,
     _key_name_len: usize,
     status: c_int,
-    _arg: *mut c_void,
+    arg: *mut c_void,
 ) -> c_int {
     catch_unwind(AssertUnwindSafe(|| {
+        // OpenSSL compares the session's context with the connection's after this returns.
+        // SAFETY: `arg` is the hook of the context the connection started on, alive while
+        // OpenSSL works on the connection.
+        let context = unsafe { (*(arg as *const RingOnContext)).session_id_context };
+        if let (Some(context), Some(set)) = (context, symbols().ok().and_then(|s| s.session_id.as_ref())) {
+            let (bytes, len) = context.as_parts();
+            // SAFETY: the live connection; the setter copies the bytes.
+            unsafe { (set.set)(ssl, bytes, len) };
+        }
         let opened = status == SSL_TICKET_SUCCESS || status == SSL_TICKET_SUCCESS_RENEW;
         if !opened {
             // What OpenSSL does without a callback: a full handshake, with a new ticket

@@ -9,17 +9,33 @@ use std::ptr;
 use std::sync::{Arc, Weak};
 
 use super::callback::check_client_auth;
-use super::symbols::{set_ticket_callback, symbols, Symbols};
+use super::symbols::{set_ticket_callback, symbols, SessionIdContext, Symbols};
 use super::{RingOnContext, TicketOutcomes};
 use crate::ring::Ring;
 
-/// Installs the ring's ticket callback on `ctx`, replacing a ring installed before.
+/// Installs the ring's ticket callback on `ctx`, replacing a ring installed before. With a
+/// `session_id_context`, the callbacks put it on every connection before a ticket is checked
+/// against it, and on every session before it is sealed.
 ///
 /// # Safety
 /// `ctx` must be a live `SSL_CTX*`, checked with [`session_timeout`], used on this thread.
-pub unsafe fn install(ctx: *mut c_void, ring: Arc<Ring>, outcomes: Arc<TicketOutcomes>) -> Result<(), &'static str> {
+pub unsafe fn install(
+    ctx: *mut c_void,
+    ring: Arc<Ring>,
+    outcomes: Arc<TicketOutcomes>,
+    session_id_context: Option<SessionIdContext>,
+) -> Result<(), &'static str> {
     let s = symbols()?;
-    let hook = Box::into_raw(Box::new(RingOnContext { ring, outcomes }));
+    if let Some(context) = session_id_context {
+        let Some(set) = &s.session_id else { return Err("this process's OpenSSL does not export the session id context setters") };
+        let (bytes, len) = context.as_parts();
+        // SAFETY: ctx is live; OpenSSL copies the bytes. Also for sessions that never see
+        // our callbacks (a session id cache).
+        if unsafe { (set.ctx_set)(ctx, bytes, len) } != 1 {
+            return Err("OpenSSL refused the session id context");
+        }
+    }
+    let hook = Box::into_raw(Box::new(RingOnContext { ring, outcomes, session_id_context }));
     // SAFETY: ctx is live; the old hook, if any, is ours and is freed once replaced, after
     // every callback points at the new one.
     unsafe {
@@ -94,8 +110,19 @@ pub(super) unsafe extern "C" fn note_ring_before_sealing(ssl: *mut c_void, arg: 
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: `arg` is the hook of the context this connection started on, which is alive
         // while OpenSSL works on the connection.
-        let ring = Arc::downgrade(unsafe { &(*(arg as *const RingOnContext)).ring });
-        SEALING.with(|s| *s.borrow_mut() = Some((ssl as usize, ring)));
+        let hook = unsafe { &*(arg as *const RingOnContext) };
+        SEALING.with(|s| *s.borrow_mut() = Some((ssl as usize, Arc::downgrade(&hook.ring))));
+        if let (Some(context), Some(set)) = (hook.session_id_context, symbols().ok().and_then(|s| s.session_id.as_ref())) {
+            let (bytes, len) = context.as_parts();
+            // SAFETY: OpenSSL calls this with the live connection whose session it is about
+            // to seal; the setter copies the bytes.
+            unsafe {
+                let session = (set.get_session)(ssl);
+                if !session.is_null() {
+                    (set.session_set1)(session, bytes, len);
+                }
+            }
+        }
     }));
     1 // 0 would abort the handshake
 }
@@ -139,7 +166,7 @@ mod tests {
         use crate::key::Cipher;
         use crate::ring::Schedule;
         let ring = Arc::new(Ring::random(Cipher::Aes256Cbc, Schedule::new(60, 120).unwrap(), 1_000_000).unwrap());
-        let hook = RingOnContext { ring: ring.clone(), outcomes: Arc::default() };
+        let hook = RingOnContext { ring: ring.clone(), outcomes: Arc::default(), session_id_context: None };
         // SAFETY: the hook outlives the call; the SSL pointer is only noted, never read.
         unsafe { note_ring_before_sealing(1 as *mut c_void, &hook as *const RingOnContext as *mut c_void) };
         drop(hook);

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use crate::ring::Ring;
 
 pub use hook::{install, uninstall};
-pub use symbols::{availability, external_pointer, session_timeout};
+pub use symbols::{availability, external_pointer, session_timeout, SessionIdContext, MAX_SESSION_ID_CONTEXT};
 
 /// What became of the tickets clients offered to one attached server.
 #[derive(Default, Debug)]
@@ -41,5 +41,7 @@ pub struct TicketOutcomes {
 pub(crate) struct RingOnContext {
     pub(crate) ring: Arc<Ring>,
     pub(crate) outcomes: Arc<TicketOutcomes>,
+    /// The context of the servers this one shares sessions with (`shareWith`), if any.
+    pub(crate) session_id_context: Option<SessionIdContext>,
 }
 

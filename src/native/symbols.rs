@@ -3,7 +3,7 @@
 //! than 3 make the native path unavailable, with the reason; nothing is ever called through a
 //! null pointer.
 
-use std::ffi::{c_char, c_int, c_long, c_void, CStr};
+use std::ffi::{c_char, c_int, c_long, c_uint, c_void, CStr};
 use std::ptr;
 use std::sync::OnceLock;
 
@@ -75,6 +75,8 @@ pub(super) struct Symbols {
         *mut c_void,
     ) -> c_int,
     pub(super) ctx_get_timeout: unsafe extern "C" fn(*const c_void) -> c_long,
+    /// For `shareWith` only: native mode works without them.
+    pub(super) session_id: Option<SessionIdSymbols>,
     pub(super) get_ssl_ctx: unsafe extern "C" fn(*const c_void) -> *mut c_void,
     pub(super) ctx_set_ex_data: unsafe extern "C" fn(*mut c_void, c_int, *mut c_void) -> c_int,
     pub(super) ctx_get_ex_data: unsafe extern "C" fn(*const c_void, c_int) -> *mut c_void,
@@ -184,6 +186,7 @@ fn resolve() -> Result<Symbols, String> {
         callback_path: callback_path(seen)?,
         set_session_ticket_cb: symbol!(seen, c"SSL_CTX_set_session_ticket_cb"),
         ctx_get_timeout: symbol!(seen, c"SSL_CTX_get_timeout"),
+        session_id: session_id_symbols(seen),
         get_ssl_ctx: symbol!(seen, c"SSL_get_SSL_CTX"),
         ctx_set_ex_data: symbol!(seen, c"SSL_CTX_set_ex_data"),
         ctx_get_ex_data: symbol!(seen, c"SSL_CTX_get_ex_data"),
@@ -208,6 +211,28 @@ fn resolve() -> Result<Symbols, String> {
     Ok(symbols)
 }
 
+pub(super) struct SessionIdSymbols {
+    pub(super) ctx_set: unsafe extern "C" fn(*mut c_void, *const u8, c_uint) -> c_int,
+    pub(super) set: unsafe extern "C" fn(*mut c_void, *const u8, c_uint) -> c_int,
+    pub(super) get_session: unsafe extern "C" fn(*const c_void) -> *mut c_void,
+    pub(super) session_set1: unsafe extern "C" fn(*mut c_void, *const u8, c_uint) -> c_int,
+}
+
+fn session_id_symbols(seen: &mut Vec<(&'static str, *mut c_void)>) -> Option<SessionIdSymbols> {
+    let ctx_set = openssl_symbol(c"SSL_CTX_set_session_id_context", seen)?;
+    let set = openssl_symbol(c"SSL_set_session_id_context", seen)?;
+    let get_session = openssl_symbol(c"SSL_get_session", seen)?;
+    let session_set1 = openssl_symbol(c"SSL_SESSION_set1_id_context", seen)?;
+    // SAFETY: each has the C signature of its field (OpenSSL 3 headers).
+    Some(unsafe {
+        SessionIdSymbols {
+            ctx_set: std::mem::transmute::<*mut c_void, _>(ctx_set),
+            set: std::mem::transmute::<*mut c_void, _>(set),
+            get_session: std::mem::transmute::<*mut c_void, _>(get_session),
+            session_set1: std::mem::transmute::<*mut c_void, _>(session_set1),
+        }
+    })
+}
 
 /// Node's own ticket callback, for the two signatures it has had.
 const NODE_LEGACY_CALLBACK: &CStr =
@@ -306,6 +331,31 @@ pub unsafe fn session_timeout(ctx: *const c_void) -> Result<i64, &'static str> {
     let s = symbols()?;
     // SAFETY: per the caller's contract.
     Ok(unsafe { (s.ctx_get_timeout)(ctx) } as i64)
+}
+
+/// OpenSSL's `SSL_MAX_SID_CTX_LENGTH`.
+pub const MAX_SESSION_ID_CONTEXT: usize = 32;
+
+/// A session id context of raw bytes that the ring's callbacks give every connection and
+/// every ticket they seal, whatever Node set: Node's setter takes a string and passes its
+/// UTF-8 on, and Node 22 and 24 replace it per connection with a digest, neither of which
+/// can equal nginx's binary context or HAProxy's plain `haproxy`.
+#[derive(Clone, Copy)]
+pub struct SessionIdContext {
+    bytes: [u8; MAX_SESSION_ID_CONTEXT],
+    len: u8,
+}
+
+impl SessionIdContext {
+    pub fn new(context: &[u8]) -> Option<SessionIdContext> {
+        let mut bytes = [0; MAX_SESSION_ID_CONTEXT];
+        bytes.get_mut(..context.len())?.copy_from_slice(context);
+        Some(SessionIdContext { bytes, len: context.len() as u8 })
+    }
+
+    pub(super) fn as_parts(&self) -> (*const u8, c_uint) {
+        (self.bytes.as_ptr(), c_uint::from(self.len))
+    }
 }
 
 

@@ -295,8 +295,21 @@ impl Ring {
         keys: Vec<TicketKey>,
         now: u64,
     ) -> Result<Ring, RingError> {
+        Ring::explicit_with_next(cipher, schedule, keys, Vec::new(), now)
+    }
+
+    /// A ring of explicit keys that also holds keys announced to encrypt later (a HAProxy key
+    /// file's last line): they open tickets now, and [`Ring::rotate`] makes the first of them
+    /// current.
+    pub fn explicit_with_next(
+        cipher: Cipher,
+        schedule: Schedule,
+        keys: Vec<TicketKey>,
+        next: Vec<TicketKey>,
+        now: u64,
+    ) -> Result<Ring, RingError> {
         let ring = Ring::empty(cipher, schedule, Box::new(RandomKeys), Mode::Explicit);
-        ring.put_explicit_keys(&mut ring.write(), keys, now)?;
+        ring.put_explicit_keys(&mut ring.write(), keys, next, now)?;
         Ok(ring)
     }
 
@@ -425,22 +438,23 @@ impl Ring {
     /// tickets have expired; keys that never encrypted (next) are dropped.
     pub fn set_keys(&self, keys: Vec<TicketKey>, now: u64) -> Result<(), RingError> {
         let mut inner = self.write_at(now)?;
-        self.put_explicit_keys(&mut inner, keys, now)
+        self.put_explicit_keys(&mut inner, keys, Vec::new(), now)
     }
 
-    fn put_explicit_keys(&self, inner: &mut Inner, keys: Vec<TicketKey>, now: u64) -> Result<(), RingError> {
+    fn put_explicit_keys(&self, inner: &mut Inner, keys: Vec<TicketKey>, next: Vec<TicketKey>, now: u64) -> Result<(), RingError> {
         if keys.is_empty() {
             return Err(KeyError::Length { layout: self.cipher.layout_len(), got: 0 }.into());
         }
         let lifetime = self.schedule.ticket_lifetime;
-        let replaced = |slot: &Slot| keys.iter().any(|k| bool::from(slot.key.name_matches(k.name())));
+        let incoming = || keys.iter().chain(next.iter());
+        let replaced = |slot: &Slot| incoming().any(|k| bool::from(slot.key.name_matches(k.name())));
         let kept = inner.slots.iter().filter(|s| !replaced(s) && s.role != Role::Next).count();
-        if kept + keys.len() > MAX_HELD_KEYS {
+        if kept + keys.len() + next.len() > MAX_HELD_KEYS {
             return Err(RingError::Full { held: inner.slots.len() });
         }
         let mut i = 0;
         while i < inner.slots.len() {
-            let replaced = keys.iter().any(|k| bool::from(inner.slots[i].key.name_matches(k.name())));
+            let replaced = incoming().any(|k| bool::from(inner.slots[i].key.name_matches(k.name())));
             if replaced || inner.slots[i].role == Role::Next {
                 inner.slots.remove(i); // same name comes back below; never-used keys just go
                 continue;
@@ -463,13 +477,17 @@ impl Ring {
                 role: if index == 0 { Role::Current } else { Role::Previous { expires_at: None } },
             });
         }
+        for key in &next {
+            inner.slots.push(Slot { key: Box::new(key.clone()), epoch: None, activates_at: now, ends_at: None, role: Role::Next });
+        }
         inner.mode = Mode::Explicit;
         self.roll(inner, now);
         Ok(())
     }
 
     /// Makes the next key current now. The key it replaces stays decrypt-only until its
-    /// tickets expire. A ring of explicit keys gets a fresh random key.
+    /// tickets expire. A ring of explicit keys takes its announced next key, else a fresh
+    /// random one.
     pub fn rotate(&self, now: u64) -> Result<(), RingError> {
         let mut inner = self.write_at(now)?;
         let lifetime = self.schedule.ticket_lifetime;
@@ -494,11 +512,15 @@ impl Ring {
                 inner.slots[index].ends_at = Some((now / interval + 1).saturating_mul(interval));
                 index
             }
-            _ => {
-                let key = TicketKey::generate(self.cipher)?;
-                inner.slots.push(Slot { key: Box::new(key), epoch: None, activates_at: now, ends_at: None, role: Role::Next });
-                inner.slots.len() - 1
-            }
+            // An announced next key takes over, else a fresh random one.
+            _ => match inner.slots.iter().position(|s| s.role == Role::Next) {
+                Some(index) => index,
+                None => {
+                    let key = TicketKey::generate(self.cipher)?;
+                    inner.slots.push(Slot { key: Box::new(key), epoch: None, activates_at: now, ends_at: None, role: Role::Next });
+                    inner.slots.len() - 1
+                }
+            },
         };
         inner.slots[current].ends_at = Some(now);
         inner.slots[current].retire(now, lifetime);
@@ -727,6 +749,21 @@ mod tests {
         assert_ne!(fresh, name);
         assert_eq!(decision(&ring, &name, T0 + 1), Some(Decision::Renew));
         assert_eq!(decision(&ring, &name, T0 + 1 + L), None);
+    }
+
+    #[test]
+    fn an_announced_next_key_opens_tickets_and_takes_over_on_rotate() {
+        let [current, next, previous] = [(); 3].map(|_| TicketKey::generate(Cipher::Aes256Cbc).unwrap());
+        let names = [*current.name(), *next.name(), *previous.name()];
+        let ring = Ring::explicit_with_next(Cipher::Aes256Cbc, schedule(), vec![current, previous], vec![next], T0).unwrap();
+        assert_eq!(current_name(&ring, T0), names[0]);
+        let mut held = states(&ring, T0);
+        held.sort();
+        assert_eq!(held, ["current", "next", "previous"]);
+        assert_eq!(decision(&ring, &names[1], T0), Some(Decision::Resume));
+        ring.rotate(T0 + 1).unwrap();
+        assert_eq!(current_name(&ring, T0 + 1), names[1], "the announced key, not a fresh one");
+        assert_eq!(decision(&ring, &names[0], T0 + 1), Some(Decision::Renew));
     }
 
     #[test]
