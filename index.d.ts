@@ -131,7 +131,10 @@ export declare class TicketKeyRing {
   static fromNginx(files: NodeJS.ArrayBufferView | NodeJS.ArrayBufferView[], options?: Omit<TicketKeyRingOptions, 'keys' | 'secret' | 'cipher'>): TicketKeyRing
   /**
    * The keys of a HAProxy `tls-ticket-keys` file (base64 lines of `name | aes | hmac`, 48 or
-   * 80 bytes): like HAProxy, the last three, of which the second-to-last encrypts.
+   * 80 bytes): like HAProxy, the last three, labelled previous, current (it encrypts) and
+   * next; `rotate()` makes the next one current, as HAProxy's `set ssl tls-key` does.
+   * @throws {Error} ERR_INVALID_ARG_VALUE for a file HAProxy refuses (fewer than 3 keys, a
+   *   line that is not strict base64, including comments and blank lines, or keys of mixed sizes)
    */
   static fromHaproxy(text: string | Buffer, options?: Omit<TicketKeyRingOptions, 'keys' | 'secret' | 'cipher'>): TicketKeyRing
   /** Wipes every key. Attached servers fall back to full handshakes; any later call throws ERR_INVALID_STATE. */
@@ -150,6 +153,14 @@ export interface AttachOptions {
    * @default 'auto'
    */
   mode?: AttachMode
+  /**
+   * Share sessions with nginx (http module) or HAProxy 2.x servers that hold the same keys:
+   * the server takes their session id context (nginx: computed from this server's
+   * certificates, in the order of its `cert` option; HAProxy: `haproxy`), which native mode
+   * gives every connection and ticket. Native mode only; refused on a server that requests
+   * client certificates.
+   */
+  shareWith?: 'nginx' | 'haproxy'
 }
 
 /** Why handshakes on one attached server resumed or not. */
@@ -171,13 +182,15 @@ export interface TicketKeyAttachment {
   /** The mode in use. */
   readonly mode: 'native' | 'callback'
   readonly detached: boolean
+  /** The server whose session id context this one takes, or null. */
+  readonly shareWith: 'nginx' | 'haproxy' | null
   stats(): AttachmentStats
   /**
    * Gives the server back its own ticket handling, session timeout (the one it had before
    * `attach()`, or was given through `setSecureContext()` since) and session id context. Idempotent.
    */
   detach(): void
-  toJSON(): { mode: 'native' | 'callback'; detached: boolean }
+  toJSON(): { mode: 'native' | 'callback'; shareWith: 'nginx' | 'haproxy' | null; detached: boolean }
 }
 
 /**
@@ -190,8 +203,9 @@ export interface TicketKeyAttachment {
  * resumes where a full handshake would accept the same client. It follows
  * `server.setSecureContext()`. SNI contexts need nothing.
  * @throws {TypeError} ERR_INVALID_ARG_TYPE for a wrong server, ring or options;
- *   ERR_INVALID_ARG_VALUE for an unknown mode or option name, a server without a secure
- *   context, or an AES-256 ring in callback mode
+ *   ERR_INVALID_ARG_VALUE for an unknown mode, shareWith or option name, a server without a
+ *   secure context, an AES-256 ring in callback mode, or shareWith in callback mode or on a
+ *   server that requests client certificates
  * @throws {Error} ERR_INVALID_STATE for a destroyed ring, a server or context that a ring
  *   already serves (through any copy of this package), or a closed secure context;
  *   ERR_TLS_TICKET_NATIVE_UNAVAILABLE when mode 'native' (or every mode) cannot work here

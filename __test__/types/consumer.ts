@@ -28,6 +28,7 @@ const mode: 'native' | 'callback' = handle.mode
 server.listen(443)
 attach(https.createServer({ key, cert }, (req, res) => res.end('hello\n')), ring)
 attach(http2.createSecureServer({ key, cert }), ring, { mode: 'auto' })
+const shared: 'nginx' | 'haproxy' | null = attach(tls.createServer({ key, cert }), ring, { shareWith: 'nginx' }).shareWith
 
 // The schedule
 ring.rotate()
