@@ -11,7 +11,7 @@
 // is its own thread's (process.threadCpuUsage); Node 20 has only the process's, client and
 // server together, and the table says so.
 //
-//   node benchmark/fetch.js [--seconds 2]
+//   node benchmark/fetch.js [--seconds 2] [--rounds 4]   (seconds per row, in interleaved rounds)
 
 const { spawn } = require('node:child_process')
 const { once } = require('node:events')
@@ -22,8 +22,9 @@ const https = require('node:https')
 const { parseArgs } = require('node:util')
 const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads')
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2' } } })
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2' }, rounds: { type: 'string', default: '4' } } })
 const SECONDS = Number(values.seconds)
+const ROUNDS = Number(values.rounds)
 const WARMUP_REQUESTS = 20
 const VERSIONS = ['TLSv1.2', 'TLSv1.3']
 
@@ -63,8 +64,8 @@ function serve() {
 
 const cpuNow = typeof process.threadCpuUsage === 'function' ? (since) => process.threadCpuUsage(since) : (since) => process.cpuUsage(since)
 
-async function measure(worker, url, init, seconds) {
-  for (let i = 0; i < WARMUP_REQUESTS; i++) await (await fetch(url, init)).arrayBuffer()
+// One slice of a row: requests for `seconds`, and what they cost.
+async function slice(worker, url, init, seconds) {
   worker.postMessage('counts')
   await once(worker, 'message')
   const cpuBefore = cpuNow()
@@ -79,11 +80,7 @@ async function measure(worker, url, init, seconds) {
   const cpu = cpuNow(cpuBefore)
   worker.postMessage('counts')
   const [counts] = await once(worker, 'message')
-  return {
-    perSecond: requests / elapsed,
-    resumed: counts.connections ? counts.resumed / counts.connections : 0,
-    cpuPerRequest: (cpu.user + cpu.system) / requests,
-  }
+  return { requests, elapsed, cpu: cpu.user + cpu.system, ...counts }
 }
 
 // Makes the certificate and runs the measuring process with it trusted.
@@ -93,7 +90,7 @@ async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-ticket-keys-bench-'))
   try {
     fs.writeFileSync(path.join(dir, 'ca.pem'), cert)
-    const child = spawn(process.execPath, [__filename, '--seconds', String(SECONDS)], {
+    const child = spawn(process.execPath, [__filename, '--seconds', String(SECONDS), '--rounds', String(ROUNDS)], {
       stdio: 'inherit',
       env: { ...process.env, NODE_EXTRA_CA_CERTS: path.join(dir, 'ca.pem'), BENCH_KEY: key.toString(), BENCH_CERT: cert.toString() },
     })
@@ -111,28 +108,41 @@ async function benchmark() {
   const [{ ports }] = await once(worker, 'message')
   const cpuLabel = typeof process.threadCpuUsage === 'function' ? 'client CPU/request' : 'CPU/request (client+server)'
   console.log(`The built-in fetch (undici ${process.versions.undici}), Node ${process.version}, a new connection per request, ` +
-    `${SECONDS} s per row, one process, loopback\n`)
+    `${SECONDS} s per row in ${ROUNDS} interleaved rounds, one process, loopback\n`)
   console.log(`${'protocol'.padEnd(10)}${'client'.padEnd(34)}${'requests/s'.padStart(12)}${'resumed'.padStart(10)}${cpuLabel.padStart(30)}`)
   const ratios = []
   try {
     for (const version of VERSIONS) {
       const url = `https://127.0.0.1:${ports[version]}/`
-      const rows = []
-      for (const [name, make] of [
-        ['fetch(url)', () => null],
+      const clients = [
+        ['fetch(url)', null],
         // The same userland undici as the dispatcher's, without the cache: what the cache itself costs.
-        ['fetch(url, { new undici.Agent() })', () => new undici.Agent()],
-        ['fetch(url, { dispatcher })', () => new SessionCache().dispatcher()],
-      ]) {
-        const dispatcher = make()
-        try {
-          const r = await measure(worker, url, dispatcher ? { dispatcher } : {}, SECONDS)
-          rows.push(r)
-          console.log(`${version.padEnd(10)}${name.padEnd(34)}${r.perSecond.toFixed(0).padStart(12)}${`${(100 * r.resumed).toFixed(0)} %`.padStart(10)}` +
-            `${`${r.cpuPerRequest.toFixed(0)} µs`.padStart(30)}`)
-        } finally {
-          await dispatcher?.close()
+        ['fetch(url, { new undici.Agent() })', new undici.Agent()],
+        ['fetch(url, { dispatcher })', new SessionCache().dispatcher()],
+      ]
+      const totals = clients.map(() => ({ requests: 0, elapsed: 0, cpu: 0, connections: 0, resumed: 0 }))
+      try {
+        for (const [, dispatcher] of clients) {
+          for (let i = 0; i < WARMUP_REQUESTS; i++) await (await fetch(url, dispatcher ? { dispatcher } : {})).arrayBuffer()
         }
+        // Rounds interleave the clients, so that a neighbour's load on the machine falls on all of them.
+        for (let round = 0; round < ROUNDS; round++) {
+          for (const [i, [, dispatcher]] of clients.entries()) {
+            const r = await slice(worker, url, dispatcher ? { dispatcher } : {}, SECONDS / ROUNDS)
+            for (const field of Object.keys(totals[i])) totals[i][field] += r[field]
+          }
+        }
+      } finally {
+        for (const [, dispatcher] of clients) await dispatcher?.close()
+      }
+      const rows = totals.map((t) => ({
+        perSecond: t.requests / t.elapsed,
+        resumed: t.connections ? t.resumed / t.connections : 0,
+        cpuPerRequest: t.cpu / t.requests,
+      }))
+      for (const [i, r] of rows.entries()) {
+        console.log(`${version.padEnd(10)}${clients[i][0].padEnd(34)}${r.perSecond.toFixed(0).padStart(12)}${`${(100 * r.resumed).toFixed(0)} %`.padStart(10)}` +
+          `${`${r.cpuPerRequest.toFixed(0)} µs`.padStart(30)}`)
       }
       const [plain, agent, cached] = rows
       ratios.push(`${version}: with the dispatcher, ${(cached.perSecond / plain.perSecond).toFixed(2)}x requests/s and ` +
