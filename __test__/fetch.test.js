@@ -191,19 +191,22 @@ describe("undici's own API through cache.dispatcher()", () => {
 
 describe('which tickets the cache forgets', () => {
   test('an error after the handshake keeps them', async () => {
-    const target = await ringServer()
+    // TLS 1.2: the ticket is there by 'secureConnect'.
+    const target = await ringServer({ version: 'TLSv1.2' })
     const cache = new SessionCache()
+    const reused = []
     try {
       for (let i = 0; i < 3; i++) {
-        const socket = cache.connect({ host: HOST, port: target.port, ca: cert })
+        const socket = cache.connect({ host: HOST, port: target.port, ca: cert, maxVersion: 'TLSv1.2' })
         await once(socket, 'secureConnect')
-        await new Promise((resolve) => setTimeout(resolve, 20)) // the TLS 1.3 tickets
+        // The client's view: the server may not have seen the last Finished yet.
+        reused.push(socket.isSessionReused())
         const closed = new Promise((resolve) => socket.on('close', resolve))
         socket.on('error', () => {})
         socket.destroy(new Error('done with it'))
         await closed
       }
-      assert.deepEqual(target.reused, [false, true, true])
+      assert.deepEqual(reused, [false, true, true])
       assert.equal(cache.size, 1)
     } finally {
       await target.close()

@@ -155,6 +155,9 @@ function undiciConnect(cache, options = {}) {
     socket.setNoDelay(true)
     socket.once('secureConnect', () => settle(null, socket))
     socket.on('error', (err) => settle(err))
+    socket.once('close', () => {
+      if (timer) clearTimeout(timer)
+    })
     return socket
   }
 }
