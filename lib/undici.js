@@ -45,26 +45,31 @@ function loadUndici(passed) {
     }
     return { undici: passed, major: undiciMajor(passed, null) }
   }
-  let packageJson
+  // Its package.json gives the exact version (undici has no exports map that hides it).
+  let packageJson = null
   try {
     packageJson = require('undici/package.json')
-  } catch (err) {
-    throw withCause(makeError('ERR_TLS_TICKET_UNDICI_UNAVAILABLE',
-      'undici is not installed: `npm install undici` (an optional peer dependency of tls-ticket-keys), or pass the module as { undici }',
-      loadUndici), err)
-  }
-  const major = undiciMajor(null, packageJson)
-  if (major >= NEW_HANDLERS_ONLY && Number(process.versions.node.split('.')[0]) < 22) {
-    // undici 8 does not load on Node 20 (it needs zlib's zstd).
-    throw makeError('ERR_TLS_TICKET_UNDICI_VERSION',
-      `undici ${major} needs Node 22 or later; on Node ${process.versions.node} use undici 7`, loadUndici)
+  } catch {
+    // Not installed, or a layout we do not know: what its exports say, below.
   }
   let undici
   try {
     undici = require('undici')
   } catch (err) {
-    throw withCause(makeError('ERR_TLS_TICKET_UNDICI_UNAVAILABLE', `undici ${major} did not load`, loadUndici), err)
+    const major = packageJson ? undiciMajor(null, packageJson) : NaN
+    if (major >= NEW_HANDLERS_ONLY && Number(process.versions.node.split('.')[0]) < 22) {
+      // undici 8 does not load on Node 20 (it needs zlib's zstd).
+      throw withCause(makeError('ERR_TLS_TICKET_UNDICI_VERSION',
+        `undici ${major} needs Node 22 or later; on Node ${process.versions.node} use undici 7`, loadUndici), err)
+    }
+    if (err && err.code === 'MODULE_NOT_FOUND' && !packageJson) {
+      throw withCause(makeError('ERR_TLS_TICKET_UNDICI_UNAVAILABLE',
+        'undici is not installed: `npm install undici` (an optional peer dependency of tls-ticket-keys), or pass the module as { undici }',
+        loadUndici), err)
+    }
+    throw withCause(makeError('ERR_TLS_TICKET_UNDICI_UNAVAILABLE', 'undici did not load', loadUndici), err)
   }
+  const major = undiciMajor(undici, packageJson)
   return { undici, major }
 }
 
