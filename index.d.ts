@@ -269,12 +269,45 @@ export interface SessionCacheOptions {
 }
 
 /**
+ * The undici module a dispatcher is built from: `require('undici')` or `import * as undici from 'undici'`.
+ * Its `Agent` class is what matters.
+ */
+export interface UndiciModule {
+  Agent: new (options?: any) => unknown
+}
+
+/** TLS options for connections made through the cache under undici: `tls.connect()` options plus undici's connector options. */
+export type UndiciConnectOptions = import('node:tls').ConnectionOptions & {
+  /** The undici module to use. @default require('undici'), resolved from this package */
+  undici?: UndiciModule
+  /** Offer `h2` through ALPN (the ALPN list is part of the cache's origin key). @default false, true with undici 8 */
+  allowH2?: boolean
+  /** Milliseconds a connection may take to complete its handshake; 0 for no limit. @default 10000 */
+  timeout?: number | null
+  /** Connect through a Unix socket instead of host and port. */
+  socketPath?: string | null
+  /** TCP keep-alive on the connection. @default true */
+  keepAlive?: boolean | null
+  /** @default 60000 */
+  keepAliveInitialDelay?: number | null
+  /** Ignored: the cache replaces undici's own session cache. */
+  maxCachedSessions?: number | null
+}
+
+/** undici `Agent` options, and in `connect` the TLS options of every connection. */
+export type SessionCacheDispatcherOptions = Omit<import('undici-types').Agent.Options, 'connect'> & {
+  /** The undici module whose `Agent` is built. @default require('undici'), resolved from this package */
+  undici?: UndiciModule
+  connect?: Omit<UndiciConnectOptions, 'undici'>
+}
+
+/**
  * The client half: keeps the tickets servers hand out, per origin (host, port, servername,
  * ALPN protocols and every option that makes a session unusable elsewhere), and offers them
  * again. Picks up the renewed ticket of a resumed TLS 1.2 connection from `getSession()`,
  * keeps a pool of TLS 1.3 tickets so concurrent connections offer different ones, drops
  * tickets past their lifetime hint or 7 days, and forgets an origin's tickets when a
- * connection that offered one fails. A session never replaces certificate or hostname checks.
+ * connection that offered one fails before its handshake completes. A session never replaces certificate or hostname checks.
  */
 export declare class SessionCache {
   constructor(options?: SessionCacheOptions)
@@ -284,6 +317,18 @@ export declare class SessionCache {
   connect(port: number, options?: import('node:tls').ConnectionOptions, secureConnectListener?: () => void): import('node:tls').TLSSocket
   /** An `https.Agent` whose connections resume through this cache; keep-alive works as usual. */
   httpsAgent(agentOptions?: import('node:https').AgentOptions): import('node:https').Agent
+  /**
+   * An undici `Agent` whose connections resume through this cache, for `fetch(url, { dispatcher })`
+   * and `setGlobalDispatcher()`. Throws `ERR_TLS_TICKET_UNDICI_VERSION` when the built-in `fetch`
+   * of this Node cannot use that undici's Agent (undici 8 before Node 26, undici 6 from Node 26;
+   * undici 7 fits all), and `ERR_TLS_TICKET_UNDICI_UNAVAILABLE` when undici is not installed.
+   * Typed as the Agent of `undici-types` (what the built-in `fetch` takes), or, given
+   * `{ undici }`, as that module's own Agent (what its `setGlobalDispatcher()` takes).
+   */
+  dispatcher<AgentType>(options: SessionCacheDispatcherOptions & { undici: { Agent: new (options?: any) => AgentType } }): AgentType
+  dispatcher(options?: SessionCacheDispatcherOptions): import('undici-types').Agent
+  /** A connect function for `new undici.Agent({ connect })`: TLS through this cache, plain TCP through undici's connector. */
+  undiciConnect(options?: UndiciConnectOptions): import('undici-types').buildConnector.connector
   /** Forgets every session of `'host:port'`; whether there was one. */
   delete(origin: string): boolean
   clear(): void

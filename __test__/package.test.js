@@ -117,6 +117,8 @@ function assertResumes(result, mode, attempts) {
   const report = JSON.parse(out.trim().split('\n').pop())
   assert.equal(report.mode, mode)
   assert.deepEqual(report.resumed, { 'TLSv1.2': attempts, 'TLSv1.3': attempts }, out)
+  // The project installed no undici (an optional peer): a coded error, not a bare MODULE_NOT_FOUND.
+  assert.equal(report.undici, 'ERR_TLS_TICKET_UNDICI_UNAVAILABLE', out)
   return report
 }
 

@@ -73,6 +73,8 @@ test('every JavaScript block of README.md runs', async (t) => {
     // A project in which require('tls-ticket-keys') is this package, as npm would link it.
     fs.mkdirSync(path.join(tmp, 'node_modules'))
     fs.symlinkSync(ROOT, path.join(tmp, 'node_modules', 'tls-ticket-keys'))
+    // and undici, the optional peer dependency the fetch example uses.
+    fs.symlinkSync(path.join(ROOT, 'node_modules', 'undici'), path.join(tmp, 'node_modules', 'undici'))
     fs.writeFileSync(path.join(tmp, 'example-ca.pem'), example.cert)
     exampleServer.listen(0, '127.0.0.1')
     await once(exampleServer, 'listening')

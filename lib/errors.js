@@ -11,6 +11,8 @@ const classes = {
   ERR_TLS_TICKET_NATIVE_UNAVAILABLE: Error,
   ERR_TLS_TICKET_CALLBACK_UNAVAILABLE: Error,
   ERR_TLS_TICKET_KEY_UNOPENABLE: Error,
+  ERR_TLS_TICKET_UNDICI_UNAVAILABLE: Error,
+  ERR_TLS_TICKET_UNDICI_VERSION: Error,
 }
 
 function makeError(code, message, caller = makeError) {

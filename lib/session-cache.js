@@ -10,7 +10,8 @@
 // A SessionCache keeps, per origin, a small pool of TLS 1.3 tickets (newest first, each
 // offered once while an unused one exists, RFC 8446 C.4) or the latest TLS 1.2 session
 // (which may be offered again), picks up renewed TLS 1.2 tickets from getSession(), drops
-// expired ones, and forgets an origin's tickets when a connection that offered one fails.
+// expired ones, and forgets an origin's tickets when a connection that offered one fails
+// before its handshake completes.
 //
 // OpenSSL servers, Node's among them, send two TLS 1.3 tickets after a full handshake and
 // none after a resumption (unless they renew the ticket). A client that never reuses a
@@ -133,6 +134,16 @@ class SessionCache {
     return new SessionCacheAgent(this, agentOptions)
   }
 
+  /** An undici Agent whose connections resume through this cache: for fetch(url, { dispatcher }) and setGlobalDispatcher(). */
+  dispatcher(options) {
+    return require('./undici.js').dispatcher(this, options)
+  }
+
+  /** A connect function for `new undici.Agent({ connect })`, resuming through this cache. */
+  undiciConnect(options) {
+    return require('./undici.js').undiciConnect(this, options)
+  }
+
   /** Forgets every session of 'host:port' (all servernames and ALPN lists). */
   delete(origin) {
     if (typeof origin !== 'string') throw invalidArgType('origin', "of type string ('host:port')", origin)
@@ -227,7 +238,9 @@ class SessionCache {
 
   #track(socket, key, options, offered) {
     socket.on('session', (session) => this.#add(key, session))
+    let secured = false
     socket.once('secureConnect', () => {
+      secured = true
       const reused = socket.isSessionReused()
       if (offered || options.session) this.#stats.offered++
       this.#stats[reused ? 'resumed' : 'full']++
@@ -239,9 +252,11 @@ class SessionCache {
       }
     })
     socket.once('error', () => {
-      // As Node's Agent does: after a failed connection that offered a ticket, the origin's
-      // tickets are not offered again; whatever changed there, they are suspect.
-      if (offered) this.#evict(key)
+      // After a handshake that failed with a ticket offered (a refused certificate, a reset),
+      // the origin's tickets are not offered again: whatever changed there, they are suspect.
+      // Errors after the handshake say nothing about them: undici, for one, destroys every
+      // socket it is done with with an error (UND_ERR_INFO).
+      if (offered && !secured) this.#evict(key)
     })
   }
 }

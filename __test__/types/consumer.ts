@@ -6,6 +6,8 @@ import * as tls from 'node:tls'
 import * as https from 'node:https'
 import * as http2 from 'node:http2'
 import * as cluster from 'node:cluster'
+import * as undici from 'undici'
+import { setGlobalDispatcher } from 'undici'
 import { randomBytes } from 'node:crypto'
 import {
   TicketKeyRing, attach, generateTicketKeys, RedisKeyStore, SessionCache, inspectSession, inspectTicket,
@@ -64,6 +66,21 @@ const socket: tls.TLSSocket = cache.connect({ host: 'example.com', port: 443 })
 const agent: https.Agent = cache.httpsAgent({ keepAlive: true })
 https.get('https://example.com/', { agent })
 const cacheStats: { offered: number; resumed: number; full: number; unreadable: number; origins: number; tickets: number } = cache.stats()
+
+// fetch on Node 24 and later
+setGlobalDispatcher(new SessionCache().dispatcher({ undici }))
+const typed: undici.Agent = cache.dispatcher({ undici, allowH2: true })
+const dispatcher = cache.dispatcher({ connect: { ca: cert }, allowH2: true, keepAliveTimeout: 4000 })
+// What @types/node's fetch takes (this config has the DOM's RequestInit, which has no dispatcher).
+const init: import('undici-types').RequestInit = { dispatcher }
+fetch('https://example.com/', init as RequestInit).then((res) => res.text())
+const ownAgent = new undici.Agent({ connect: cache.undiciConnect({ ca: cert, allowH2: true }) })
+undici.request('https://example.com/', { dispatcher: ownAgent })
+dispatcher.close()
+// @ts-expect-error the cache supplies the connect function
+cache.dispatcher({ connect: cache.undiciConnect() })
+// @ts-expect-error not an undici module
+cache.dispatcher({ undici: {} })
 
 // Noticing failed resumption
 const perServer: AttachmentStats = handle.stats()
