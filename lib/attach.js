@@ -10,6 +10,7 @@ const { inspect } = require('node:util')
 const { TicketKeyRing } = require('./ring.js')
 const { nativeOf, registerAttachment, unregisterAttachment } = require('./internal.js')
 const { sessionIdContextFor } = require('./client-auth.js')
+const { publishRefusals } = require('./diagnostics.js')
 const {
   SecureContext, contextOpen, sessionTimeoutOf, mark, unmark, markedBy, attachedAlready,
 } = require('./secure-context.js')
@@ -47,12 +48,21 @@ class Attachment {
   #settled = { opened: 0, unknownKey: 0, expiredKey: 0 }
   #handshakes = { total: 0, resumed: 0 }
   #settle = () => {
-    this.#settled = this.#mode.counts(this.#modeState.outcomes)
+    this.#settleFrom(this.#handshakes.resumed)
   }
   #onSecure = (socket) => {
+    const resumedBefore = this.#handshakes.resumed
     this.#handshakes.total++
     if (socket.isSessionReused()) this.#handshakes.resumed++
-    this.#settle()
+    this.#settleFrom(resumedBefore)
+  }
+
+  // A handshake finished: what it did to the ticket counts becomes visible in stats(), and
+  // each ticket it refused goes to the `tls-ticket-keys:refused` channel.
+  #settleFrom(resumedBefore) {
+    const before = this.#settled
+    this.#settled = this.#mode.counts(this.#modeState.outcomes)
+    publishRefusals(this.#ring, this.#server, before, resumedBefore, this.#settled, this.#handshakes.resumed)
   }
 
   constructor(server, ring, mode) {

@@ -11,6 +11,7 @@ const classes = {
   ERR_TLS_TICKET_NATIVE_UNAVAILABLE: Error,
   ERR_TLS_TICKET_CALLBACK_UNAVAILABLE: Error,
   ERR_TLS_TICKET_KEY_UNOPENABLE: Error,
+  ERR_TLS_TICKET_PROM_CLIENT_UNAVAILABLE: Error,
 }
 
 function makeError(code, message, caller = makeError) {

@@ -8,17 +8,25 @@ const { invalidState } = require('./errors.js')
 const CIPHERS = ['aes-128-cbc', 'aes-256-cbc']
 /** Key material per key, by cipher: Node's 48-byte layout, or the 80-byte extended one. */
 const LAYOUT = { 'aes-128-cbc': 48, 'aes-256-cbc': 80 }
-const RING_OPTIONS = ['rotationInterval', 'ticketLifetime', 'secret', 'keys', 'cipher']
+const RING_OPTIONS = ['rotationInterval', 'ticketLifetime', 'secret', 'keys', 'cipher', 'name']
 
 // Passed by the store and the cluster code to make a ring that is fed keys from outside.
 const kFed = Symbol('fed ring')
 
 const natives = new WeakMap()
+// ring -> what to call after its keys may have changed from outside (a feed's offer).
+const keyChecks = new WeakMap()
 // ring -> the attachments serving its tickets ({ server, stats() }), for metrics.
 const attachmentsByRing = new WeakMap()
 
-function bindNative(ring, native) {
+function bindNative(ring, native, checkKeys) {
   natives.set(ring, native)
+  keyChecks.set(ring, checkKeys)
+}
+
+/** Tells the ring that a feed changed its keys, for the rotate and fallback diagnostics. */
+function keysOffered(ring) {
+  keyChecks.get(ring)?.()
 }
 
 /** The Rust ring behind a TicketKeyRing. */
@@ -52,6 +60,6 @@ function msUntilMidEpoch(rotationIntervalSeconds) {
 }
 
 module.exports = {
-  CIPHERS, LAYOUT, RING_OPTIONS, kFed, bindNative, nativeOf, registerAttachment, unregisterAttachment, attachmentsOf,
+  CIPHERS, LAYOUT, RING_OPTIONS, kFed, bindNative, nativeOf, keysOffered, registerAttachment, unregisterAttachment, attachmentsOf,
   msUntilMidEpoch,
 }
