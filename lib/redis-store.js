@@ -160,9 +160,11 @@ class RedisKeyStore {
     this.#client.on('error', (err) => this.#failed(err, 'client', this.#ringNames()))
   }
 
-  // Every Redis error counts in stats().redisErrors and goes to `tls-ticket-keys:store-error`.
+  // Every Redis error counts in stats().redisErrors and goes to `tls-ticket-keys:store-error`,
+  // except the echoes of close() ending a client that was still connecting.
   #failed(err, operation, rings) {
     this.#stats.redisErrors++
+    if (this.#closed && operation !== 'close') return
     publishStoreError(rings, operation, err, this.#urlSecrets)
   }
 
