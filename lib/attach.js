@@ -47,22 +47,24 @@ class Attachment {
   // handshake still under way is not counted before its handshake is.
   #settled = { opened: 0, unknownKey: 0, expiredKey: 0 }
   #handshakes = { total: 0, resumed: 0 }
+  // What the `tls-ticket-keys:refused` channel has been told (diagnostics.js).
+  #published = { notResumed: 0 }
   #settle = () => {
-    this.#settleFrom(this.#handshakes.resumed)
+    this.#settleHandshake(false)
   }
   #onSecure = (socket) => {
-    const resumedBefore = this.#handshakes.resumed
     this.#handshakes.total++
-    if (socket.isSessionReused()) this.#handshakes.resumed++
-    this.#settleFrom(resumedBefore)
+    const reused = socket.isSessionReused()
+    if (reused) this.#handshakes.resumed++
+    this.#settleHandshake(reused)
   }
 
-  // A handshake finished: what it did to the ticket counts becomes visible in stats(), and
-  // each ticket it refused goes to the `tls-ticket-keys:refused` channel.
-  #settleFrom(resumedBefore) {
+  // A handshake ended: what it did to the ticket counts becomes visible in stats(), and each
+  // ticket it refused goes to the `tls-ticket-keys:refused` channel.
+  #settleHandshake(reused) {
     const before = this.#settled
     this.#settled = this.#mode.counts(this.#modeState.outcomes)
-    publishRefusals(this.#ring, this.#server, before, resumedBefore, this.#settled, this.#handshakes.resumed)
+    publishRefusals(this.#ring, this.#server, this.#published, before, this.#settled, this.#handshakes.resumed, reused)
   }
 
   constructor(server, ring, mode) {

@@ -74,16 +74,29 @@ function currentName(keys) {
 }
 
 /**
- * One `refused` message per ticket that the handshake just settled did not resume: `before`
- * and `after` are an attachment's ticket counts ({ opened, unknownKey, expiredKey }) and
- * resumed handshakes around it. Nothing to do without a subscriber, which is the common case.
+ * One `refused` message per ticket that a handshake refused, for an attachment's `state`
+ * ({ notResumed: the highest count published so far }). `before` and `after` are its ticket
+ * counts ({ opened, unknownKey, expiredKey }) around the handshake that just ended, `resumed`
+ * the resumed handshakes after it, `reused` whether this one resumed.
+ *
+ * unknownKey and expiredKey are counted as the ring looks the ticket up, so their increase is
+ * exact. A ticket that opened but did not resume is only known as `opened - resumed`, which
+ * briefly counts tickets of handshakes still under way: so it is published only when a
+ * handshake ends without resuming, and only when that count passes the highest one published.
+ * Nothing to do without a subscriber, which is the common case.
  */
-function publishRefusals(ring, server, before, resumedBefore, after, resumedAfter) {
+function publishRefusals(ring, server, state, before, after, resumed, reused) {
+  // Kept up to date without a subscriber too, so that a late one is not told the past.
+  let notResumed = 0
+  if (!reused && after.opened - resumed > state.notResumed) {
+    notResumed = after.opened - resumed - state.notResumed
+    state.notResumed += notResumed
+  }
   if (!channels.refused.hasSubscribers) return
   const counts = {
     unknownKey: after.unknownKey - before.unknownKey,
     expiredKey: after.expiredKey - before.expiredKey,
-    notResumed: Math.max(0, after.opened - resumedAfter) - Math.max(0, before.opened - resumedBefore),
+    notResumed,
   }
   for (const reason of REFUSAL_REASONS) {
     for (let i = 0; i < counts[reason]; i++) {
