@@ -10,7 +10,7 @@
 
 const cluster = require('node:cluster')
 const binding = require('../binding.js')
-const { kFed, nativeOf, keysOffered, msUntilMidEpoch, RING_OPTIONS, CIPHERS } = require('./internal.js')
+const { kFed, nativeOf, keysOffered, fedRingReady, msUntilMidEpoch, RING_OPTIONS, CIPHERS } = require('./internal.js')
 const { callNative, invalidState, validateObject, validateOptionNames } = require('./errors.js')
 const { validateRingName } = require('./ring-name.js')
 
@@ -103,7 +103,10 @@ function workerRing(TicketKeyRing, name) {
         fresh?.destroy()
         return
       }
-      if (ring === null) ring = fresh
+      if (ring === null) {
+        ring = fresh
+        fedRingReady(ring)
+      }
       clearTimeout(timer)
       resolve(ring)
     }

@@ -28,18 +28,28 @@ const REFUSAL_REASONS = ['unknownKey', 'expiredKey', 'notResumed']
  * changing (rotate), and a fed ring making its own key because its feed was late (fallback).
  * The Rust ring rotates by itself at each lookup; `check()` runs after every call that can
  * change the keys (rotate(), setTicketKeys(), a feed's offer) and from the ring's timer, which
- * fires just after each epoch boundary. The ring's first key is not a change.
+ * fires just after each epoch boundary. The ring's first keys are not a change.
  */
 class KeyWatcher {
   #ringName
   #current
   #fallbackKeys
+  #publishing
 
-  /** `native`: the Rust ring, as it is at the ring's creation. */
-  constructor(ringName, native) {
+  /**
+   * `native`: the Rust ring, as it is at the ring's creation. Without `publishing`, changes are
+   * followed but not published until startPublishing() (a fed ring, until its feed delivered).
+   */
+  constructor(ringName, native, { publishing }) {
     this.#ringName = ringName
+    this.#publishing = publishing
     this.#current = currentName(native.keys())
     this.#fallbackKeys = native.stats().fallbackKeys
+  }
+
+  startPublishing(native) {
+    this.check(native, 'feed')
+    this.#publishing = true
   }
 
   /** `cause`: 'schedule' (the ring's timer), 'rotate', 'setTicketKeys' or 'feed'. */
@@ -57,7 +67,7 @@ class KeyWatcher {
     const madeLocally = fallbackKeys > this.#fallbackKeys
     this.#current = current
     this.#fallbackKeys = fallbackKeys
-    if (current === previous) return
+    if (current === previous || !this.#publishing) return
     if (channels.rotate.hasSubscribers) {
       channels.rotate.publish({
         ring: this.#ringName, current, previous, keys: keys.map(({ name, state }) => ({ name, state })), cause,

@@ -14,19 +14,27 @@ const RING_OPTIONS = ['rotationInterval', 'ticketLifetime', 'secret', 'keys', 'c
 const kFed = Symbol('fed ring')
 
 const natives = new WeakMap()
-// ring -> what to call after its keys may have changed from outside (a feed's offer).
-const keyChecks = new WeakMap()
+// ring -> its KeyWatcher's hooks for the feeds: { offered(), ready() } (diagnostics.js).
+const keyWatchers = new WeakMap()
 // ring -> the attachments serving its tickets ({ server, stats() }), for metrics.
 const attachmentsByRing = new WeakMap()
 
-function bindNative(ring, native, checkKeys) {
+function bindNative(ring, native, watcher) {
   natives.set(ring, native)
-  keyChecks.set(ring, checkKeys)
+  keyWatchers.set(ring, watcher)
 }
 
 /** Tells the ring that a feed changed its keys, for the rotate and fallback diagnostics. */
 function keysOffered(ring) {
-  keyChecks.get(ring)?.()
+  keyWatchers.get(ring)?.offered()
+}
+
+/**
+ * Tells a fed ring that its first keys have arrived: it is handed to the user now, and only
+ * later changes are published.
+ */
+function fedRingReady(ring) {
+  keyWatchers.get(ring)?.ready()
 }
 
 /** The Rust ring behind a TicketKeyRing. */
@@ -60,6 +68,6 @@ function msUntilMidEpoch(rotationIntervalSeconds) {
 }
 
 module.exports = {
-  CIPHERS, LAYOUT, RING_OPTIONS, kFed, bindNative, nativeOf, keysOffered, registerAttachment, unregisterAttachment, attachmentsOf,
+  CIPHERS, LAYOUT, RING_OPTIONS, kFed, bindNative, nativeOf, keysOffered, fedRingReady, registerAttachment, unregisterAttachment, attachmentsOf,
   msUntilMidEpoch,
 }

@@ -17,7 +17,7 @@
 const { inspect } = require('node:util')
 const binding = require('../binding.js')
 const { TicketKeyRing } = require('./ring.js')
-const { kFed, nativeOf, msUntilMidEpoch, keysOffered } = require('./internal.js')
+const { kFed, nativeOf, msUntilMidEpoch, keysOffered, fedRingReady } = require('./internal.js')
 const { publishStoreError } = require('./diagnostics.js')
 const {
   callNative, invalidArgValue, invalidState, validateObject, validateKeyBytes, invalidArgType, validateInteger,
@@ -189,6 +189,7 @@ class RedisKeyStore {
     const deadline = this.#access.deadline()
     await this.#connect(deadline)
     await feed.sync(deadline)
+    fedRingReady(ring)
     return ring
   }
 

@@ -107,8 +107,12 @@ class TicketKeyRing {
     this.#ticketLifetime = ticketLifetime
     this.#name = name ?? defaultRingName()
     const native = this.#native
-    this.#watcher = new KeyWatcher(this.#name, native)
-    bindNative(this, native, () => this.#watcher.check(native, 'feed'))
+    // A fed ring's first keys come from its feed before the ring is handed out.
+    this.#watcher = new KeyWatcher(this.#name, native, { publishing: internal !== kFed })
+    bindNative(this, native, {
+      offered: () => this.#watcher.check(native, 'feed'),
+      ready: () => this.#watcher.startPublishing(native),
+    })
     this.#scheduleTick()
   }
 
