@@ -42,6 +42,14 @@ export interface TicketKeyRingOptions {
    * to 'aes-128-cbc' elsewhere; with `keys`, to the layout their length implies.
    */
   cipher?: TicketCipher
+  /**
+   * The ring's name: the `ring` label of its metrics and the `ring` field of its diagnostics
+   * messages. 1 to 64 characters of `A-Z a-z 0-9 _ . : / -`, starting with a letter or a digit
+   * (ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE otherwise). Rings registered in one
+   * prom-client registry need different names.
+   * @default `ring-<n>`: `ring-1`, `ring-2`, ... in the order rings are made in the process
+   */
+  name?: string
 }
 
 /** A key as `keys()` shows it: never its secrets. */
@@ -94,6 +102,8 @@ export declare class TicketKeyRing {
    * whose primary sends no keys within 10 s.
    */
   static forCluster(options?: Omit<TicketKeyRingOptions, 'keys' | 'secret'>): Promise<TicketKeyRing>
+  /** `options.name`, or `ring-<n>`; fixed for the ring's life. */
+  readonly name: string
   readonly rotationInterval: number
   readonly ticketLifetime: number
   readonly cipher: TicketCipher
@@ -121,7 +131,9 @@ export declare class TicketKeyRing {
   stats(): TicketKeyStats
   /**
    * The ring's counters, its keys by state, and per attached server why handshakes resumed or
-   * not, in the Prometheus text format (`tls_ticket_keys_*`). Never key bytes.
+   * not, in the Prometheus text format (version 0.0.4, `tls_ticket_keys_*`), every series
+   * labelled `ring="<name>"`. Never key bytes. After `destroy()`: the final counters and no
+   * keys. For prom-client, see `registerMetrics()`.
    */
   metrics(): string
   /**
@@ -139,7 +151,7 @@ export declare class TicketKeyRing {
   static fromHaproxy(text: string | Buffer, options?: Omit<TicketKeyRingOptions, 'keys' | 'secret' | 'cipher'>): TicketKeyRing
   /** Wipes every key. Attached servers fall back to full handshakes; any later call throws ERR_INVALID_STATE. */
   destroy(): void
-  toJSON(): { cipher: TicketCipher; rotationInterval: number; ticketLifetime: number; keys: number; destroyed: boolean }
+  toJSON(): { name: string; cipher: TicketCipher; rotationInterval: number; ticketLifetime: number; keys: number; destroyed: boolean }
 }
 
 export type AttachMode = 'auto' | 'native' | 'callback'
@@ -384,3 +396,73 @@ export declare function inspectTicket(ticket: NodeJS.ArrayBufferView, ring: Tick
  * `ring.setTicketKeys(generateTicketKeys())` fits a default ring.
  */
 export declare function generateTicketKeys(size?: number): Buffer
+
+/**
+ * What `registerMetrics()` needs of a prom-client `Registry` (prom-client 15 or later, whose
+ * `Registry` fits); prom-client itself stays an optional dependency.
+ */
+export interface MetricsRegistry {
+  registerMetric(metric: any): void
+  getSingleMetric(name: string): any
+  removeSingleMetric(name: string): void
+  metrics(): Promise<string>
+  readonly contentType: string
+}
+
+/** A ring's place in a registry. */
+export interface MetricsRegistration {
+  /** Takes the ring's series out of the registry; the last ring takes the metrics with it. Idempotent. */
+  unregister(): void
+}
+
+/**
+ * Puts the ring's metrics into a prom-client registry (prom-client's default registry when
+ * none is given): the same families as `ring.metrics()`, labelled `ring="<ring.name>"`, read
+ * from the ring at every scrape, valid in both content types (Prometheus text and
+ * OpenMetrics). Several rings share a registry; a destroyed ring drops out at the next scrape.
+ * @throws {TypeError} ERR_INVALID_ARG_TYPE for something that is not a ring or a registry;
+ *   ERR_INVALID_ARG_VALUE for a ring registered there already, a ring whose name another ring
+ *   there has, or a registry holding a `tls_ticket_keys_*` metric of someone else's
+ * @throws {Error} ERR_INVALID_STATE for a destroyed ring; ERR_TLS_TICKET_PROM_CLIENT_UNAVAILABLE
+ *   when prom-client is not installed
+ */
+export declare function registerMetrics(ring: TicketKeyRing, registry?: MetricsRegistry): MetricsRegistration
+
+/**
+ * `tls-ticket-keys:rotate`: the ring's current key changed, seen by `rotate()`,
+ * `setTicketKeys()`, a store or cluster feed, or the ring's timer just after each epoch
+ * boundary (cause 'schedule').
+ */
+export interface RotateMessage {
+  ring: string
+  /** Key names in hex (public: every ticket starts with its key's name). */
+  current: string | null
+  previous: string | null
+  keys: { name: string; state: KeyState }[]
+  cause: 'schedule' | 'rotate' | 'setTicketKeys' | 'feed'
+}
+
+/** `tls-ticket-keys:fallback`: a fed ring rotated on a key of its own, because its feed was late. */
+export interface FallbackMessage {
+  ring: string
+  /** The name of the local key, now current. */
+  key: string
+  /** `ring.stats().fallbackKeys` after it. */
+  fallbackKeys: number
+}
+
+/** `tls-ticket-keys:refused`: a ticket that did not resume, for the reason `handle.stats()` counts. */
+export interface RefusedMessage {
+  ring: string
+  /** The server, as the metrics' `server` label: `127.0.0.1:443`, `[::1]:443`, a socket path, or `unbound`. */
+  server: string
+  reason: 'unknownKey' | 'expiredKey' | 'notResumed'
+}
+
+/** `tls-ticket-keys:store-error`: a Redis error of a `RedisKeyStore`, without credentials. */
+export interface StoreErrorMessage {
+  /** The rings concerned: the one being fed, or every ring of the store for the client's own errors. */
+  rings: string[]
+  operation: 'connect' | 'client' | 'fetch' | 'agree' | 'close'
+  error: { name: string; code?: string; message: string }
+}

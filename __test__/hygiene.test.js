@@ -1,11 +1,13 @@
 'use strict'
 
 // Secrets stay secret: no key byte in util.inspect, JSON.stringify, error messages, stats(),
-// keys(), metrics() or the output of `check`, and no file written by any part of the package.
+// keys(), metrics(), diagnostics channel messages or the output of `check`, and no file
+// written by any part of the package.
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { spawn } = require('node:child_process')
+const diagnosticsChannel = require('node:diagnostics_channel')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
@@ -50,7 +52,7 @@ function assertNoSecret(text, secrets, where) {
 }
 
 for (const mode of ['native', 'callback']) {
-  test(`${mode}: inspect, JSON, stats, keys, metrics and check show no key byte`, async () => {
+  test(`${mode}: inspect, JSON, stats, keys, metrics, diagnostics messages and check show no key byte`, async () => {
     const size = mode === 'native' ? 80 : 48
     const keys = knownKeys(size)
     const secrets = secretsOf(keys, size)
@@ -58,11 +60,26 @@ for (const mode of ['native', 'callback']) {
     const server = tlsServer()
     const handle = attach(server, ring, { mode })
     const port = await listen(server)
+    const foreign = new TicketKeyRing({ cipher: ring.cipher })
+    const foreignServer = tlsServer()
+    attach(foreignServer, foreign, { mode })
+    const messages = []
+    const listeners = ['rotate', 'refused', 'fallback', 'store-error'].map((name) =>
+      [`tls-ticket-keys:${name}`, (message) => messages.push(message)])
+    for (const [channel, listener] of listeners) diagnosticsChannel.subscribe(channel, listener)
     try {
       const first = await connect(port, { version: 'TLSv1.2' })
       const again = await connect(port, { version: 'TLSv1.2', session: first.session })
       assert.equal(again.reused, true)
+      // A refusal and two key changes, published while subscribed.
+      const fromForeign = await connect(await listen(foreignServer), { version: 'TLSv1.2' })
+      assert.equal((await connect(port, { version: 'TLSv1.2', session: fromForeign.session })).reused, false)
+      ring.rotate()
+      ring.setTicketKeys(keys.subarray(size))
+      assert.deepEqual(messages.map((m) => m.reason ?? 'rotate'), ['unknownKey', 'rotate', 'rotate'])
       const texts = {
+        'diagnostics messages (inspect)': inspect(messages, { showHidden: true, depth: Infinity }),
+        'diagnostics messages (JSON)': JSON.stringify(messages),
         'inspect(ring)': inspect(ring, { showHidden: true, depth: Infinity, getters: true }),
         'JSON(ring)': JSON.stringify(ring),
         'String(ring)': String(ring),
@@ -85,9 +102,11 @@ for (const mode of ['native', 'callback']) {
         assertNoSecret(`${stdout}${stderr}`, secrets, `check ${args.join(' ')}`)
       }
     } finally {
+      for (const [channel, listener] of listeners) diagnosticsChannel.unsubscribe(channel, listener)
       handle.detach()
       ring.destroy()
-      await close(server)
+      foreign.destroy()
+      await Promise.all([close(server), close(foreignServer)])
     }
   })
 }

@@ -70,11 +70,13 @@ test('every JavaScript block of README.md runs', async (t) => {
   exampleServer.on('tlsClientError', () => {})
   let redis = null
   try {
-    // A project in which require('tls-ticket-keys') is this package, as npm would link it.
+    // A project in which require('tls-ticket-keys') is this package, as npm would link it,
+    // beside the optional peer a reader installs to use registerMetrics().
     fs.mkdirSync(path.join(tmp, 'node_modules'))
     fs.symlinkSync(ROOT, path.join(tmp, 'node_modules', 'tls-ticket-keys'))
     // and undici, the optional peer dependency the fetch example uses.
     fs.symlinkSync(path.join(ROOT, 'node_modules', 'undici'), path.join(tmp, 'node_modules', 'undici'))
+    fs.symlinkSync(path.join(ROOT, 'node_modules', 'prom-client'), path.join(tmp, 'node_modules', 'prom-client'))
     fs.writeFileSync(path.join(tmp, 'example-ca.pem'), example.cert)
     exampleServer.listen(0, '127.0.0.1')
     await once(exampleServer, 'listening')

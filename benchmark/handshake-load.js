@@ -1,15 +1,17 @@
 'use strict'
 
 // The load for the handshake benchmark, in its own process so that its CPU is not counted
-// against the server. argv: <port> <version> <count> <concurrency> <cert>.
-// Every connection offers the newest session it has, as a resuming client does.
+// against the server. argv: <port> <version> <count> <concurrency> <cert> [<session>].
+// Every connection offers the newest session it has, as a resuming client does; given a
+// session (base64), every connection offers that one instead.
 
 const tls = require('node:tls')
 
 const [port, version, count, concurrency] = process.argv.slice(2, 6).map((v, i) => (i === 1 ? v : Number(v)))
 const cert = process.argv[6]
+const fixed = process.argv[7] ? Buffer.from(process.argv[7], 'base64') : undefined
 
-let session
+let session = fixed
 let started = 0
 let reused = 0
 let failed = 0
@@ -18,7 +20,7 @@ function once() {
   return new Promise((resolve) => {
     const socket = tls.connect({ host: '127.0.0.1', port, ca: cert, servername: 'localhost', session,
       minVersion: version, maxVersion: version })
-    socket.on('session', (s) => { session = s })
+    socket.on('session', (s) => { if (fixed === undefined) session = s })
     socket.on('secureConnect', () => { if (socket.isSessionReused()) reused++ })
     socket.on('data', () => {})
     socket.on('error', () => { failed++ })

@@ -1,13 +1,22 @@
 'use strict'
 
 // A TLS server in its own process for the handshake benchmark. argv: <mode> where mode is
-// builtin | native | callback. It answers IPC messages: 'reset' starts a measurement,
-// 'report' returns the CPU time used and the handshakes seen since.
+// builtin | native | callback, or native+subscriber | callback+subscriber: the same with a
+// subscriber on every tls-ticket-keys diagnostics channel. It answers IPC messages: 'reset'
+// starts a measurement, 'report' returns the CPU time used, the handshakes seen and the
+// diagnostics messages published since.
 
+const diagnosticsChannel = require('node:diagnostics_channel')
 const tls = require('node:tls')
 const { TicketKeyRing, attach } = require('..')
 
-const mode = process.argv[2]
+const [mode, subscriber] = process.argv[2].split('+')
+let published = 0
+if (subscriber === 'subscriber') {
+  for (const name of ['rotate', 'fallback', 'refused', 'store-error']) {
+    diagnosticsChannel.subscribe(`tls-ticket-keys:${name}`, () => { published++ })
+  }
+}
 const { key, cert } = JSON.parse(process.argv[3])
 
 const server = tls.createServer({ key, cert }, (socket) => {
@@ -30,11 +39,12 @@ process.on('message', (message) => {
   if (message === 'reset') {
     handshakes = 0
     resumed = 0
+    published = 0
     since = process.cpuUsage()
     process.send({ ok: true })
   } else if (message === 'report') {
     const used = process.cpuUsage(since)
-    process.send({ cpuMicros: used.user + used.system, handshakes, resumed })
+    process.send({ cpuMicros: used.user + used.system, handshakes, resumed, published })
   }
 })
 process.on('disconnect', () => process.exit(0))

@@ -11,6 +11,7 @@ const { TicketKeyRing } = require('./ring.js')
 const { nativeOf, registerAttachment, unregisterAttachment } = require('./internal.js')
 const { clientAuthPolicy, sessionIdContextFor } = require('./client-auth.js')
 const { PEERS, peerSessionIdContext } = require('./share-with.js')
+const { publishRefusals } = require('./diagnostics.js')
 const {
   SecureContext, contextOpen, sessionTimeoutOf, mark, unmark, markedBy, attachedAlready,
 } = require('./secure-context.js')
@@ -50,13 +51,24 @@ class Attachment {
   // handshake still under way is not counted before its handshake is.
   #settled = { opened: 0, unknownKey: 0, expiredKey: 0 }
   #handshakes = { total: 0, resumed: 0 }
+  // What the `tls-ticket-keys:refused` channel has been told (diagnostics.js).
+  #published = { notResumed: 0 }
   #settle = () => {
-    this.#settled = this.#mode.counts(this.#modeState.outcomes)
+    this.#settleHandshake(false)
   }
   #onSecure = (socket) => {
     this.#handshakes.total++
-    if (socket.isSessionReused()) this.#handshakes.resumed++
-    this.#settle()
+    const reused = socket.isSessionReused()
+    if (reused) this.#handshakes.resumed++
+    this.#settleHandshake(reused)
+  }
+
+  // A handshake ended: what it did to the ticket counts becomes visible in stats(), and each
+  // ticket it refused goes to the `tls-ticket-keys:refused` channel.
+  #settleHandshake(reused) {
+    const before = this.#settled
+    this.#settled = this.#mode.counts(this.#modeState.outcomes)
+    publishRefusals(this.#ring, this.#server, this.#published, before, this.#settled, this.#handshakes.resumed, reused)
   }
 
   constructor(server, ring, mode, shareWith) {

@@ -10,8 +10,9 @@
 
 const cluster = require('node:cluster')
 const binding = require('../binding.js')
-const { kFed, nativeOf, msUntilMidEpoch, RING_OPTIONS, CIPHERS } = require('./internal.js')
+const { kFed, nativeOf, keysOffered, fedRingReady, msUntilMidEpoch, RING_OPTIONS, CIPHERS } = require('./internal.js')
 const { callNative, invalidState, validateObject, validateOptionNames } = require('./errors.js')
+const { validateRingName } = require('./ring-name.js')
 
 const TAG = 'tls-ticket-keys'
 const HELLO_TIMEOUT_MS = 10_000
@@ -72,7 +73,7 @@ function scheduleOf(message) {
   return { cipher, rotationInterval, ticketLifetime }
 }
 
-function workerRing(TicketKeyRing) {
+function workerRing(TicketKeyRing, name) {
   if (typeof process.send !== 'function') {
     return Promise.reject(invalidState('TicketKeyRing.forCluster() in a worker needs the cluster IPC channel'))
   }
@@ -92,16 +93,20 @@ function workerRing(TicketKeyRing) {
         if (ring === null) {
           const schedule = scheduleOf(message)
           if (schedule === null) return
-          fresh = new TicketKeyRing(schedule, kFed)
+          fresh = new TicketKeyRing({ ...schedule, name }, kFed)
         }
         const target = ring ?? fresh
         callNative(() => nativeOf(target).offerSealed(inbox, Buffer.from(message.sealed, 'base64')))
+        if (target === ring) keysOffered(ring)
       } catch {
         // Not sealed to this worker for this schedule, or altered: ignore it.
         fresh?.destroy()
         return
       }
-      if (ring === null) ring = fresh
+      if (ring === null) {
+        ring = fresh
+        fedRingReady(ring)
+      }
       clearTimeout(timer)
       resolve(ring)
     }
@@ -116,13 +121,16 @@ function workerRing(TicketKeyRing) {
 
 /**
  * In the primary: a ring that every worker mirrors. In a worker: the mirror, once the
- * primary has sent its keys. Options apply in the primary; workers take the primary's.
+ * primary has sent its keys. Options apply in the primary; workers take the primary's, except
+ * the ring's name, which each process gives its own ring (the same code runs in every one).
  * `TicketKeyRing` is handed in by ring.js, which this module does not import.
  */
 async function forCluster(TicketKeyRing, options = {}) {
   validateObject(options, 'options')
   validateOptionNames(options, 'options', RING_OPTIONS)
-  return cluster.isPrimary ? primaryRing(TicketKeyRing, options) : workerRing(TicketKeyRing)
+  if (cluster.isPrimary) return primaryRing(TicketKeyRing, options)
+  if (options.name !== undefined) validateRingName(options.name, 'options.name')
+  return workerRing(TicketKeyRing, options.name)
 }
 
 module.exports = { forCluster }

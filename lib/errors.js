@@ -13,6 +13,7 @@ const classes = {
   ERR_TLS_TICKET_KEY_UNOPENABLE: Error,
   ERR_TLS_TICKET_UNDICI_UNAVAILABLE: Error,
   ERR_TLS_TICKET_UNDICI_VERSION: Error,
+  ERR_TLS_TICKET_PROM_CLIENT_UNAVAILABLE: Error,
 }
 
 function makeError(code, message, caller = makeError) {

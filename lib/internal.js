@@ -8,7 +8,7 @@ const { invalidState } = require('./errors.js')
 const CIPHERS = ['aes-128-cbc', 'aes-256-cbc']
 /** Key material per key, by cipher: Node's 48-byte layout, or the 80-byte extended one. */
 const LAYOUT = { 'aes-128-cbc': 48, 'aes-256-cbc': 80 }
-const RING_OPTIONS = ['rotationInterval', 'ticketLifetime', 'secret', 'keys', 'cipher']
+const RING_OPTIONS = ['rotationInterval', 'ticketLifetime', 'secret', 'keys', 'cipher', 'name']
 
 // Passed by the store and the cluster code to make a ring that is fed keys from outside.
 const kFed = Symbol('fed ring')
@@ -17,11 +17,27 @@ const kFed = Symbol('fed ring')
 const kNextKeys = Symbol('next keys')
 
 const natives = new WeakMap()
+// ring -> its KeyWatcher's hooks for the feeds: { offered(), ready() } (diagnostics.js).
+const keyWatchers = new WeakMap()
 // ring -> the attachments serving its tickets ({ server, stats() }), for metrics.
 const attachmentsByRing = new WeakMap()
 
-function bindNative(ring, native) {
+function bindNative(ring, native, watcher) {
   natives.set(ring, native)
+  keyWatchers.set(ring, watcher)
+}
+
+/** Tells the ring that a feed changed its keys, for the rotate and fallback diagnostics. */
+function keysOffered(ring) {
+  keyWatchers.get(ring)?.offered()
+}
+
+/**
+ * Tells a fed ring that its first keys have arrived: it is handed to the user now, and only
+ * later changes are published.
+ */
+function fedRingReady(ring) {
+  keyWatchers.get(ring)?.ready()
 }
 
 /** The Rust ring behind a TicketKeyRing. */
@@ -55,6 +71,6 @@ function msUntilMidEpoch(rotationIntervalSeconds) {
 }
 
 module.exports = {
-  CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, bindNative, nativeOf, registerAttachment, unregisterAttachment, attachmentsOf,
+  CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, bindNative, nativeOf, keysOffered, fedRingReady, registerAttachment, unregisterAttachment, attachmentsOf,
   msUntilMidEpoch,
 }

@@ -1,40 +1,112 @@
 'use strict'
 
-// A ring's metrics in the Prometheus text exposition format: its counters, its keys by state,
-// and why handshakes on each attached server resumed or not.
+// A ring's metrics: its counters, its keys by state, and why handshakes on each attached server
+// resumed or not. One list of families serves both ring.metrics() (Prometheus text, no
+// dependency) and registerMetrics() (prom-client, in Prometheus or OpenMetrics text).
+
+const { nativeOf, attachmentsOf } = require('./internal.js')
 
 const OUTCOMES = ['resumed', 'noTicket', 'unknownKey', 'expiredKey', 'notResumed']
 const KEY_STATES = ['next', 'current', 'previous']
+// The `server` label of a server that has not listened yet.
+const UNBOUND = 'unbound'
 
 const snake = (s) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
 
-/** `native`: the Rust ring; `attachments`: [{ server, stats() }] serving it. */
-function metricsText(native, attachments) {
-  const stats = native.stats()
-  const keys = native.keys()
-  const lines = []
-  const metric = (name, type, help, samples) => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
-    for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`)
+const ringCounter = (name, stat, help) => ({
+  name: `tls_ticket_keys_${name}_total`, type: 'counter', help, labelNames: ['ring'],
+  samples: (s) => [[{ ring: s.ring }, s.stats[stat]]],
+})
+
+/**
+ * Every family, by its name in the Prometheus text format: counter names end in `_total`
+ * (prom-client drops the suffix from an OpenMetrics family name and keeps it on the samples).
+ * `samples(snapshot)` gives [labels, value] pairs for one ring.
+ */
+const FAMILIES = [
+  ringCounter('tickets_issued', 'issued', 'Session tickets sealed with the ring.'),
+  ringCounter('tickets_resumed', 'resumed', 'Tickets opened with the current or the next key.'),
+  ringCounter('tickets_renewed', 'renewed', 'Tickets opened with a previous key and renewed under the current one.'),
+  ringCounter('tickets_unknown_key', 'unknownKey', 'Tickets under a key the ring never held.'),
+  ringCounter('tickets_expired_key', 'expired', 'Tickets under a key the ring held and wiped.'),
+  ringCounter('fallback_keys', 'fallbackKeys', 'Keys a fed ring made itself because its feed was late.'),
+  {
+    name: 'tls_ticket_keys_keys', type: 'gauge', help: 'Keys held, by state.', labelNames: ['ring', 'state'],
+    samples: (s) => KEY_STATES.map((state) => [{ ring: s.ring, state }, s.keys.filter((k) => k.state === state).length]),
+  },
+  {
+    name: 'tls_ticket_keys_current_key_activation_timestamp_seconds',
+    type: 'gauge',
+    help: 'When the current key started to encrypt, in Unix seconds.',
+    labelNames: ['ring'],
+    samples: (s) => s.keys.filter((k) => k.state === 'current').slice(0, 1).map((k) => [{ ring: s.ring }, k.activatesAt]),
+  },
+  {
+    name: 'tls_ticket_keys_handshakes_total',
+    type: 'counter',
+    help: 'TLS handshakes on attached servers, by outcome: resumed, or why not.',
+    labelNames: ['ring', 'server', 'outcome'],
+    samples: (s) => s.servers.flatMap(({ server, stats }) => OUTCOMES.map((outcome) =>
+      [{ ring: s.ring, server, outcome: snake(outcome) }, stats[outcome]])),
+  },
+]
+
+// The last address each server listened on: a server keeps its label after close().
+const lastLabel = new WeakMap()
+
+/**
+ * `host:port` for a server listening on IPv4, `[host]:port` on IPv6, the path of a Unix socket
+ * or pipe, else the last of these it had, else `unbound` (attached before listen()).
+ */
+function serverLabel(server) {
+  let address = null
+  try {
+    address = server.address()
+  } catch {}
+  let label
+  if (address !== null && typeof address === 'object' && typeof address.address === 'string') {
+    label = address.address.includes(':') ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`
+  } else if (typeof address === 'string' && address !== '') {
+    label = address
   }
-  const counter = (name, help, value) => metric(`tls_ticket_keys_${name}_total`, 'counter', help, [['', value]])
-  counter('tickets_issued', 'Session tickets sealed with the ring.', stats.issued)
-  counter('tickets_resumed', 'Tickets opened with the current or the next key.', stats.resumed)
-  counter('tickets_renewed', 'Tickets opened with a previous key and renewed under the current one.', stats.renewed)
-  counter('tickets_unknown_key', 'Tickets under a key the ring never held.', stats.unknownKey)
-  counter('tickets_expired_key', 'Tickets under a key the ring held and wiped.', stats.expired)
-  counter('fallback_keys', 'Keys a fed ring made itself because its feed was late.', stats.fallbackKeys)
-  metric('tls_ticket_keys_keys', 'gauge', 'Keys held, by state.',
-    KEY_STATES.map((state) => [`{state="${state}"}`, keys.filter((k) => k.state === state).length]))
-  const servers = attachments.map((a, i) => {
-    const address = a.server.address()
-    const label = address && typeof address === 'object' ? `${address.address}:${address.port}` : String(i)
-    return [label.replace(/["\\\n]/g, '_'), a.stats()]
+  if (label === undefined) return lastLabel.get(server) ?? UNBOUND
+  lastLabel.set(server, label)
+  return label
+}
+
+/**
+ * What a ring's metrics need, read once: its name, counters, keys (none once destroyed) and
+ * each attached server's stats under a label unique within the ring (`#2`, `#3` after a
+ * label that two servers share, such as two that have not listened yet).
+ */
+function snapshot(ring) {
+  const native = nativeOf(ring)
+  const keys = native.destroyed ? [] : native.keys()
+  const seen = new Map()
+  const servers = attachmentsOf(ring).map((attachment) => {
+    const label = serverLabel(attachment.server)
+    const count = (seen.get(label) ?? 0) + 1
+    seen.set(label, count)
+    return { server: count === 1 ? label : `${label}#${count}`, stats: attachment.stats() }
   })
-  metric('tls_ticket_keys_handshakes_total', 'counter',
-    'TLS handshakes on attached servers, by outcome: resumed, or why not.',
-    servers.flatMap(([label, s]) => OUTCOMES.map((r) => [`{server="${label}",outcome="${snake(r)}"}`, s[r]])))
+  return { ring: ring.name, stats: native.stats(), keys, servers }
+}
+
+const escapeHelp = (text) => text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')
+const escapeLabel = (value) => String(value).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
+
+/** The ring's metrics in the Prometheus text exposition format (version 0.0.4). */
+function metricsText(ring) {
+  const s = snapshot(ring)
+  const lines = []
+  for (const family of FAMILIES) {
+    lines.push(`# HELP ${family.name} ${escapeHelp(family.help)}`, `# TYPE ${family.name} ${family.type}`)
+    for (const [labels, value] of family.samples(s)) {
+      const text = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')
+      lines.push(`${family.name}{${text}} ${value}`)
+    }
+  }
   return `${lines.join('\n')}\n`
 }
 
-module.exports = { metricsText }
+module.exports = { FAMILIES, snapshot, metricsText, serverLabel }

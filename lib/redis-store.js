@@ -17,7 +17,8 @@
 const { inspect } = require('node:util')
 const binding = require('../binding.js')
 const { TicketKeyRing } = require('./ring.js')
-const { kFed, nativeOf, msUntilMidEpoch } = require('./internal.js')
+const { kFed, nativeOf, msUntilMidEpoch, keysOffered, fedRingReady } = require('./internal.js')
+const { publishStoreError } = require('./diagnostics.js')
 const {
   callNative, invalidArgValue, invalidState, validateObject, validateKeyBytes, invalidArgType, validateInteger,
   validateOptionNames,
@@ -35,13 +36,19 @@ function untilDeadline(deadline) {
 }
 
 /** A Redis call that took longer than the store's timeout. */
-class RedisTimeout extends Error {}
+class RedisTimeout extends Error {
+  constructor(ms) {
+    super(`Redis did not answer within ${ms} ms`)
+    this.name = 'RedisTimeout'
+    this.code = 'ETIMEDOUT'
+  }
+}
 
 /** `promise`, or a RedisTimeout after `ms`. */
 function within(ms, promise) {
   let timer
   const late = new Promise((resolve, reject) => {
-    timer = setTimeout(() => reject(new RedisTimeout()), ms)
+    timer = setTimeout(() => reject(new RedisTimeout(ms)), ms)
     timer.unref()
   })
   return Promise.race([promise, late]).finally(() => clearTimeout(timer))
@@ -70,6 +77,17 @@ function validateClient(client) {
   return client
 }
 
+/** The password in a Redis URL, as written and decoded as the client sends it. */
+function urlSecrets(url) {
+  const { password } = new URL(url)
+  if (password === '') return []
+  try {
+    return [password, decodeURIComponent(password)]
+  } catch {
+    return [password]
+  }
+}
+
 function nowSeconds() {
   return Math.floor(Date.now() / 1000)
 }
@@ -84,11 +102,13 @@ class RedisKeyStore {
   #connecting = null
   #timeout
   #stats = { agreed: 0, won: 0, redisErrors: 0, unopenable: 0 }
+  // The password of our own client's URL, kept out of store-error messages.
+  #urlSecrets = []
   // What a Feed may call: the store's Redis work, kept off its public surface.
   #access = {
     fetch: (ring, epoch, deadline) => this.#fetch(ring, epoch, deadline),
     agree: (ring, epoch, deadline) => this.#agree(ring, epoch, deadline),
-    noteError: () => { this.#stats.redisErrors++ },
+    noteError: (err, operation, ring) => this.#failed(err, operation, [ring.name]),
     deadline: () => Date.now() + this.#timeout,
   }
 
@@ -118,6 +138,7 @@ class RedisKeyStore {
       this.#ownClient = false
     } else {
       const url = options.url === undefined ? 'redis://127.0.0.1:6379' : validateRedisUrl(options.url)
+      this.#urlSecrets = urlSecrets(url)
       const { createClient } = require('redis')
       try {
         this.#client = createClient({
@@ -136,7 +157,19 @@ class RedisKeyStore {
       this.#ownClient = true
     }
     // node-redis emits 'error' on every failed reconnect; without a listener that would crash.
-    this.#client.on('error', () => { this.#stats.redisErrors++ })
+    this.#client.on('error', (err) => this.#failed(err, 'client', this.#ringNames()))
+  }
+
+  // Every Redis error counts in stats().redisErrors and goes to `tls-ticket-keys:store-error`,
+  // except the echoes of close() ending a client that was still connecting.
+  #failed(err, operation, rings) {
+    this.#stats.redisErrors++
+    if (this.#closed && operation !== 'close') return
+    publishStoreError(rings, operation, err, this.#urlSecrets)
+  }
+
+  #ringNames() {
+    return [...this.#feeds].map((feed) => feed.ring.name)
   }
 
   /**
@@ -156,13 +189,14 @@ class RedisKeyStore {
     const deadline = this.#access.deadline()
     await this.#connect(deadline)
     await feed.sync(deadline)
+    fedRingReady(ring)
     return ring
   }
 
   // Our own client connects once; a Redis that is down does not hold the ring back.
   async #connect(deadline) {
     if (!this.#ownClient || this.#client.isOpen) return
-    this.#connecting ??= this.#client.connect().catch(() => { this.#stats.redisErrors++ })
+    this.#connecting ??= this.#client.connect().catch((err) => this.#failed(err, 'connect', this.#ringNames()))
     // A refused connection is known at its first error: no need to wait for the deadline, the
     // feed keeps trying while the client reconnects.
     let onError
@@ -196,8 +230,8 @@ class RedisKeyStore {
     if (client.isReady) {
       try {
         await within(this.#timeout, client.close ? client.close() : client.quit())
-      } catch {
-        this.#stats.redisErrors++
+      } catch (err) {
+        this.#failed(err, 'close', [])
         drop()
       }
     } else {
@@ -252,7 +286,10 @@ class RedisKeyStore {
   #offer(ring, epoch, value) {
     const native = nativeOf(ring)
     try {
-      if (callNative(() => native.offerWrapped(this.#wrapper, this.#prefix, epoch, value))) this.#stats.agreed++
+      if (callNative(() => native.offerWrapped(this.#wrapper, this.#prefix, epoch, value))) {
+        this.#stats.agreed++
+        keysOffered(ring)
+      }
     } catch (err) {
       if (err.code !== 'ERR_TLS_TICKET_KEY_UNOPENABLE') throw err
       // Another wrapping secret, or tampering: never use it, keep the local key.
@@ -279,6 +316,10 @@ class Feed {
     this.#ring = ring
   }
 
+  get ring() {
+    return this.#ring
+  }
+
   /** One round with Redis, all of it within the store's timeout. */
   async sync(deadline = this.#store.deadline()) {
     if (this.#stopped) return
@@ -293,8 +334,8 @@ class Feed {
       try {
         for (let e = epoch - live; e < epoch; e++) await this.#store.fetch(ring, e, deadline)
         this.#caughtUp = true
-      } catch {
-        this.#store.noteError()
+      } catch (err) {
+        this.#store.noteError(err, 'fetch', ring)
         ok = false
       }
     }
@@ -303,8 +344,8 @@ class Feed {
       if (!ok) break
       try {
         await this.#store.agree(ring, e, deadline)
-      } catch {
-        this.#store.noteError()
+      } catch (err) {
+        this.#store.noteError(err, 'agree', ring)
         ok = false
       }
     }

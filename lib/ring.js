@@ -7,9 +7,11 @@ const {
   callNative, invalidArgValue, invalidState, validateObject, validateInteger, validateKeyBytes, validateOneOf,
   validateOptionNames,
 } = require('./errors.js')
-const { CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, bindNative, attachmentsOf } = require('./internal.js')
+const { CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, bindNative } = require('./internal.js')
 const { nginxKeys, haproxyKeys } = require('./key-files.js')
 const { metricsText } = require('./metrics.js')
+const { validateRingName, defaultRingName } = require('./ring-name.js')
+const { KeyWatcher } = require('./diagnostics.js')
 const { forCluster } = require('./cluster.js')
 const nativeMode = require('./modes/native.js')
 
@@ -17,6 +19,8 @@ const MAX_GENERATED_BYTES = 80 * 1024
 const DEFAULT_TICKET_LIFETIME = 7200
 // Wipe expired keys within this many seconds even on a server that sees no handshakes.
 const MAX_TICK_SECONDS = 60
+// The ring's timer fires this long after each epoch boundary, when the Rust ring has rotated.
+const TICK_AFTER_BOUNDARY_MS = 5
 
 // Every ring that is not derived from a fleet secret shares one session id context, so that
 // servers holding the same keys resume each other's tickets whatever their argv. Sessions
@@ -52,8 +56,16 @@ function cipherForKeys(bytes, cipher) {
   throw invalidArgValue('options.keys', `must be a non-zero multiple of 48 or 80 bytes. Received ${bytes.length} bytes`)
 }
 
+/** Milliseconds until the ring's next tick: just after the next epoch boundary, at most a minute. */
+function msUntilTick(rotationIntervalSeconds) {
+  const interval = rotationIntervalSeconds * 1000
+  return Math.min(interval - (Date.now() % interval) + TICK_AFTER_BOUNDARY_MS, MAX_TICK_SECONDS * 1000)
+}
+
 class TicketKeyRing {
   #native
+  #name
+  #watcher
   #timer
   #rotationInterval
   #ticketLifetime
@@ -61,6 +73,7 @@ class TicketKeyRing {
   constructor(options = {}, internal = undefined) {
     validateObject(options, 'options')
     validateOptionNames(options, 'options', RING_OPTIONS)
+    const name = options.name === undefined ? undefined : validateRingName(options.name, 'options.name')
     const rotationInterval = options.rotationInterval === undefined ? 3600
       : validateInteger(options.rotationInterval, 'options.rotationInterval', 1, binding.MAX_ROTATION_INTERVAL)
     // Two hours, or as long as the ring can hold keys for when the interval is under 31 s.
@@ -93,21 +106,33 @@ class TicketKeyRing {
     }
     this.#rotationInterval = rotationInterval
     this.#ticketLifetime = ticketLifetime
-    bindNative(this, this.#native)
-    this.#startTicking()
+    this.#name = name ?? defaultRingName()
+    const native = this.#native
+    // A fed ring's first keys come from its feed before the ring is handed out.
+    this.#watcher = new KeyWatcher(this.#name, native, { publishing: internal !== kFed })
+    bindNative(this, native, {
+      offered: () => this.#watcher.check(native, 'feed'),
+      ready: () => this.#watcher.startPublishing(native),
+    })
+    this.#scheduleTick()
   }
 
-  // Rotation is computed at every lookup; this timer only makes sure that expired keys are
-  // wiped on time on an idle server. It holds the ring weakly and never keeps a process alive.
-  #startTicking() {
-    const ref = new WeakRef(this.#native)
-    const timer = setInterval(() => {
-      const native = ref.deref()
-      if (native === undefined || native.destroyed) clearInterval(timer)
-      else native.tick()
-    }, Math.min(this.rotationInterval, MAX_TICK_SECONDS) * 1000)
-    timer.unref()
-    this.#timer = timer
+  // Rotation is computed at every lookup; this timer makes sure that expired keys are wiped on
+  // time on an idle server, and that the rotate and fallback diagnostics see each rotation
+  // within milliseconds of its epoch boundary. It holds the ring weakly and never keeps a
+  // process alive.
+  #scheduleTick() {
+    const ref = new WeakRef(this)
+    this.#timer = setTimeout(() => ref.deref()?.#tick(), msUntilTick(this.#rotationInterval))
+    this.#timer.unref()
+  }
+
+  #tick() {
+    const native = this.#native
+    if (native.destroyed) return
+    native.tick()
+    this.#watcher.check(native, 'schedule')
+    this.#scheduleTick()
   }
 
   #alive() {
@@ -139,6 +164,11 @@ class TicketKeyRing {
   static fromHaproxy(text, options = {}) {
     const { cipher, keys, next } = haproxyKeys(text)
     return new TicketKeyRing({ ...options, cipher, keys }, { [kNextKeys]: next })
+  }
+
+  /** The `ring` label of its metrics and diagnostics messages: options.name, else `ring-<n>`. */
+  get name() {
+    return this.#name
   }
 
   /** Seconds a key encrypts. */
@@ -182,11 +212,13 @@ class TicketKeyRing {
         `must be a non-zero multiple of ${layout} bytes for an ${native.cipher} ring. Received ${bytes.length} bytes`)
     }
     callNative(() => native.setKeys(bytes))
+    this.#watcher.check(native, 'setTicketKeys')
   }
 
   rotate() {
     const native = this.#alive()
     callNative(() => native.rotate())
+    this.#watcher.check(native, 'rotate')
   }
 
   keys() {
@@ -205,14 +237,15 @@ class TicketKeyRing {
 
   /**
    * The ring's counters, its keys by state, and why handshakes on each attached server
-   * resumed or not, in the Prometheus text exposition format.
+   * resumed or not, in the Prometheus text exposition format, each series labelled with the
+   * ring's name. A destroyed ring shows its final counters and no keys.
    */
   metrics() {
-    return metricsText(this.#alive(), attachmentsOf(this))
+    return metricsText(this)
   }
 
   destroy() {
-    clearInterval(this.#timer)
+    clearTimeout(this.#timer)
     this.#native.destroy()
   }
 
@@ -227,6 +260,7 @@ class TicketKeyRing {
   #summary() {
     const destroyed = this.#native.destroyed
     return {
+      name: this.#name,
       cipher: this.#native.cipher,
       rotationInterval: this.rotationInterval,
       ticketLifetime: this.ticketLifetime,

@@ -9,10 +9,15 @@ import * as cluster from 'node:cluster'
 import * as undici from 'undici'
 import { setGlobalDispatcher } from 'undici'
 import { randomBytes } from 'node:crypto'
+import * as diagnosticsChannel from 'node:diagnostics_channel'
+import { Registry, register } from 'prom-client'
 import {
-  TicketKeyRing, attach, generateTicketKeys, RedisKeyStore, SessionCache, inspectSession, inspectTicket,
+  TicketKeyRing, attach, generateTicketKeys, RedisKeyStore, SessionCache, inspectSession, inspectTicket, registerMetrics,
 } from 'tls-ticket-keys'
 import type { TicketKeyAttachment, TicketKeyInfo, TicketKeyStats, AttachmentStats, SessionInfo, TicketReport } from 'tls-ticket-keys'
+import type {
+  MetricsRegistration, RotateMessage, FallbackMessage, RefusedMessage, StoreErrorMessage,
+} from 'tls-ticket-keys'
 
 // @ts-expect-error internals are not exported
 import type {} from 'tls-ticket-keys/lib/ring.js'
@@ -103,4 +108,46 @@ TicketKeyRing.fromNginx([nginxKeyFile, nginxKeyFile])
 TicketKeyRing.fromHaproxy(haproxyKeys)
 handle.detach()
 
-export { mode, current, infos, stats, redis, clustered, cacheStats, perServer, text }
+// Watching resumption
+const named = new TicketKeyRing({ name: 'edge' })
+const ringName: string = named.name
+const registry = new Registry(Registry.OPENMETRICS_CONTENT_TYPE)
+const registration: MetricsRegistration = registerMetrics(named, registry)
+registerMetrics(named, register).unregister()
+registerMetrics(named)
+registration.unregister()
+async function scrape(): Promise<string> {
+  return registry.metrics()
+}
+// @ts-expect-error a name is a string
+new TicketKeyRing({ name: 5 })
+// @ts-expect-error a registry, not its text
+registerMetrics(named, 'text')
+TicketKeyRing.fromNginx(nginxKeyFile, { name: 'from-nginx' })
+TicketKeyRing.fromHaproxy(haproxyKeys, { name: 'from-haproxy' })
+async function namedFleet(store: RedisKeyStore): Promise<void> {
+  await store.ring({ name: 'fed', rotationInterval: 3600 })
+  await TicketKeyRing.forCluster({ name: 'cluster' })
+}
+diagnosticsChannel.subscribe('tls-ticket-keys:rotate', (message) => {
+  const { ring: r, current: now, previous, keys, cause } = message as RotateMessage
+  const states: ('next' | 'current' | 'previous')[] = keys.map((k) => k.state)
+  const why: 'schedule' | 'rotate' | 'setTicketKeys' | 'feed' = cause
+  console.log(r, now, previous, states, why)
+})
+diagnosticsChannel.subscribe('tls-ticket-keys:fallback', (message) => {
+  const { ring: r, key: k, fallbackKeys }: FallbackMessage = message as FallbackMessage
+  console.log(r, k, fallbackKeys + 1)
+})
+diagnosticsChannel.subscribe('tls-ticket-keys:refused', (message) => {
+  const { server: s, reason }: RefusedMessage = message as RefusedMessage
+  const known: 'unknownKey' | 'expiredKey' | 'notResumed' = reason
+  console.log(s, known)
+})
+diagnosticsChannel.subscribe('tls-ticket-keys:store-error', (message) => {
+  const { rings, operation, error } = message as StoreErrorMessage
+  const code: string | undefined = error.code
+  console.log(rings.join(), operation, code, error.message)
+})
+
+export { mode, current, infos, stats, redis, clustered, cacheStats, perServer, text, ringName, scrape, namedFleet }

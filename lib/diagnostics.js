@@ -1,0 +1,149 @@
+'use strict'
+
+// node:diagnostics_channel messages, as undici and Node's own modules publish them. Each is
+// published only while the channel has subscribers, and carries names and counts, never a
+// key byte, a Redis URL or a password.
+//
+//   tls-ticket-keys:rotate       { ring, current, previous, keys: [{ name, state }], cause }
+//   tls-ticket-keys:fallback     { ring, key, fallbackKeys }
+//   tls-ticket-keys:refused      { ring, server, reason }
+//   tls-ticket-keys:store-error  { rings, operation, error: { name, code, message } }
+
+const diagnosticsChannel = require('node:diagnostics_channel')
+const { serverLabel } = require('./metrics.js')
+
+// Channels are global by name: every copy of the package in the process publishes to the same ones.
+const channels = {
+  rotate: diagnosticsChannel.channel('tls-ticket-keys:rotate'),
+  fallback: diagnosticsChannel.channel('tls-ticket-keys:fallback'),
+  refused: diagnosticsChannel.channel('tls-ticket-keys:refused'),
+  storeError: diagnosticsChannel.channel('tls-ticket-keys:store-error'),
+}
+
+/** The reasons `handle.stats()` counts for a ticket that did not resume. */
+const REFUSAL_REASONS = ['unknownKey', 'expiredKey', 'notResumed']
+
+/**
+ * Watches one ring's keys for the changes the JavaScript side can see: the current key
+ * changing (rotate), and a fed ring making its own key because its feed was late (fallback).
+ * The Rust ring rotates by itself at each lookup; `check()` runs after every call that can
+ * change the keys (rotate(), setTicketKeys(), a feed's offer) and from the ring's timer, which
+ * fires just after each epoch boundary. The ring's first keys are not a change.
+ */
+class KeyWatcher {
+  #ringName
+  #current
+  #fallbackKeys
+  #publishing
+
+  /**
+   * `native`: the Rust ring, as it is at the ring's creation. Without `publishing`, changes are
+   * followed but not published until startPublishing() (a fed ring, until its feed delivered).
+   */
+  constructor(ringName, native, { publishing }) {
+    this.#ringName = ringName
+    this.#publishing = publishing
+    this.#current = currentName(native.keys())
+    this.#fallbackKeys = native.stats().fallbackKeys
+  }
+
+  startPublishing(native) {
+    this.check(native, 'feed')
+    this.#publishing = true
+  }
+
+  /** `cause`: 'schedule' (the ring's timer), 'rotate', 'setTicketKeys' or 'feed'. */
+  check(native, cause) {
+    if (native.destroyed) return
+    let keys
+    try {
+      keys = native.keys()
+    } catch {
+      return
+    }
+    const current = currentName(keys)
+    const fallbackKeys = native.stats().fallbackKeys
+    const previous = this.#current
+    const madeLocally = fallbackKeys > this.#fallbackKeys
+    this.#current = current
+    this.#fallbackKeys = fallbackKeys
+    if (current === previous || !this.#publishing) return
+    if (channels.rotate.hasSubscribers) {
+      channels.rotate.publish({
+        ring: this.#ringName, current, previous, keys: keys.map(({ name, state }) => ({ name, state })), cause,
+      })
+    }
+    if (madeLocally && channels.fallback.hasSubscribers) {
+      channels.fallback.publish({ ring: this.#ringName, key: current, fallbackKeys })
+    }
+  }
+}
+
+function currentName(keys) {
+  return keys.find((k) => k.state === 'current')?.name ?? null
+}
+
+/**
+ * One `refused` message per ticket that a handshake refused, for an attachment's `state`
+ * ({ notResumed: the highest count published so far }). `before` and `after` are its ticket
+ * counts ({ opened, unknownKey, expiredKey }) around the handshake that just ended, `resumed`
+ * the resumed handshakes after it, `reused` whether this one resumed.
+ *
+ * unknownKey and expiredKey are counted as the ring looks the ticket up, so their increase is
+ * exact. A ticket that opened but did not resume is only known as `opened - resumed`, which
+ * briefly counts tickets of handshakes still under way: so it is published only when a
+ * handshake ends without resuming, and only when that count passes the highest one published.
+ * Nothing to do without a subscriber, which is the common case.
+ */
+function publishRefusals(ring, server, state, before, after, resumed, reused) {
+  // Kept up to date without a subscriber too, so that a late one is not told the past.
+  let notResumed = 0
+  if (!reused && after.opened - resumed > state.notResumed) {
+    notResumed = after.opened - resumed - state.notResumed
+    state.notResumed += notResumed
+  }
+  if (!channels.refused.hasSubscribers) return
+  const counts = {
+    unknownKey: after.unknownKey - before.unknownKey,
+    expiredKey: after.expiredKey - before.expiredKey,
+    notResumed,
+  }
+  for (const reason of REFUSAL_REASONS) {
+    for (let i = 0; i < counts[reason]; i++) {
+      channels.refused.publish({ ring: ring.name, server: serverLabel(server), reason })
+    }
+  }
+}
+
+// What a Redis error may say: its class, a short code, and its message without credentials.
+// node-redis and ioredis quote host and port, and sometimes a URL, which may carry a password.
+const CODE_PATTERN = /^[A-Z][A-Z0-9_]{0,39}$/
+const MAX_MESSAGE_LENGTH = 200
+
+function redactedMessage(message, secrets) {
+  let text = String(message).slice(0, MAX_MESSAGE_LENGTH)
+  // user:password@ in any URL-like text.
+  text = text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1')
+  for (const secret of secrets) {
+    if (secret) text = text.split(secret).join('***')
+  }
+  return text
+}
+
+/**
+ * `err` as a store-error message may carry it. `secrets`: strings known to be secret (the
+ * URL's user name and password), removed wherever they appear.
+ */
+function describeStoreError(err, secrets = []) {
+  const name = typeof err?.name === 'string' && /^\w{1,40}$/.test(err.name) ? err.name : 'Error'
+  const code = typeof err?.code === 'string' && CODE_PATTERN.test(err.code) ? err.code : undefined
+  const message = redactedMessage(err?.message ?? err, secrets)
+  return code === undefined ? { name, message } : { name, code, message }
+}
+
+function publishStoreError(rings, operation, err, secrets) {
+  if (!channels.storeError.hasSubscribers) return
+  channels.storeError.publish({ rings, operation, error: describeStoreError(err, secrets) })
+}
+
+module.exports = { channels, KeyWatcher, publishRefusals, publishStoreError, describeStoreError, REFUSAL_REASONS }
