@@ -16,7 +16,7 @@ test('auto mode picks native on this Node, and says so', async () => {
     assert.equal(handle.mode, 'native')
     assert.equal(ring.cipher, 'aes-256-cbc', 'the default cipher where native mode is available')
     assert.match(util.inspect(handle), /mode: 'native'/)
-    assert.deepEqual(JSON.parse(JSON.stringify(handle)), { mode: 'native', detached: false })
+    assert.deepEqual(JSON.parse(JSON.stringify(handle)), { mode: 'native', shareWith: null, detached: false })
   } finally {
     ring.destroy()
   }
