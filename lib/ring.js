@@ -4,7 +4,8 @@ const { createHash } = require('node:crypto')
 const { inspect } = require('node:util')
 const binding = require('../binding.js')
 const {
-  callNative, invalidArgValue, invalidState, validateObject, validateInteger, validateKeyBytes, validateOneOf,
+  callNative, invalidArgType, invalidArgValue, invalidState, outOfRange, validateObject, validateInteger, validateKeyBytes,
+  validateOneOf,
   validateOptionNames,
 } = require('./errors.js')
 const { CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, bindNative } = require('./internal.js')
@@ -16,6 +17,10 @@ const { forCluster } = require('./cluster.js')
 const nativeMode = require('./modes/native.js')
 
 const MAX_GENERATED_BYTES = 80 * 1024
+// As the Rust side's MAX_SCOPE_LEN: a scope is a short label (a region, a data centre).
+const MAX_SCOPE_BYTES = 255
+// Each previous secret keeps a schedule of keys of its own: a fleet moves between a few.
+const MAX_PREVIOUS_SECRETS = 4
 const DEFAULT_TICKET_LIFETIME = 7200
 // Wipe expired keys within this many seconds even on a server that sees no handshakes.
 const MAX_TICK_SECONDS = 60
@@ -27,6 +32,32 @@ const TICK_AFTER_BOUNDARY_MS = 5
 // can only cross between servers that can open each other's tickets anyway.
 const SHARED_SESSION_ID_CONTEXT = createHash('sha256')
   .update('tls-ticket-keys session id context v1').digest('hex').slice(0, 32)
+
+function validateSecret(value, name) {
+  const secret = validateKeyBytes(value, name)
+  if (secret.length < binding.MIN_SECRET_BYTES) {
+    throw invalidArgValue(name, `must be at least ${binding.MIN_SECRET_BYTES} bytes. Received ${secret.length} bytes`)
+  }
+  return secret
+}
+
+function validateScope(scope) {
+  if (typeof scope !== 'string') throw invalidArgType('options.scope', 'of type string', scope)
+  const bytes = Buffer.byteLength(scope)
+  if (bytes === 0 || bytes > MAX_SCOPE_BYTES) {
+    throw outOfRange('options.scope', `1 to ${MAX_SCOPE_BYTES} UTF-8 bytes long`, bytes)
+  }
+  return scope
+}
+
+function validatePreviousSecrets(value) {
+  if (value === undefined) return []
+  if (!Array.isArray(value)) throw invalidArgType('options.previousSecrets', 'an array of Buffers', value)
+  if (value.length > MAX_PREVIOUS_SECRETS) {
+    throw outOfRange('options.previousSecrets', `at most ${MAX_PREVIOUS_SECRETS} secrets long`, value.length)
+  }
+  return value.map((secret, i) => validateSecret(secret, `options.previousSecrets[${i}]`))
+}
 
 /** The cipher of a ring made without options.cipher or keys: AES-256 where 'auto' attaches in native mode. */
 function defaultCipher() {
@@ -93,11 +124,14 @@ class TicketKeyRing {
         ? defaultCipher()
         : validateOneOf(options.cipher, 'options.cipher', CIPHERS)
       if (options.secret !== undefined) {
-        const secret = validateKeyBytes(options.secret, 'options.secret')
-        if (secret.length < binding.MIN_SECRET_BYTES) {
-          throw invalidArgValue('options.secret', `must be at least ${binding.MIN_SECRET_BYTES} bytes. Received ${secret.length} bytes`)
-        }
-        this.#native = callNative(() => binding.NativeRing.derived(cipher, rotationInterval, ticketLifetime, secret))
+        const secret = validateSecret(options.secret, 'options.secret')
+        const scope = options.scope === undefined ? '' : validateScope(options.scope)
+        const previous = validatePreviousSecrets(options.previousSecrets)
+        this.#native = callNative(() => binding.NativeRing.derived(cipher, rotationInterval, ticketLifetime, secret, scope, previous))
+      } else if (options.scope !== undefined || options.previousSecrets !== undefined) {
+        const which = options.scope !== undefined ? 'options.scope' : 'options.previousSecrets'
+        throw invalidArgValue(which, 'needs options.secret: it separates or renews the keys derived from a fleet secret ' +
+          '(rings fed from Redis get separate keys from another RedisKeyStore prefix)')
       } else if (internal === kFed) {
         this.#native = callNative(() => binding.NativeRing.fed(cipher, rotationInterval, ticketLifetime))
       } else {
@@ -182,8 +216,9 @@ class TicketKeyRing {
   }
 
   /**
-   * The session id context attach() gives servers: derived from the secret for a
-   * secret-derived ring, else one shared by every ring. The same wherever the keys are shared.
+   * The session id context attach() gives servers: for a secret-derived ring, derived from its
+   * scope (not the secret, so that moving to a new secret keeps it), else one shared by every
+   * ring. The same wherever the keys are shared.
    */
   get sessionIdContext() {
     return this.#native.sessionIdContext ?? SHARED_SESSION_ID_CONTEXT

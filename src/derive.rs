@@ -16,22 +16,33 @@ const SALT: &[u8] = b"tls-ticket-keys/v1";
 const NAME_LABEL: &[u8] = b"tls-ticket-keys/v1 key name";
 const SECRETS_LABEL: &[u8] = b"tls-ticket-keys/v1 key secrets";
 const CONTEXT_LABEL: &[u8] = b"tls-ticket-keys/v1 session id context";
+const SCOPE_LABEL: &[u8] = b"tls-ticket-keys/v1 scope";
+/// The longest scope accepted, in bytes.
+pub const MAX_SCOPE_LEN: usize = 255;
 
-/// A key source that derives each epoch's key from the secret.
+/// A key source that derives each epoch's key from the secret and a scope.
 pub struct DerivedKeys {
     /// HKDF's pseudorandom key; the secret itself is not kept.
     prk: Zeroizing<[u8; 32]>,
+    /// Mixed into every key's HKDF info, so that each scope (a region, a data centre) of one
+    /// secret has keys of its own: a leaked key exposes one scope. Empty: the keys of a ring
+    /// without a scope, as before scopes existed.
+    scope_info: Vec<u8>,
 }
 
 impl DerivedKeys {
     pub fn new(secret: &[u8]) -> Result<DerivedKeys, KeyError> {
+        DerivedKeys::scoped(secret, b"")
+    }
+
+    pub fn scoped(secret: &[u8], scope: &[u8]) -> Result<DerivedKeys, KeyError> {
         if secret.len() < MIN_SECRET_LEN {
             return Err(KeyError::ShortSecret { min: MIN_SECRET_LEN, got: secret.len() });
         }
         let (prk, _) = Hkdf::<Sha256>::extract(Some(SALT), secret);
         let mut out = Zeroizing::new([0u8; 32]);
         out.copy_from_slice(&prk);
-        Ok(DerivedKeys { prk: out })
+        Ok(DerivedKeys { prk: out, scope_info: scope_info(scope) })
     }
 
     fn expand(&self, label: &[u8], context: &[&[u8]], out: &mut [u8]) {
@@ -40,16 +51,30 @@ impl DerivedKeys {
         for part in context {
             info.extend_from_slice(part);
         }
+        info.extend_from_slice(&self.scope_info);
         hkdf.expand(&info, out).expect("at most 255 blocks are requested");
     }
+}
 
-    /// A session id context that every holder of the secret shares, and that reveals
-    /// nothing about it: 16 bytes, shown as 32 hex characters.
-    pub fn session_id_context(&self) -> [u8; 16] {
-        let mut out = [0u8; 16];
-        self.expand(CONTEXT_LABEL, &[], &mut out);
-        out
+/// The scope as HKDF info: labelled and length-prefixed, so that no scope's info is a prefix
+/// or suffix of another's; nothing at all for no scope.
+fn scope_info(scope: &[u8]) -> Vec<u8> {
+    if scope.is_empty() {
+        return Vec::new();
     }
+    let len = u8::try_from(scope.len().min(MAX_SCOPE_LEN)).unwrap_or(u8::MAX);
+    [SCOPE_LABEL, &[len], &scope[..usize::from(len)]].concat()
+}
+
+/// The session id context of secret-derived rings in `scope`: the same whatever the secret,
+/// so that a fleet moving to a new secret (`previousSecrets`) keeps resuming sessions; a
+/// session id context separates nothing that the keys do not separate already. 16 bytes,
+/// shown as 32 hex characters.
+pub fn session_id_context(scope: &[u8]) -> [u8; 16] {
+    let hkdf = Hkdf::<Sha256>::new(Some(SALT), CONTEXT_LABEL);
+    let mut out = [0u8; 16];
+    hkdf.expand(&scope_info(scope), &mut out).expect("16 bytes are valid");
+    out
 }
 
 impl DerivedKeys {
@@ -79,7 +104,24 @@ mod tests {
             let kb = b.key_for_epoch(42, cipher).unwrap();
             assert_eq!(ka.to_layout(), kb.to_layout());
         }
-        assert_eq!(a.session_id_context(), b.session_id_context());
+    }
+
+    #[test]
+    fn each_scope_has_keys_of_its_own_and_its_own_context() {
+        let eu = DerivedKeys::scoped(SECRET, b"eu-west").unwrap();
+        let us = DerivedKeys::scoped(SECRET, b"us-east").unwrap();
+        let none = DerivedKeys::new(SECRET).unwrap();
+        let k = |d: &DerivedKeys| d.key_for_epoch(9, Cipher::Aes256Cbc).unwrap();
+        assert_eq!(k(&eu).to_layout(), k(&DerivedKeys::scoped(SECRET, b"eu-west").unwrap()).to_layout());
+        for (a, b) in [(&eu, &us), (&eu, &none), (&us, &none)] {
+            assert_ne!(k(a).name(), k(b).name());
+            assert_ne!(k(a).aes_key(), k(b).aes_key());
+            assert_ne!(k(a).hmac_key(), k(b).hmac_key());
+        }
+        // A scope that is a prefix of another, or that ends like a label, is another scope.
+        assert_ne!(k(&DerivedKeys::scoped(SECRET, b"eu").unwrap()).name(), k(&eu).name());
+        assert_ne!(session_id_context(b"eu-west"), session_id_context(b"us-east"));
+        assert_ne!(session_id_context(b"eu-west"), session_id_context(b""));
     }
 
     #[test]
@@ -96,7 +138,6 @@ mod tests {
             assert_ne!(base.hmac_key(), different.hmac_key());
         }
         assert_ne!(base.name(), k(&a, 7, Cipher::Aes128Cbc).name());
-        assert_ne!(a.session_id_context(), b.session_id_context());
     }
 
     #[test]
@@ -106,7 +147,7 @@ mod tests {
         assert_ne!(&key.name()[..], key.hmac_key());
         assert_ne!(&key.name()[..], key.aes_key());
         assert!(!SECRET.windows(8).any(|w| key.name().windows(8).any(|n| n == w)));
-        assert_ne!(&a.session_id_context()[..], &key.name()[..]);
+        assert_ne!(&session_id_context(b"")[..], &key.name()[..]);
     }
 
     /// RFC 5869 test case 1, so the construction is HKDF-SHA256 and nothing home-made.

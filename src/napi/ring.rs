@@ -7,9 +7,9 @@ use napi_derive::napi;
 
 use super::inspect::{summarize_session, TicketReport};
 use super::store::{NativeClusterInbox, NativeWrapper};
-use super::{TicketOutcome, cipher_named, key_error, key_name, mirror_error, ring_error, schedule, whole_seconds, Error, Result, UNOPENABLE};
+use super::{TicketOutcome, cipher_named, key_error, key_name, mirror_error, ring_error, schedule, whole_seconds, Error, Result, OUT_OF_RANGE, UNOPENABLE};
 use crate::clock::now;
-use crate::derive::DerivedKeys;
+use crate::derive::{self, DerivedKeys, MAX_SCOPE_LEN};
 use crate::key::{fill_random, hex, Cipher, StackScrub, TicketKey, NAME_LEN};
 use crate::mirror;
 use crate::ring::{Decision, Miss, Ring};
@@ -80,14 +80,32 @@ impl NativeRing {
         Ok(NativeRing { ring: Arc::new(ring), session_id_context: None })
     }
 
-    /// A ring whose epoch keys are derived from a fleet secret of at least 32 bytes.
+    /// A ring whose epoch keys are derived from a fleet secret of at least 32 bytes, in
+    /// `scope` (UTF-8, empty for none); it also opens the tickets of `previous_secrets`.
     #[napi(factory)]
-    pub fn derived(cipher: String, rotation_interval: f64, ticket_lifetime: f64, secret: BufferSlice) -> Result<NativeRing> {
+    pub fn derived(
+        cipher: String,
+        rotation_interval: f64,
+        ticket_lifetime: f64,
+        secret: BufferSlice,
+        scope: String,
+        previous_secrets: Vec<BufferSlice>,
+    ) -> Result<NativeRing> {
         let _scrub = StackScrub;
-        let source = DerivedKeys::new(&secret).map_err(key_error)?;
-        let context = hex(&source.session_id_context());
-        let ring = Ring::with_source(cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?, Box::new(source), now())
-            .map_err(ring_error)?;
+        if scope.len() > MAX_SCOPE_LEN {
+            return Err(Error::new(OUT_OF_RANGE, format!(
+                "The value of \"options.scope\" is out of range. It must be at most {MAX_SCOPE_LEN} bytes. Received {} bytes",
+                scope.len()
+            )));
+        }
+        let (cipher, schedule) = (cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?);
+        let derived_ring = |secret: &[u8]| -> Result<Ring> {
+            let source = DerivedKeys::scoped(secret, scope.as_bytes()).map_err(key_error)?;
+            Ring::with_source(cipher, schedule, Box::new(source), now()).map_err(ring_error)
+        };
+        let previous = previous_secrets.iter().map(|s| derived_ring(s)).collect::<Result<Vec<_>>>()?;
+        let ring = derived_ring(&secret)?.also_opening(previous);
+        let context = hex(&derive::session_id_context(scope.as_bytes()));
         Ok(NativeRing { ring: Arc::new(ring), session_id_context: Some(context) })
     }
 

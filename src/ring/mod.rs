@@ -237,6 +237,9 @@ pub struct Ring {
     /// A clock earlier than this has stepped back by more than an interval since the last roll.
     stepped_back_below: AtomicU64,
     counters: Counters,
+    /// Rings of the secrets a fleet is moving away from (or to): they open tickets, renewed
+    /// under this ring's keys, and never seal one.
+    also_open: Vec<Ring>,
 }
 
 impl fmt::Debug for Ring {
@@ -330,7 +333,16 @@ impl Ring {
             next_change: AtomicU64::new(0),
             stepped_back_below: AtomicU64::new(0),
             counters: Counters::default(),
+            also_open: Vec::new(),
         }
+    }
+
+    /// This ring, also opening the tickets of `rings` (same cipher and schedule) for as long
+    /// as those rings hold their keys; such tickets are renewed under this ring's keys.
+    pub fn also_opening(mut self, rings: Vec<Ring>) -> Ring {
+        debug_assert!(rings.iter().all(|r| r.cipher == self.cipher && r.schedule == self.schedule));
+        self.also_open = rings;
+        self
     }
 
     pub fn cipher(&self) -> Cipher {
@@ -392,6 +404,14 @@ impl Ring {
     ) -> Result<R, Miss> {
         let inner = self.read_at(now).map_err(|_| Miss::Unusable)?;
         let Some(slot) = find(&inner.slots, name) else {
+            drop(inner);
+            if let Some(other) = self.also_open.iter().find(|r| matches!(r.state_of(name, now), Ok(Some(_)))) {
+                let out = other.with_key(name, now, |key, _| open(key, Decision::Renew));
+                let out = out.ok().flatten().flatten().ok_or(Miss::Unusable)?;
+                bump(&self.counters.renewed);
+                return Ok(out);
+            }
+            let inner = self.read();
             let expired = inner.retired_names.iter().any(|n| bool::from(n.ct_eq(name)));
             bump(if expired { &self.counters.expired } else { &self.counters.unknown_key });
             return Err(if expired { Miss::ExpiredKey } else { Miss::UnknownKey });
@@ -575,6 +595,9 @@ impl Ring {
 
     /// Wipes every key. Later lookups find nothing, so handshakes fall back to full ones.
     pub fn destroy(&self) {
+        for ring in &self.also_open {
+            ring.destroy();
+        }
         let mut inner = self.write();
         inner.slots.clear();
         inner.retired_names.clear();
@@ -764,6 +787,26 @@ mod tests {
         ring.rotate(T0 + 1).unwrap();
         assert_eq!(current_name(&ring, T0 + 1), names[1], "the announced key, not a fresh one");
         assert_eq!(decision(&ring, &names[0], T0 + 1), Some(Decision::Renew));
+    }
+
+    #[test]
+    fn a_previous_secret_opens_its_tickets_renewed_and_never_seals() {
+        use crate::derive::DerivedKeys;
+        let ring_of = |secret: u8| {
+            Ring::with_source(Cipher::Aes256Cbc, schedule(), Box::new(DerivedKeys::new(&[secret; 32]).unwrap()), T0).unwrap()
+        };
+        let (old, new) = (ring_of(1), ring_of(2));
+        let moving = ring_of(2).also_opening(vec![ring_of(1)]);
+        let old_name = current_name(&old, T0);
+        assert_eq!(current_name(&moving, T0), current_name(&new, T0), "seals with the new secret");
+        assert_eq!(decision(&moving, &old_name, T0), Some(Decision::Renew));
+        assert_eq!(moving.stats().renewed, 1);
+        assert_eq!(moving.stats().unknown_key, 0);
+        // Another secret altogether is still unknown.
+        assert_eq!(decision(&moving, &current_name(&ring_of(3), T0), T0), None);
+        assert_eq!(moving.stats().unknown_key, 1);
+        moving.destroy();
+        assert_eq!(decision(&moving, &old_name, T0), None);
     }
 
     #[test]
