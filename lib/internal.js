@@ -64,6 +64,12 @@ function attachmentsOf(ring) {
  * Milliseconds until the middle of the current epoch, or of the next one once past it: when
  * a feed hands out the next key, well before it is due and away from the rotation instant.
  */
+/** Milliseconds until the next epoch begins (1 at least, so a timer lands inside it). */
+function msUntilNextEpoch(rotationIntervalSeconds) {
+  const interval = rotationIntervalSeconds * 1000
+  return interval - (Date.now() % interval) + 1
+}
+
 function msUntilMidEpoch(rotationIntervalSeconds) {
   const interval = rotationIntervalSeconds * 1000
   const intoEpoch = Date.now() % interval
@@ -72,5 +78,5 @@ function msUntilMidEpoch(rotationIntervalSeconds) {
 
 module.exports = {
   CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, bindNative, nativeOf, keysOffered, fedRingReady, registerAttachment, unregisterAttachment, attachmentsOf,
-  msUntilMidEpoch,
+  msUntilMidEpoch, msUntilNextEpoch,
 }

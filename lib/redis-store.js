@@ -2,8 +2,11 @@
 
 // Random epoch keys agreed through Redis: forward secrecy for a fleet, unlike a shared secret.
 //
-// For every epoch the first process to `SET key value NX EX ttl` wins, one epoch before the
-// key starts to encrypt, and every process loads the winner as its *next* key. Values are
+// For every epoch the first process to `SET key value NX EX ttl` wins, two epochs before the
+// key starts to encrypt (so at least a full interval before, whatever the round's jitter),
+// and every process loads the winner as a *next* key. Each round also writes back, with the
+// same SET NX, the keys a process holds for the running and the next epoch: a Redis that
+// restarted empty gets the fleet's keys again instead of new ones mid-epoch. Values are
 // sealed with AES-256-GCM in Rust under the wrapping secret, with the epoch and the prefix as
 // associated data: a Redis dump holds no usable key, and a value moved to another epoch does
 // not open. Redis expires each value once the tickets of its key have expired.
@@ -17,7 +20,7 @@
 const { inspect } = require('node:util')
 const binding = require('../binding.js')
 const { TicketKeyRing } = require('./ring.js')
-const { kFed, nativeOf, msUntilMidEpoch, keysOffered, fedRingReady } = require('./internal.js')
+const { kFed, nativeOf, msUntilNextEpoch, keysOffered, fedRingReady } = require('./internal.js')
 const { publishStoreError } = require('./diagnostics.js')
 const {
   callNative, invalidArgValue, invalidState, validateObject, validateKeyBytes, invalidArgType, validateInteger,
@@ -26,6 +29,13 @@ const {
 
 // How soon to try again after Redis failed, at most.
 const MAX_RETRY_MS = 2000
+// A failed round is tried again this soon (or at a quarter of the interval, if sooner): a
+// Redis that answers again is used at once, well before the next boundary.
+const ROUND_RETRY_MS = 500
+// Rounds start after each boundary, spread over this much of the fleet (or a tenth of the interval).
+const MAX_ROUND_JITTER_MS = 500
+// At the start of epoch e, the keys of e .. e + EPOCHS_AHEAD are agreed.
+const EPOCHS_AHEAD = 2
 const DEFAULT_TIMEOUT_MS = 3000
 const MAX_TIMEOUT_MS = 60_000
 const STORE_OPTIONS = ['url', 'client', 'wrapSecret', 'prefix', 'timeout']
@@ -101,7 +111,7 @@ class RedisKeyStore {
   #closed = false
   #connecting = null
   #timeout
-  #stats = { agreed: 0, won: 0, redisErrors: 0, unopenable: 0 }
+  #stats = { agreed: 0, won: 0, writtenBack: 0, redisErrors: 0, unopenable: 0 }
   // The password of our own client's URL, kept out of store-error messages.
   #urlSecrets = []
   // What a Feed may call: the store's Redis work, kept off its public surface.
@@ -209,7 +219,10 @@ class RedisKeyStore {
     }
   }
 
-  /** Counters: shared keys taken into rings, races this process won, Redis errors, values that did not open. */
+  /**
+   * Counters: shared keys taken into rings, races this process won with a new key, keys it
+   * held that Redis had lost and got back, Redis errors, values that did not open.
+   */
   stats() {
     return { ...this.#stats }
   }
@@ -263,20 +276,27 @@ class RedisKeyStore {
     if (stored !== null) this.#offer(ring, epoch, Buffer.from(stored, 'base64'))
   }
 
-  /** The key of `epoch` for `ring`: ours if we win the SET NX race, else the winner's. */
+  /**
+   * The key of `epoch` for `ring`, the same in Redis and in the ring: the one Redis has; else
+   * the one the ring holds (written back, so that a Redis that lost it never changes the key
+   * of an epoch under way); else a new one. SET NX decides between processes.
+   */
   async #agree(ring, epoch, deadline) {
     const { cipher, rotationInterval, ticketLifetime } = ring
     const redisKey = this.#redisKey(ring, epoch)
     // Kept until every ticket of this key has expired, with one interval to spare.
     const ttl = (epoch + 1) * rotationInterval + ticketLifetime + rotationInterval - nowSeconds()
     if (ttl <= 0) return
-    const candidate = callNative(() => this.#wrapper.sealFresh(cipher, this.#prefix, epoch))
+    const held = callNative(() => nativeOf(ring).sealHeld(this.#wrapper, this.#prefix, epoch))
+    const candidate = held ?? callNative(() => this.#wrapper.sealFresh(cipher, this.#prefix, epoch))
     const won = await this.#redis(deadline, 'set', redisKey, candidate.toString('base64'), { NX: true, EX: ttl })
     let value = candidate
     if (won !== 'OK') {
       const stored = await this.#redis(deadline, 'get', redisKey)
       if (stored === null) throw new Error('the agreed key vanished') // expired between SET and GET: retry
       value = Buffer.from(stored, 'base64')
+    } else if (held !== null) {
+      this.#stats.writtenBack++
     } else {
       this.#stats.won++
     }
@@ -302,7 +322,10 @@ class RedisKeyStore {
   }
 }
 
-/** Keeps one ring fed: the keys of the current and the next epoch, agreed every epoch. */
+/**
+ * Keeps one ring fed: a round just after each boundary agrees the keys of the running epoch
+ * and the two after it; a round that fails is tried again within ROUND_RETRY_MS.
+ */
 class Feed {
   #store
   #ring
@@ -339,7 +362,7 @@ class Feed {
         ok = false
       }
     }
-    for (const e of [epoch, epoch + 1]) {
+    for (let e = epoch; e <= epoch + EPOCHS_AHEAD; e++) {
       // A Redis that did not answer in time will not answer the next call either.
       if (!ok) break
       try {
@@ -350,10 +373,10 @@ class Feed {
       }
     }
     if (this.#stopped) return
-    // Next in the middle of the epoch, so the next key is agreed well before it is due; soon
-    // again if Redis failed.
-    const untilMiddle = msUntilMidEpoch(ring.rotationInterval)
-    const delay = (ok ? untilMiddle : Math.min(untilMiddle, MAX_RETRY_MS)) + Math.floor(Math.random() * 100)
+    const interval = ring.rotationInterval * 1000
+    const delay = ok
+      ? msUntilNextEpoch(ring.rotationInterval) + Math.floor(Math.random() * Math.min(MAX_ROUND_JITTER_MS, interval / 10))
+      : Math.min(ROUND_RETRY_MS, interval / 4) + Math.floor(Math.random() * 50)
     this.#timer = setTimeout(() => { this.sync() }, delay)
     this.#timer.unref()
   }

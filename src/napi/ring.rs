@@ -144,6 +144,16 @@ impl NativeRing {
         self.ring.offer(epoch, key, now()).map_err(ring_error)
     }
 
+    /// The key this ring holds for `epoch`, sealed as `NativeWrapper.sealFresh` seals a new
+    /// one, or null: what a process writes back to a store that lost it.
+    #[napi]
+    pub fn seal_held(&self, wrapper: &NativeWrapper, prefix: String, epoch: f64) -> Result<Option<Buffer>> {
+        let _scrub = StackScrub;
+        let epoch = whole_seconds("epoch", epoch)?;
+        let sealed = self.ring.with_epoch_key(epoch, now(), |key| wrapper.wrapper.seal(key, &prefix, epoch)).map_err(ring_error)?;
+        Ok(sealed.transpose().map_err(key_error)?.map(Buffer::from))
+    }
+
     /// The key of every epoch held, sealed to one cluster worker's public key.
     #[napi]
     pub fn seal_epoch_keys_to(&self, worker_public_key: BufferSlice) -> Result<Buffer> {

@@ -53,6 +53,13 @@ impl Ring {
         Ok(true)
     }
 
+    /// Runs `read` with the key the ring holds for `epoch` (from its feed or made locally),
+    /// if any: for writing it back to a store that lost it.
+    pub fn with_epoch_key<R>(&self, epoch: u64, now: u64, read: impl FnOnce(&TicketKey) -> R) -> Result<Option<R>, RingError> {
+        let inner = self.read_at(now)?;
+        Ok(inner.slots.iter().find(|s| s.epoch == Some(epoch)).map(|s| read(&s.key)))
+    }
+
     /// The keys of every epoch the ring holds, in its layout, for mirroring it elsewhere.
     pub fn epoch_keys(&self, now: u64) -> Result<Vec<(u64, Zeroizing<Vec<u8>>)>, RingError> {
         let inner = self.read_at(now)?;
