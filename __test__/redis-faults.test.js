@@ -1,0 +1,141 @@
+'use strict'
+
+// A fleet of RedisKeyStore rings through Redis faults (a real redis-server, stopped, emptied):
+// the fleet keeps one key per epoch, counts what went wrong, and agrees again as soon as
+// Redis answers. Short intervals, so that epochs pass during the test; no timing thresholds,
+// only waits for boundaries.
+
+const { describe, test, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+const { setTimeout: sleep } = require('node:timers/promises')
+const { createClient } = require('redis')
+const { RedisKeyStore } = require('..')
+const { startRedis } = require('../test-support/fleet.js')
+
+const wrapSecret = Buffer.alloc(32, 0x13)
+const INTERVAL = 1
+const SCHEDULE = { rotationInterval: INTERVAL, ticketLifetime: 4 }
+const MEMBERS = 3
+
+/** Sleeps until `fraction` of the way into an epoch, at least `epochs` boundaries from now. */
+async function untilInto(fraction, epochs = 1) {
+  const ms = INTERVAL * 1000
+  const now = Date.now()
+  const target = (Math.floor(now / ms) + epochs) * ms + fraction * ms
+  await sleep(target - now)
+}
+
+const currentName = (ring) => ring.keys().find((k) => k.state === 'current')?.name
+const fallbacks = (rings) => rings.reduce((n, r) => n + r.stats().fallbackKeys, 0)
+
+describe('a fleet through Redis faults', () => {
+  let redis, admin
+  let prefixes = 0
+
+  before(async () => {
+    redis = await startRedis()
+    admin = createClient({ url: redis.url })
+    await admin.connect()
+  })
+  after(async () => {
+    await admin?.quit()
+    await redis?.stop()
+  })
+
+  async function fleet() {
+    const prefix = `faults-${++prefixes}:`
+    const stores = Array.from({ length: MEMBERS }, () => new RedisKeyStore({ url: redis.url, wrapSecret, prefix, timeout: 300 }))
+    const rings = []
+    for (const store of stores) rings.push(await store.ring(SCHEDULE))
+    return {
+      stores,
+      rings,
+      agreed: () => new Set(rings.map(currentName)).size === 1,
+      async close() {
+        await Promise.all(stores.map((s) => s.close()))
+        rings.forEach((r) => r.destroy())
+      },
+    }
+  }
+
+  test('the keys of the next two epochs are held before they are due', async () => {
+    const f = await fleet()
+    try {
+      await untilInto(0.5)
+      const epoch = Math.floor(Date.now() / 1000 / INTERVAL)
+      for (const ring of f.rings) {
+        const next = ring.keys().filter((k) => k.state === 'next').map((k) => k.activatesAt.getTime() / 1000).sort()
+        assert.deepEqual(next, [(epoch + 1) * INTERVAL, (epoch + 2) * INTERVAL])
+      }
+      assert.equal(f.agreed(), true)
+      assert.equal(fallbacks(f.rings), MEMBERS, 'each ring made only its very first key itself')
+    } finally {
+      await f.close()
+    }
+  })
+
+  test('an emptied Redis gets the running keys back: no ring changes key mid-epoch', async () => {
+    const f = await fleet()
+    try {
+      await untilInto(0.4)
+      const epoch = Math.floor(Date.now() / 1000 / INTERVAL)
+      const before = f.rings.map(currentName)
+      const fallbacksBefore = fallbacks(f.rings)
+      await admin.flushAll()
+      // Through the rest of this epoch and the next two, each epoch has one key everywhere.
+      const seen = new Map()
+      while (Date.now() < (epoch + 3) * INTERVAL * 1000 - 100) {
+        const e = Math.floor(Date.now() / 1000 / INTERVAL)
+        for (const ring of f.rings) {
+          const names = seen.get(e) ?? new Set()
+          names.add(currentName(ring))
+          seen.set(e, names)
+        }
+        await sleep(50)
+      }
+      assert.deepEqual([...seen.get(epoch)], [before[0]], 'the running key stayed')
+      for (const [e, names] of seen) assert.equal(names.size, 1, `epoch ${e} had ${names.size} keys`)
+      assert.equal(fallbacks(f.rings), fallbacksBefore)
+      assert.ok(f.stores.reduce((n, s) => n + s.stats().writtenBack, 0) >= 2, 'the held keys went back to Redis')
+    } finally {
+      await f.close()
+    }
+  })
+
+  test('a short outage in the middle of an epoch costs no boundary', async () => {
+    const f = await fleet()
+    try {
+      await untilInto(0.5)
+      const fallbacksBefore = fallbacks(f.rings)
+      redis.signal('SIGSTOP')
+      await sleep(300)
+      redis.signal('SIGCONT')
+      await untilInto(0.5, 2)
+      assert.equal(fallbacks(f.rings), fallbacksBefore)
+      assert.equal(f.agreed(), true)
+    } finally {
+      redis.signal('SIGCONT')
+      await f.close()
+    }
+  })
+
+  test('a Redis that stops for several epochs: errors count, and the fleet agrees again once it answers', async () => {
+    const f = await fleet()
+    try {
+      await untilInto(0.5)
+      redis.signal('SIGSTOP')
+      // Longer than the two epochs held ahead: every ring falls back to a key of its own.
+      await sleep(3500)
+      redis.signal('SIGCONT')
+      for (const store of f.stores) assert.ok(store.stats().redisErrors >= 1, 'the stall counted as Redis errors')
+      const fellBack = fallbacks(f.rings)
+      // A round is tried again within half a second of failing: the next epoch is agreed.
+      await untilInto(0.5, 2)
+      assert.equal(f.agreed(), true, `current keys: ${f.rings.map(currentName).join(' ')}`)
+      assert.ok(fellBack > MEMBERS, 'the rings rotated on local keys meanwhile')
+    } finally {
+      redis.signal('SIGCONT')
+      await f.close()
+    }
+  })
+})
