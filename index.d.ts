@@ -38,6 +38,18 @@ export interface TicketKeyRingOptions {
    */
   secret?: NodeJS.ArrayBufferView
   /**
+   * With `secret` only: other keys from the same secret for each scope (a region, a data
+   * centre), so a leaked key exposes one scope. 1 to 255 UTF-8 bytes (ERR_OUT_OF_RANGE).
+   * Rings of different scopes never resume each other's tickets.
+   */
+  scope?: string
+  /**
+   * With `secret` only: up to 4 other secrets whose tickets the ring opens (renewing them
+   * under its own keys) and never seals with, for moving a fleet to a new secret. The session
+   * id context does not depend on the secret, so it stays the same. See README, "Fleets".
+   */
+  previousSecrets?: NodeJS.ArrayBufferView[]
+  /**
    * The cipher for new keys. Defaults to 'aes-256-cbc' where the native mode is available and
    * to 'aes-128-cbc' elsewhere; with `keys`, to the layout their length implies.
    */
@@ -257,7 +269,12 @@ export declare class RedisKeyStore {
    */
   ring(options?: Omit<TicketKeyRingOptions, 'keys' | 'secret'>): Promise<TicketKeyRing>
   /** Epochs agreed, races won by this process, Redis errors, and stored values that did not open. */
-  stats(): { agreed: number; won: number; redisErrors: number; unopenable: number }
+  /**
+   * Shared keys taken into rings; SET NX races won with a new key; keys this process held
+   * that Redis had lost (restarted empty) and got back; Redis errors (timeouts included);
+   * stored values that did not open under the wrapping secret.
+   */
+  stats(): { agreed: number; won: number; writtenBack: number; redisErrors: number; unopenable: number }
   /** Stops feeding; the rings keep their keys until they expire. Settles within `timeout`. */
   close(): Promise<void>
   readonly closed: boolean

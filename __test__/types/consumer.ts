@@ -52,6 +52,7 @@ ring.destroy()
 // Fleets
 const fleetSecret = randomBytes(32)
 new TicketKeyRing({ secret: fleetSecret })
+new TicketKeyRing({ secret: fleetSecret, scope: 'eu-west', previousSecrets: [randomBytes(32)] })
 async function redis(): Promise<void> {
   const store = new RedisKeyStore({ url: 'redis://127.0.0.1:6379', wrapSecret: randomBytes(32), prefix: 'tls-ticket-keys:', timeout: 3000 })
   const timeout: number = store.timeout
