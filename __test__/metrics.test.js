@@ -183,7 +183,7 @@ test('ring names: validated with codes, and taken by every way of making a ring'
     assert.equal(nginx.name, 'from-nginx')
     assert.match(JSON.stringify(nginx), /"name":"from-nginx"/)
     const line = generateTicketKeys(48).toString('base64')
-    assert.equal(made(TicketKeyRing.fromHaproxy(`${line}\n`, { name: 'from-haproxy' })).name, 'from-haproxy')
+    assert.equal(made(TicketKeyRing.fromHaproxy(`${line}\n${line2}\n${line3}\n`, { name: 'from-haproxy' })).name, 'from-haproxy')
     await assert.rejects(TicketKeyRing.forCluster({ name: 7 }), { code: 'ERR_INVALID_ARG_TYPE' })
     assert.equal(made(await TicketKeyRing.forCluster({ name: 'cluster-ring' })).name, 'cluster-ring')
   } finally {
