@@ -6,6 +6,7 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
+const { once } = require('node:events')
 const os = require('node:os')
 const tls = require('node:tls')
 const promClient = require('prom-client')
@@ -46,12 +47,16 @@ test('two rings in one registry, in Prometheus and OpenMetrics text: every serie
     assert.equal((await connect(edgePort, { version: 'TLSv1.2', session: first.session })).reused, true)
     // A ticket of the other ring: refused for an unknown key.
     const fromEdge = await connect(edgePort, { version: 'TLSv1.2' })
+    // The server counts the handshake when it has finished on its side.
+    const served = once(apiServer, 'secureConnection')
     await new Promise((resolve, reject) => {
       const socket = tls.connect({
-        host: apiHost, port: apiPort, rejectUnauthorized: false, session: fromEdge.session, maxVersion: 'TLSv1.2',
+        host: apiHost, port: apiPort, servername: 'localhost', rejectUnauthorized: false, session: fromEdge.session,
+        maxVersion: 'TLSv1.2',
       }, () => { socket.destroy(); resolve() })
       socket.on('error', reject)
     })
+    await served
 
     for (const [i, { format, contentType }] of FORMATS.entries()) {
       const registry = registries[i]

@@ -9,6 +9,7 @@ import * as cluster from 'node:cluster'
 import { randomBytes } from 'node:crypto'
 import * as diagnosticsChannel from 'node:diagnostics_channel'
 import { Registry, register } from 'prom-client'
+import type { OpenMetricsContentType } from 'prom-client'
 import {
   TicketKeyRing, attach, generateTicketKeys, RedisKeyStore, SessionCache, inspectSession, inspectTicket, registerMetrics,
 } from 'tls-ticket-keys'
@@ -93,7 +94,10 @@ handle.detach()
 // Watching resumption
 const named = new TicketKeyRing({ name: 'edge' })
 const ringName: string = named.name
-const registry = new Registry(Registry.OPENMETRICS_CONTENT_TYPE)
+// prom-client's types declare no constructor argument: the content type is set after.
+const registry = new Registry<OpenMetricsContentType>()
+registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE)
+registerMetrics(named, new Registry())
 const registration: MetricsRegistration = registerMetrics(named, registry)
 registerMetrics(named, register).unregister()
 registerMetrics(named)
