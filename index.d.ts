@@ -436,7 +436,8 @@ export interface MetricsRegistration {
  * Puts the ring's metrics into a prom-client registry (prom-client's default registry when
  * none is given): the same families as `ring.metrics()`, labelled `ring="<ring.name>"`, read
  * from the ring at every scrape, valid in both content types (Prometheus text and
- * OpenMetrics). Several rings share a registry; a destroyed ring drops out at the next scrape.
+ * OpenMetrics). Several rings share a registry, also rings of another copy of this package in
+ * the process; a destroyed ring drops out at the next scrape.
  * @throws {TypeError} ERR_INVALID_ARG_TYPE for something that is not a ring or a registry;
  *   ERR_INVALID_ARG_VALUE for a ring registered there already, a ring whose name another ring
  *   there has, or a registry holding a `tls_ticket_keys_*` metric of someone else's

@@ -6,7 +6,10 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
+const { once } = require('node:events')
+const fs = require('node:fs')
 const os = require('node:os')
+const path = require('node:path')
 const tls = require('node:tls')
 const promClient = require('prom-client')
 const { TicketKeyRing, attach, generateTicketKeys, registerMetrics } = require('..')
@@ -46,12 +49,16 @@ test('two rings in one registry, in Prometheus and OpenMetrics text: every serie
     assert.equal((await connect(edgePort, { version: 'TLSv1.2', session: first.session })).reused, true)
     // A ticket of the other ring: refused for an unknown key.
     const fromEdge = await connect(edgePort, { version: 'TLSv1.2' })
+    // The server counts the handshake when it has finished on its side.
+    const served = once(apiServer, 'secureConnection')
     await new Promise((resolve, reject) => {
       const socket = tls.connect({
-        host: apiHost, port: apiPort, rejectUnauthorized: false, session: fromEdge.session, maxVersion: 'TLSv1.2',
+        host: apiHost, port: apiPort, servername: 'localhost', rejectUnauthorized: false, session: fromEdge.session,
+        maxVersion: 'TLSv1.2',
       }, () => { socket.destroy(); resolve() })
       socket.on('error', reject)
     })
+    await served
 
     for (const [i, { format, contentType }] of FORMATS.entries()) {
       const registry = registries[i]
@@ -188,5 +195,40 @@ test('ring names: validated with codes, and taken by every way of making a ring'
     assert.equal(made(await TicketKeyRing.forCluster({ name: 'cluster-ring' })).name, 'cluster-ring')
   } finally {
     for (const ring of rings) ring.destroy()
+  }
+})
+
+test('two copies of the package (npm installs two versions side by side) share a registry', { skip }, async () => {
+  const root = path.join(__dirname, '..')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ttk-second-copy-'))
+  try {
+    for (const entry of fs.readdirSync(root)) {
+      if (['index.js', 'binding.js', 'package.json'].includes(entry) || entry.endsWith('.node')) {
+        fs.copyFileSync(path.join(root, entry), path.join(dir, entry))
+      }
+    }
+    fs.cpSync(path.join(root, 'lib'), path.join(dir, 'lib'), { recursive: true })
+    fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'))
+    const second = require(dir)
+    assert.notEqual(second.registerMetrics, registerMetrics)
+    const ours = new TicketKeyRing()
+    const theirs = new second.TicketKeyRing()
+    assert.notEqual(ours.name, theirs.name, 'default names are unique across copies')
+    for (const { format, contentType } of FORMATS) {
+      const registry = new Registry(contentType)
+      const handles = [registerMetrics(ours, registry), second.registerMetrics(theirs, registry)]
+      assert.throws(() => registerMetrics(theirs, registry), { code: 'ERR_INVALID_ARG_TYPE' }, 'each copy registers its own rings')
+      const series = seriesOf(parseExposition(await registry.metrics(), format))
+      assert.equal(series.get(`tls_ticket_keys_keys{ring="${ours.name}",state="current"}`), 1)
+      assert.equal(series.get(`tls_ticket_keys_keys{ring="${theirs.name}",state="current"}`), 1)
+      handles[0].unregister()
+      assert.ok(![...seriesOf(parseExposition(await registry.metrics(), format)).keys()].some((k) => k.includes(`"${ours.name}"`)))
+      handles[1].unregister()
+      assert.equal(registry.getSingleMetric('tls_ticket_keys_keys'), undefined)
+    }
+    ours.destroy()
+    theirs.destroy()
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
   }
 })

@@ -51,6 +51,11 @@ const FAMILIES = [
   },
 ]
 
+// A ring's snapshot(), as every copy of this package in the process can ask for it: copies
+// share the metrics of a prom-client registry (prometheus.js). The suffix is the shape of a
+// snapshot; a copy with another shape uses another symbol.
+const kSnapshot = Symbol.for('tls-ticket-keys.metrics-snapshot.v1')
+
 // The last address each server listened on: a server keeps its label after close().
 const lastLabel = new WeakMap()
 
@@ -109,4 +114,4 @@ function metricsText(ring) {
   return `${lines.join('\n')}\n`
 }
 
-module.exports = { FAMILIES, snapshot, metricsText, serverLabel }
+module.exports = { FAMILIES, kSnapshot, snapshot, metricsText, serverLabel }

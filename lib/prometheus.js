@@ -6,12 +6,13 @@
 // ring. Rings are read once per scrape, when prom-client collects.
 
 const { nativeOf } = require('./internal.js')
-const { FAMILIES, snapshot } = require('./metrics.js')
+const { FAMILIES, kSnapshot } = require('./metrics.js')
 const { makeError, invalidArgType, invalidArgValue, invalidState } = require('./errors.js')
 
 const REGISTRY_METHODS = ['registerMetric', 'getSingleMetric', 'removeSingleMetric', 'metrics']
-// registry -> its Collection.
-const collections = new WeakMap()
+// A registry's Collection, kept on the registry under a registered symbol, so that a second
+// copy of this package in the process (npm may install two) adds its rings to the same one.
+const kCollection = Symbol.for('tls-ticket-keys.metrics-collection.v1')
 
 function loadPromClient() {
   try {
@@ -111,7 +112,7 @@ class Collection {
   #snapshotsOfThisScrape() {
     if (this.#snapshots === null) {
       this.#dropDestroyed()
-      this.#snapshots = [...this.#rings].map(snapshot)
+      this.#snapshots = [...this.#rings].map((ring) => ring[kSnapshot]())
       queueMicrotask(() => { this.#snapshots = null })
     }
     return this.#snapshots
@@ -140,10 +141,10 @@ function registerMetrics(ring, registry = undefined) {
     throw invalidArgType('registry', 'a prom-client Registry', registry)
   }
   if (ring.destroyed) throw invalidState('the TicketKeyRing has been destroyed')
-  let collection = collections.get(registry)
+  let collection = registry[kCollection]
   if (collection === undefined) {
     collection = new Collection(registry, promClient)
-    collections.set(registry, collection)
+    Object.defineProperty(registry, kCollection, { value: collection, configurable: true, enumerable: false })
   }
   collection.add(ring)
   let registered = true
@@ -153,7 +154,7 @@ function registerMetrics(ring, registry = undefined) {
       if (!registered) return
       registered = false
       collection.remove(ring)
-      if (collection.empty) collections.delete(registry)
+      if (collection.empty && registry[kCollection] === collection) delete registry[kCollection]
     },
   }
 }

@@ -10,7 +10,7 @@ const {
 } = require('./errors.js')
 const { CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, bindNative } = require('./internal.js')
 const { nginxKeys, haproxyKeys } = require('./key-files.js')
-const { metricsText } = require('./metrics.js')
+const { kSnapshot, metricsText, snapshot } = require('./metrics.js')
 const { validateRingName, defaultRingName } = require('./ring-name.js')
 const { KeyWatcher } = require('./diagnostics.js')
 const { forCluster } = require('./cluster.js')
@@ -277,6 +277,11 @@ class TicketKeyRing {
    */
   metrics() {
     return metricsText(this)
+  }
+
+  /** What registerMetrics() reads at each scrape, whichever copy of the package registered it. */
+  [kSnapshot]() {
+    return snapshot(this)
   }
 
   destroy() {
