@@ -1,0 +1,34 @@
+'use strict'
+
+// A short run of benchmark/fleet-scale.js: a few member processes on one Redis (emptied
+// mid-epoch) and on a secret, with a client resuming on other members throughout.
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { execFile } = require('node:child_process')
+const path = require('node:path')
+
+const BENCHMARK = path.join(__dirname, '..', 'benchmark', 'fleet-scale.js')
+
+function run(args) {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [BENCHMARK, ...args, '--json'], { timeout: 120_000 }, (err, stdout, stderr) => {
+      if (err) reject(Object.assign(err, { stderr }))
+      else resolve(JSON.parse(stdout))
+    })
+  })
+}
+
+test('a fleet on one Redis emptied mid-epoch, and on a secret: one key per epoch, every session resumes elsewhere', async () => {
+  const results = await run(['--n', '4', '--ring', 'both', '--interval', '2', '--seconds', '4', '--fault', 'empty', '--phase', '0.5'])
+  assert.deepEqual(results.map((r) => r.ring), ['redis', 'secret'])
+  for (const r of results) {
+    const shown = JSON.stringify(r)
+    assert.equal(r.keysPerEpoch, 1, `keys per epoch: ${shown}`)
+    assert.equal(r.fallbackKeys, 0, `fallback keys: ${shown}`)
+    assert.ok(r.resumption.offered > 0, shown)
+    assert.equal(r.resumption.failed, 0, shown)
+    assert.equal(r.resumption.resumed, r.resumption.offered, `resumed on another member: ${shown}`)
+  }
+  assert.ok(results[0].redisCommandsPerSecondPerMember > 0)
+})
