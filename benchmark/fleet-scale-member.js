@@ -33,6 +33,9 @@ async function main() {
     process.send({
       at: Date.now(),
       name: current ? current.name : null,
+      // The epoch the key encrypts for, by the schedule: a key that takes over mid-epoch has
+      // the same as the one it replaced.
+      epoch: current ? Math.floor(current.activatesAt.getTime() / 1000 / config.interval) : null,
       fallbackKeys: ring.stats().fallbackKeys,
       redisErrors: store ? store.stats().redisErrors : 0,
       rss: process.memoryUsage().rss,

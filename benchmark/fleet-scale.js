@@ -192,13 +192,12 @@ async function measure(way) {
       disagreement.push(agreed ? startOf(agreed) - startOf(after[0]) : ms)
     }
     disagreement.sort((x, y) => x - y)
-    // Keys per epoch, each member's sample placed by its own clock.
+    // Keys per epoch: the current keys seen for each epoch of the schedule.
     const perEpoch = new Map()
     for (const round of rounds) {
       for (const s of round) {
-        const epoch = Math.floor(s.at / ms)
-        if (!perEpoch.has(epoch)) perEpoch.set(epoch, new Set())
-        perEpoch.get(epoch).add(s.name)
+        if (!perEpoch.has(s.epoch)) perEpoch.set(s.epoch, new Set())
+        perEpoch.get(s.epoch).add(s.name)
       }
     }
     const rss = last.map((s) => s.rss).sort((x, y) => x - y)
