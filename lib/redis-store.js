@@ -19,6 +19,7 @@ const binding = require('../binding.js')
 const { TicketKeyRing } = require('./ring.js')
 const { kFed, nativeOf, msUntilMidEpoch, keysOffered, fedRingReady } = require('./internal.js')
 const { publishStoreError } = require('./diagnostics.js')
+const { wrapRedisClient, OwnRedisClient } = require('./redis-client.js')
 const {
   callNative, invalidArgValue, invalidState, validateObject, validateKeyBytes, invalidArgType, validateInteger,
   validateOptionNames,
@@ -70,13 +71,6 @@ function validateRedisUrl(url) {
   return url
 }
 
-function validateClient(client) {
-  const usable = client !== null && typeof client === 'object' &&
-    ['get', 'set', 'on'].every((method) => typeof client[method] === 'function')
-  if (!usable) throw invalidArgType('options.client', 'a node-redis client (createClient())', client)
-  return client
-}
-
 /** The password in a Redis URL, as written and decoded as the client sends it. */
 function urlSecrets(url) {
   const { password } = new URL(url)
@@ -114,7 +108,8 @@ class RedisKeyStore {
 
   /**
    * @param {{ url?: string, wrapSecret: Buffer, prefix?: string, client?: object, timeout?: number }} options
-   *   `client`: a node-redis client to use instead of one made from `url`; it is not closed.
+   *   `client`: a node-redis or ioredis client to use instead of one made from `url` (see
+   *   redis-client.js for which); it is not closed.
    *   `timeout`: milliseconds any Redis call may take before it counts as failed.
    */
   constructor(options = {}) {
@@ -134,30 +129,24 @@ class RedisKeyStore {
       throw invalidArgValue('options', 'cannot have both url and client')
     }
     if (options.client !== undefined) {
-      this.#client = validateClient(options.client)
+      this.#client = wrapRedisClient(options.client)
       this.#ownClient = false
     } else {
       const url = options.url === undefined ? 'redis://127.0.0.1:6379' : validateRedisUrl(options.url)
       this.#urlSecrets = urlSecrets(url)
-      const { createClient } = require('redis')
-      try {
-        this.#client = createClient({
-          url,
-          // Fail fast while Redis is away instead of queueing: the ring has local keys meanwhile.
-          disableOfflineQueue: true,
-          socket: {
-            connectTimeout: Math.min(this.#timeout, MAX_RETRY_MS),
-            reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, MAX_RETRY_MS),
-          },
-        })
-      } catch {
-        // Without the cause: node-redis quotes the URL, password and all.
-        throw invalidArgValue('options.url', 'was refused by the redis client')
-      }
+      this.#client = new OwnRedisClient({
+        url,
+        // Fail fast while Redis is away instead of queueing: the ring has local keys meanwhile.
+        disableOfflineQueue: true,
+        socket: {
+          connectTimeout: Math.min(this.#timeout, MAX_RETRY_MS),
+          reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, MAX_RETRY_MS),
+        },
+      })
       this.#ownClient = true
     }
     // node-redis emits 'error' on every failed reconnect; without a listener that would crash.
-    this.#client.on('error', (err) => this.#failed(err, 'client', this.#ringNames()))
+    this.#client.onError((err) => this.#failed(err, 'client', this.#ringNames()))
   }
 
   // Every Redis error counts in stats().redisErrors and goes to `tls-ticket-keys:store-error`,
@@ -201,11 +190,11 @@ class RedisKeyStore {
     // feed keeps trying while the client reconnects.
     let onError
     const refused = new Promise((resolve) => { onError = resolve })
-    this.#client.once('error', onError)
+    this.#client.onError(onError)
     try {
       await within(untilDeadline(deadline), Promise.race([this.#connecting, refused])).catch(() => {})
     } finally {
-      this.#client.off('error', onError)
+      this.#client.offError(onError)
     }
   }
 
@@ -224,19 +213,16 @@ class RedisKeyStore {
     this.#feeds.clear()
     if (!this.#ownClient) return
     const client = this.#client
-    const drop = () => {
-      if (client.isOpen) (client.destroy ? client.destroy() : client.disconnect())
-    }
     if (client.isReady) {
       try {
-        await within(this.#timeout, client.close ? client.close() : client.quit())
+        await within(this.#timeout, client.close())
       } catch (err) {
         this.#failed(err, 'close', [])
-        drop()
+        client.destroy()
       }
     } else {
       // Still trying to reach Redis: stop trying, there is nothing to flush.
-      drop()
+      client.destroy()
     }
   }
 
@@ -271,9 +257,9 @@ class RedisKeyStore {
     const ttl = (epoch + 1) * rotationInterval + ticketLifetime + rotationInterval - nowSeconds()
     if (ttl <= 0) return
     const candidate = callNative(() => this.#wrapper.sealFresh(cipher, this.#prefix, epoch))
-    const won = await this.#redis(deadline, 'set', redisKey, candidate.toString('base64'), { NX: true, EX: ttl })
+    const won = await this.#redis(deadline, 'setNX', redisKey, candidate.toString('base64'), ttl)
     let value = candidate
-    if (won !== 'OK') {
+    if (!won) {
       const stored = await this.#redis(deadline, 'get', redisKey)
       if (stored === null) throw new Error('the agreed key vanished') // expired between SET and GET: retry
       value = Buffer.from(stored, 'base64')
