@@ -94,6 +94,7 @@ function traffic(pair) {
 test('anything but a node-redis or ioredis client is refused with ERR_INVALID_ARG_TYPE', async () => {
   const client = createClient({ url: 'redis://127.0.0.1:1' })
   const pool = createClientPool({ url: 'redis://127.0.0.1:1' })
+  const lazy = new Redis({ lazyConnect: true, port: 1 })
   const refused = [
     {},
     new Map(),
@@ -104,6 +105,11 @@ test('anything but a node-redis or ioredis client is refused with ERR_INVALID_AR
     Object.create(null),
     'redis://127.0.0.1:6379',
     () => client,
+    Redis,
+    lazy.pipeline(), // batches of commands, not clients
+    lazy.multi(),
+    client.multi(),
+    new Proxy({}, { get() { throw new Error('a hostile getter') } }),
   ]
   for (const value of refused) {
     assert.throws(() => new RedisKeyStore({ client: value, wrapSecret }), (err) => {
@@ -123,8 +129,16 @@ test('anything but a node-redis or ioredis client is refused with ERR_INVALID_AR
     new Redis({ lazyConnect: true, sentinels: [{ host: '127.0.0.1', port: 1 }], name: 'mymaster' }),
     new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true }),
   ]
-  for (const value of accepted) await new RedisKeyStore({ client: value, wrapSecret }).close()
-  for (const io of accepted.slice(4)) io.disconnect()
+  // A closed store leaves a client's listeners as they were (the client is the user's).
+  const events = ['error', 'node-error', 'node error']
+  for (const value of accepted) {
+    const listeners = events.map((e) => value.listenerCount(e))
+    const store = new RedisKeyStore({ client: value, wrapSecret })
+    assert.ok(value.listenerCount('error') > listeners[0])
+    await store.close()
+    assert.deepEqual(events.map((e) => value.listenerCount(e)), listeners)
+  }
+  for (const io of [lazy, ...accepted.slice(4)]) io.disconnect()
 })
 
 describe('ioredis on a plain redis-server', () => {
@@ -200,7 +214,7 @@ describe('ioredis on a plain redis-server', () => {
   })
 })
 
-test('Sentinel: node-redis and ioredis stores agree, keep serving through a master crash, and agree again', async () => {
+test('Sentinel: node-redis and ioredis stores agree, keep serving through a master crash, and agree again', async (t) => {
   const sentinel = await startSentinel()
   const clients = []
   const stores = []
@@ -214,8 +228,11 @@ test('Sentinel: node-redis and ioredis stores agree, keep serving through a mast
       clients.push({ close: () => client.destroy() })
       return client.connect()
     }
+    // One with the failover detector README recommends (it follows a planned switchover at
+    // once), one without: a crash moves both.
+    let ioClients = 0
     const ioClient = () => {
-      const client = new Redis({ sentinels: sentinel.sentinels, name: sentinel.name })
+      const client = new Redis({ sentinels: sentinel.sentinels, name: sentinel.name, failoverDetector: ioClients++ === 0 })
       client.on('error', () => {})
       clients.push({ close: () => client.disconnect() })
       return client
@@ -249,6 +266,7 @@ test('Sentinel: node-redis and ioredis stores agree, keep serving through a mast
     }
     const counts = await Promise.all(loads.map((l) => l.stop()))
     loads.length = 0
+    t.diagnostic(`connections during the failover: ${libraries.map(([library], i) => `${library} ${JSON.stringify(counts[i])}`).join(', ')}`)
     for (const [i, [library, prefix]] of libraries.entries()) {
       assert.equal(counts[i].failed, 0, `${library}: no handshake failed during the failover`)
       assert.ok(counts[i].resumed > 0, `${library}: resumption went on during the failover`)

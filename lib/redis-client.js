@@ -100,9 +100,15 @@ class RedisClientAdapter {
  * @throws {TypeError} ERR_INVALID_ARG_TYPE for anything else, naming what is accepted
  */
 function wrapRedisClient(client, name = 'options.client') {
-  const usable = client !== null && typeof client === 'object'
-  const kind = usable ? (nodeRedisKind(client) ?? ioredisKind(client)) : null
-  if (kind === null) throw invalidArgType(name, ACCEPTED, client)
+  let kind = null
+  try {
+    if (client !== null && typeof client === 'object') kind = nodeRedisKind(client) ?? ioredisKind(client)
+    if (kind === null) throw invalidArgType(name, ACCEPTED, client)
+  } catch (err) {
+    if (kind === null && err?.code === 'ERR_INVALID_ARG_TYPE') throw err
+    // A getter that throws (a Proxy, say) is no client either; say so without touching it again.
+    throw invalidArgType(name, ACCEPTED, Object.create(null))
+  }
   return new RedisClientAdapter(client, kind)
 }
 

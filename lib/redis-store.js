@@ -98,6 +98,7 @@ class RedisKeyStore {
   #stats = { agreed: 0, won: 0, redisErrors: 0, unopenable: 0 }
   // The password of our own client's URL, kept out of store-error messages.
   #urlSecrets = []
+  #onClientError = (err) => this.#failed(err, 'client', this.#ringNames())
   // What a Feed may call: the store's Redis work, kept off its public surface.
   #access = {
     fetch: (ring, epoch, deadline) => this.#fetch(ring, epoch, deadline),
@@ -146,7 +147,7 @@ class RedisKeyStore {
       this.#ownClient = true
     }
     // node-redis emits 'error' on every failed reconnect; without a listener that would crash.
-    this.#client.onError((err) => this.#failed(err, 'client', this.#ringNames()))
+    this.#client.onError(this.#onClientError)
   }
 
   // Every Redis error counts in stats().redisErrors and goes to `tls-ticket-keys:store-error`,
@@ -211,7 +212,11 @@ class RedisKeyStore {
     this.#closed = true
     for (const feed of this.#feeds) feed.stop()
     this.#feeds.clear()
-    if (!this.#ownClient) return
+    if (!this.#ownClient) {
+      // The user's client outlives the store: leave it as it came, without our listener.
+      this.#client.offError(this.#onClientError)
+      return
+    }
     const client = this.#client
     if (client.isReady) {
       try {

@@ -91,8 +91,13 @@ async function startSentinel() {
     ].join('\n'))
     procs.redisServer([config, '--sentinel'])
     await waitForPort(sentinelPort)
-    await until('the sentinel to see the replica', async () =>
-      (await redisCli(sentinelPort, ['sentinel', 'replicas', SENTINEL_MASTER])).includes(String(replicaPort)))
+    // A replica the sentinel has only heard of from the master is no candidate for promotion
+    // (NOGOODSLAVE) until the sentinel has talked to it and seen its link to the master up.
+    await until('the sentinel to know the replica', async () => {
+      const fields = (await redisCli(sentinelPort, ['sentinel', 'replicas', SENTINEL_MASTER])).split('\n')
+      const field = (name) => fields[fields.indexOf(name) + 1]
+      return field('port') === String(replicaPort) && field('flags') === 'slave' && field('master-link-status') === 'ok'
+    })
     const masterAddress = async () => Number((await redisCli(sentinelPort, ['sentinel', 'get-master-addr-by-name', SENTINEL_MASTER])).split('\n')[1])
     return {
       name: SENTINEL_MASTER,
