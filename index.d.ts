@@ -263,7 +263,8 @@ export interface RedisKeyStoreOptions {
  * every process loads it as its next key. Values are sealed (AES-256-GCM, epoch and prefix as
  * associated data), so a Redis dump holds no usable key; Redis expires them once their
  * tickets have. While Redis is unreachable the rings rotate on local keys, and take the
- * shared ones again when it answers. Needs the `redis` package (node-redis 5 or later).
+ * shared ones again when it answers. With `url` it needs the `redis` package (node-redis 5 or
+ * later); with `client`, the library of that client (node-redis or ioredis).
  */
 export declare class RedisKeyStore {
   constructor(options: RedisKeyStoreOptions)

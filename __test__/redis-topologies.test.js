@@ -8,7 +8,7 @@
 
 const { describe, test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { createClient, createSentinel, createCluster, createClientPool } = require('redis')
+const { createClient, createSentinel, createCluster, createClientPool, RESP_TYPES } = require('redis')
 const { Redis, Cluster } = require('ioredis')
 const { RedisKeyStore, attach } = require('..')
 const { tlsServer, listen, close, connect } = require('../test-support/helpers.js')
@@ -166,6 +166,15 @@ describe('ioredis on a plain redis-server', () => {
         assert.equal(common.length, 2)
         assert.ok(common.every((e) => e.agree), `${prefix} the same key for the same epoch`)
       }
+      // node-redis told to answer Buffers (a type mapping) reads the same keys.
+      const mapped = new RedisKeyStore({ wrapSecret, prefix: 'plain-a:',
+        client: node.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer, [RESP_TYPES.SIMPLE_STRING]: Buffer }) })
+      stores.push(mapped)
+      rings.push(await mapped.ring({ rotationInterval: 60 }))
+      assert.deepEqual([mapped.stats().agreed, mapped.stats().won], [2, 0])
+      const withBuffers = commonEpochs(rings[0], rings.at(-1))
+      assert.equal(withBuffers.length, 2)
+      assert.ok(withBuffers.every((e) => e.agree))
       pair = await serve(rings.slice(0, 2))
       assert.deepEqual(await pair.resumesAcross('TLSv1.3'), [true, true])
       assert.deepEqual(await pair.resumesAcross('TLSv1.2'), [true, true])
