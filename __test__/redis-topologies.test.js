@@ -141,7 +141,7 @@ test('anything but a node-redis or ioredis client is refused with ERR_INVALID_AR
   for (const io of [lazy, ...accepted.slice(4)]) io.disconnect()
 })
 
-describe('ioredis on a plain redis-server', () => {
+describe('node-redis and ioredis clients on a plain redis-server', () => {
   let redis
   before(async () => { redis = await startRedis() })
   after(async () => { await redis.stop() })
@@ -188,6 +188,29 @@ describe('ioredis on a plain redis-server', () => {
       rings.forEach((r) => r.destroy())
       io.disconnect()
       node.destroy()
+    }
+  })
+
+  test("a user's client closed under the store: its rings go on with local keys, and it counts", async () => {
+    const io = new Redis({ port: redis.port, host: '127.0.0.1' })
+    const node = await createClient({ url: redis.url }).connect()
+    const stores = [io, node].map((client) => new RedisKeyStore({ client, wrapSecret, prefix: 'closed:', timeout: TIMEOUT_MS }))
+    const rings = []
+    try {
+      for (const store of stores) rings.push(await store.ring({ rotationInterval: 60 }))
+      io.disconnect()
+      node.destroy()
+      for (const store of stores) {
+        const ring = await settles(store.ring({ rotationInterval: 60 }))
+        rings.push(ring)
+        assert.ok(ring.stats().fallbackKeys >= 1)
+        assert.ok(store.stats().redisErrors >= 1)
+      }
+    } finally {
+      await Promise.all(stores.map((s) => s.close()))
+      rings.forEach((r) => r.destroy())
+      io.disconnect()
+      if (node.isOpen) node.destroy()
     }
   })
 
