@@ -236,6 +236,18 @@ export interface TicketKeyAttachment {
  */
 export declare function attach(server: TlsServer, ring: TicketKeyRing, options?: AttachOptions): TicketKeyAttachment
 
+/**
+ * A Redis client `RedisKeyStore` accepts: from node-redis 5 or later, `createClient()`,
+ * `createSentinel()` or `createCluster()`; from ioredis, `new Redis()` (also with `sentinels`)
+ * or `new Cluster()`. The shape here only lets both libraries' types through: which library and
+ * topology it is gets checked at run time, and anything else throws ERR_INVALID_ARG_TYPE.
+ */
+export interface RedisKeyStoreClient {
+  get(key: string): Promise<unknown>
+  set(key: string, value: string, ...options: any[]): Promise<unknown>
+  on(event: 'error', listener: (err: Error) => void): unknown
+}
+
 export interface RedisKeyStoreOptions {
   /** @default 'redis://127.0.0.1:6379' */
   url?: string
@@ -243,8 +255,12 @@ export interface RedisKeyStoreOptions {
   wrapSecret: NodeJS.ArrayBufferView
   /** @default 'tls-ticket-keys:' */
   prefix?: string
-  /** A node-redis client to use instead of one made from `url`; `close()` leaves it open. */
-  client?: unknown
+  /**
+   * A node-redis or ioredis client to use instead of one made from `url` (see
+   * `RedisKeyStoreClient`); connect it yourself (node-redis): `close()` leaves it open.
+   * @throws {TypeError} ERR_INVALID_ARG_TYPE for anything else
+   */
+  client?: RedisKeyStoreClient
   /**
    * Milliseconds any Redis call may take before it counts as failed (a Redis that stops
    * answering without closing the connection); `ring()` and `close()` settle within it.
@@ -259,7 +275,8 @@ export interface RedisKeyStoreOptions {
  * every process loads it as its next key. Values are sealed (AES-256-GCM, epoch and prefix as
  * associated data), so a Redis dump holds no usable key; Redis expires them once their
  * tickets have. While Redis is unreachable the rings rotate on local keys, and take the
- * shared ones again when it answers. Needs the `redis` package (node-redis 5 or later).
+ * shared ones again when it answers. With `url` it needs the `redis` package (node-redis 5 or
+ * later); with `client`, the library of that client (node-redis or ioredis).
  */
 export declare class RedisKeyStore {
   constructor(options: RedisKeyStoreOptions)

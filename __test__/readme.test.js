@@ -14,6 +14,7 @@ const https = require('node:https')
 const os = require('node:os')
 const path = require('node:path')
 const { key, cert } = require('../test-support/helpers.js')
+const { startSentinel, startCluster } = require('../test-support/redis-topologies.js')
 
 const ROOT = path.join(__dirname, '..')
 const HARNESS = path.join(__dirname, 'fixtures', 'readme-harness.js')
@@ -69,6 +70,8 @@ test('every JavaScript block of README.md runs', async (t) => {
   const exampleServer = https.createServer(example, (req, res) => res.end('hello\n'))
   exampleServer.on('tlsClientError', () => {})
   let redis = null
+  // A Sentinel set and a Redis Cluster, started for the first block that names their ports.
+  const topologies = { sentinel: null, cluster: null }
   try {
     // A project in which require('tls-ticket-keys') is this package, as npm would link it,
     // beside the optional peer a reader installs to use registerMetrics().
@@ -77,6 +80,8 @@ test('every JavaScript block of README.md runs', async (t) => {
     // and undici, the optional peer dependency the fetch example uses.
     fs.symlinkSync(path.join(ROOT, 'node_modules', 'undici'), path.join(tmp, 'node_modules', 'undici'))
     fs.symlinkSync(path.join(ROOT, 'node_modules', 'prom-client'), path.join(tmp, 'node_modules', 'prom-client'))
+    // and the Redis clients a reader passes to RedisKeyStore.
+    for (const name of ['redis', 'ioredis']) fs.symlinkSync(path.join(ROOT, 'node_modules', name), path.join(tmp, 'node_modules', name))
     fs.writeFileSync(path.join(tmp, 'example-ca.pem'), example.cert)
     exampleServer.listen(0, '127.0.0.1')
     await once(exampleServer, 'listening')
@@ -84,10 +89,15 @@ test('every JavaScript block of README.md runs', async (t) => {
     if (haveRedis || process.env.CI) redis = await startRedis()
 
     for (const [i, block] of blocks.entries()) {
-      const needsRedis = /redis:\/\//.test(block.code)
+      const needsRedis = /redis:\/\/|port: 26379\b|port: 700[0-2]\b/.test(block.code)
       await t.test(`README.md line ${block.line}`, { skip: needsRedis && !redis && 'no redis-server' }, async () => {
-        // Filling in ports: servers listen on a free port, clients find example.com's.
+        if (/port: 26379\b/.test(block.code)) topologies.sentinel ??= await startSentinel()
+        if (/port: 700[0-2]\b/.test(block.code)) topologies.cluster ??= await startCluster(3)
+        // Filling in ports: servers listen on a free port, clients find example.com's, Redis
+        // clients the Sentinel and the Cluster this test started.
         const code = block.code
+          .replace(/port: 26379\b/g, () => `port: ${topologies.sentinel.sentinels[0].port}`)
+          .replace(/port: 700([0-2])\b/g, (_, n) => `port: ${topologies.cluster.ports[Number(n)]}`)
           .replace(/\.listen\(443\)/g, '.listen(0)')
           .replace(/redis:\/\/127\.0\.0\.1:6379/g, () => `redis://127.0.0.1:${redis.port}`)
           .replace(/port: 443\b/g, `port: ${examplePort}`)
@@ -121,6 +131,8 @@ test('every JavaScript block of README.md runs', async (t) => {
     exampleServer.close()
     exampleServer.closeAllConnections?.()
     redis?.redis.kill()
+    await topologies.sentinel?.stop()
+    await topologies.cluster?.stop()
     fs.rmSync(tmp, { recursive: true, force: true })
   }
 })

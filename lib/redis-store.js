@@ -22,6 +22,7 @@ const binding = require('../binding.js')
 const { TicketKeyRing } = require('./ring.js')
 const { kFed, nativeOf, msUntilNextEpoch, keysOffered, fedRingReady } = require('./internal.js')
 const { publishStoreError } = require('./diagnostics.js')
+const { wrapRedisClient, OwnRedisClient } = require('./redis-client.js')
 const {
   callNative, invalidArgValue, invalidState, validateObject, validateKeyBytes, invalidArgType, validateInteger,
   validateOptionNames,
@@ -80,13 +81,6 @@ function validateRedisUrl(url) {
   return url
 }
 
-function validateClient(client) {
-  const usable = client !== null && typeof client === 'object' &&
-    ['get', 'set', 'on'].every((method) => typeof client[method] === 'function')
-  if (!usable) throw invalidArgType('options.client', 'a node-redis client (createClient())', client)
-  return client
-}
-
 /** The password in a Redis URL, as written and decoded as the client sends it. */
 function urlSecrets(url) {
   const { password } = new URL(url)
@@ -114,6 +108,7 @@ class RedisKeyStore {
   #stats = { agreed: 0, won: 0, writtenBack: 0, redisErrors: 0, unopenable: 0 }
   // The password of our own client's URL, kept out of store-error messages.
   #urlSecrets = []
+  #onClientError = (err) => this.#failed(err, 'client', this.#ringNames())
   // What a Feed may call: the store's Redis work, kept off its public surface.
   #access = {
     fetch: (ring, epoch, deadline) => this.#fetch(ring, epoch, deadline),
@@ -124,7 +119,8 @@ class RedisKeyStore {
 
   /**
    * @param {{ url?: string, wrapSecret: Buffer, prefix?: string, client?: object, timeout?: number }} options
-   *   `client`: a node-redis client to use instead of one made from `url`; it is not closed.
+   *   `client`: a node-redis or ioredis client to use instead of one made from `url` (see
+   *   redis-client.js for which); it is not closed.
    *   `timeout`: milliseconds any Redis call may take before it counts as failed.
    */
   constructor(options = {}) {
@@ -144,30 +140,24 @@ class RedisKeyStore {
       throw invalidArgValue('options', 'cannot have both url and client')
     }
     if (options.client !== undefined) {
-      this.#client = validateClient(options.client)
+      this.#client = wrapRedisClient(options.client)
       this.#ownClient = false
     } else {
       const url = options.url === undefined ? 'redis://127.0.0.1:6379' : validateRedisUrl(options.url)
       this.#urlSecrets = urlSecrets(url)
-      const { createClient } = require('redis')
-      try {
-        this.#client = createClient({
-          url,
-          // Fail fast while Redis is away instead of queueing: the ring has local keys meanwhile.
-          disableOfflineQueue: true,
-          socket: {
-            connectTimeout: Math.min(this.#timeout, MAX_RETRY_MS),
-            reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, MAX_RETRY_MS),
-          },
-        })
-      } catch {
-        // Without the cause: node-redis quotes the URL, password and all.
-        throw invalidArgValue('options.url', 'was refused by the redis client')
-      }
+      this.#client = new OwnRedisClient({
+        url,
+        // Fail fast while Redis is away instead of queueing: the ring has local keys meanwhile.
+        disableOfflineQueue: true,
+        socket: {
+          connectTimeout: Math.min(this.#timeout, MAX_RETRY_MS),
+          reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, MAX_RETRY_MS),
+        },
+      })
       this.#ownClient = true
     }
     // node-redis emits 'error' on every failed reconnect; without a listener that would crash.
-    this.#client.on('error', (err) => this.#failed(err, 'client', this.#ringNames()))
+    this.#client.onError(this.#onClientError)
   }
 
   // Every Redis error counts in stats().redisErrors and goes to `tls-ticket-keys:store-error`,
@@ -211,11 +201,11 @@ class RedisKeyStore {
     // feed keeps trying while the client reconnects.
     let onError
     const refused = new Promise((resolve) => { onError = resolve })
-    this.#client.once('error', onError)
+    this.#client.onError(onError)
     try {
       await within(untilDeadline(deadline), Promise.race([this.#connecting, refused])).catch(() => {})
     } finally {
-      this.#client.off('error', onError)
+      this.#client.offError(onError)
     }
   }
 
@@ -235,21 +225,22 @@ class RedisKeyStore {
     this.#closed = true
     for (const feed of this.#feeds) feed.stop()
     this.#feeds.clear()
-    if (!this.#ownClient) return
-    const client = this.#client
-    const drop = () => {
-      if (client.isOpen) (client.destroy ? client.destroy() : client.disconnect())
+    if (!this.#ownClient) {
+      // The user's client outlives the store: leave it as it came, without our listener.
+      this.#client.offError(this.#onClientError)
+      return
     }
+    const client = this.#client
     if (client.isReady) {
       try {
-        await within(this.#timeout, client.close ? client.close() : client.quit())
+        await within(this.#timeout, client.close())
       } catch (err) {
         this.#failed(err, 'close', [])
-        drop()
+        client.destroy()
       }
     } else {
       // Still trying to reach Redis: stop trying, there is nothing to flush.
-      drop()
+      client.destroy()
     }
   }
 
@@ -291,9 +282,9 @@ class RedisKeyStore {
     if (ttl <= 0) return
     const held = callNative(() => nativeOf(ring).sealHeld(this.#wrapper, this.#prefix, epoch))
     const candidate = held ?? callNative(() => this.#wrapper.sealFresh(cipher, this.#prefix, epoch))
-    const won = await this.#redis(deadline, 'set', redisKey, candidate.toString('base64'), { NX: true, EX: ttl })
+    const won = await this.#redis(deadline, 'setNX', redisKey, candidate.toString('base64'), ttl)
     let value = candidate
-    if (won !== 'OK') {
+    if (!won) {
       if (confirmed && held !== null) return
       const stored = await this.#redis(deadline, 'get', redisKey)
       if (stored === null) throw new Error('the agreed key vanished') // expired between SET and GET: retry

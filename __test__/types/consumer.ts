@@ -12,6 +12,8 @@ import { randomBytes } from 'node:crypto'
 import * as diagnosticsChannel from 'node:diagnostics_channel'
 import { Registry, register } from 'prom-client'
 import type { OpenMetricsContentType } from 'prom-client'
+import { createSentinel, createCluster, createClient } from 'redis'
+import { Redis, Cluster } from 'ioredis'
 import {
   TicketKeyRing, attach, generateTicketKeys, RedisKeyStore, SessionCache, inspectSession, inspectTicket, registerMetrics,
 } from 'tls-ticket-keys'
@@ -60,6 +62,24 @@ async function redis(): Promise<void> {
   attach(https.createServer({ key, cert }), fed)
   const s: { agreed: number; won: number; redisErrors: number; unopenable: number } = store.stats()
   await store.close()
+}
+async function redisClients(): Promise<void> {
+  const wrapSecret = randomBytes(32)
+  const sentinel = createSentinel({ name: 'mymaster', sentinelRootNodes: [{ host: '127.0.0.1', port: 26379 }] })
+  await sentinel.connect()
+  const viaSentinel = new RedisKeyStore({ client: sentinel, wrapSecret })
+  await viaSentinel.ring({ rotationInterval: 3600 })
+  await viaSentinel.close()
+  await sentinel.close()
+  new RedisKeyStore({ client: createCluster({ rootNodes: [{ url: 'redis://127.0.0.1:7000' }] }), wrapSecret })
+  new RedisKeyStore({ client: await createClient().connect(), wrapSecret })
+  const cluster = new Cluster([{ host: '127.0.0.1', port: 7000 }])
+  new RedisKeyStore({ client: cluster, wrapSecret })
+  await cluster.quit()
+  new RedisKeyStore({ client: new Redis({ sentinels: [{ host: '127.0.0.1', port: 26379 }], name: 'mymaster', failoverDetector: true }), wrapSecret })
+  new RedisKeyStore({ client: new Redis(6379, '127.0.0.1'), wrapSecret })
+  // @ts-expect-error a Map is no Redis client
+  new RedisKeyStore({ client: new Map<string, string>(), wrapSecret })
 }
 async function clustered(): Promise<void> {
   const shared = await TicketKeyRing.forCluster({ rotationInterval: 3600 })
@@ -155,4 +175,4 @@ diagnosticsChannel.subscribe('tls-ticket-keys:store-error', (message) => {
   console.log(rings.join(), operation, code, error.message)
 })
 
-export { mode, current, infos, stats, redis, clustered, cacheStats, perServer, text, ringName, scrape, namedFleet }
+export { mode, current, infos, stats, redis, redisClients, clustered, cacheStats, perServer, text, ringName, scrape, namedFleet }
