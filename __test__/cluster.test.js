@@ -25,6 +25,14 @@ describe('TicketKeyRing.forCluster', () => {
         assert.equal(new Set(snapshot).size, 1, JSON.stringify(snapshot))
       }
       assert.notEqual(early[0][0], late[late.length - 1][0], 'the keys rotated in between')
+      // Each worker names its own ring, and publishes the rotations it follows: the ones it saw
+      // at epoch boundaries, not its first keys from the primary.
+      for (const { ring, rotations } of report.diagnostics) {
+        assert.equal(ring, 'cluster-worker')
+        assert.ok(rotations.length >= 2, JSON.stringify(rotations))
+        assert.ok(rotations.every(([name, cause]) => name === 'cluster-worker' && (cause === 'schedule' || cause === 'feed')),
+          JSON.stringify(rotations))
+      }
     } finally {
       primary.kill()
       await once(primary, 'exit')

@@ -6,16 +6,20 @@
 // in their own process; the server reports process.cpuUsage() over the measured connections.
 // With --refused every connection offers a ticket of another ring instead: full handshakes,
 // each refused for an unknown key, which a subscriber hears about (tls-ticket-keys:refused).
+// Modes take turns at going first, round by round. Last, the cost of the refused-ticket hook
+// itself, per handshake, in this process: without a subscriber it is a counter comparison.
 //
 //   node benchmark/handshake.js [--connections 2000] [--rounds 5] [--concurrency 8] [--versions TLSv1.2,TLSv1.3] [--refused]
 
 const { fork } = require('node:child_process')
+const diagnosticsChannel = require('node:diagnostics_channel')
 const { once } = require('node:events')
 const path = require('node:path')
 const tls = require('node:tls')
 const { parseArgs } = require('node:util')
 const { TicketKeyRing, attach } = require('..')
 const { selfSignedCertificate } = require('../lib/selfsigned.js')
+const { publishRefusals } = require('../lib/diagnostics.js')
 
 const { values } = parseArgs({
   options: {
@@ -127,7 +131,8 @@ async function main() {
     let resumedShare = 1
     let publishedPerHandshake = Infinity
     for (let round = 0; round < ROUNDS; round++) {
-      for (const mode of MODES) {
+      const order = [...MODES.slice(round % MODES.length), ...MODES.slice(0, round % MODES.length)]
+      for (const mode of order) {
         const r = await measure(mode, version, session)
         samples[mode].push(r.micros)
         resumedShare = Math.min(resumedShare, r.resumedShare)
@@ -147,7 +152,40 @@ async function main() {
   }
 }
 
-main().catch((err) => {
+/** Nanoseconds per call of the hook every handshake end runs, each call refusing one ticket. */
+async function hookNanos() {
+  const server = tls.createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const ring = { name: 'bench' }
+  const state = { notResumed: 0 }
+  const calls = 200_000
+  const pass = () => {
+    const start = process.hrtime.bigint()
+    for (let i = 0; i < calls; i++) {
+      publishRefusals(ring, server, state, { opened: 0, unknownKey: i, expiredKey: 0 },
+        { opened: 0, unknownKey: i + 1, expiredKey: 0 }, 0, false)
+    }
+    return Number(process.hrtime.bigint() - start) / calls
+  }
+  pass()
+  const without = pass()
+  const subscriber = () => {}
+  diagnosticsChannel.subscribe('tls-ticket-keys:refused', subscriber)
+  pass()
+  const withSubscriber = pass()
+  diagnosticsChannel.unsubscribe('tls-ticket-keys:refused', subscriber)
+  server.close()
+  return { without, withSubscriber }
+}
+
+async function hook() {
+  const { without, withSubscriber } = await hookNanos()
+  console.log(`\nthe refused-ticket hook per handshake, in process: ${without.toFixed(1)} ns without a subscriber, ` +
+    `${withSubscriber.toFixed(0)} ns publishing to one`)
+}
+
+main().then(hook).catch((err) => {
   console.error(err)
   process.exitCode = 1
 })
