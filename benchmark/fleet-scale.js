@@ -212,7 +212,8 @@ async function measure(way) {
       fallbackKeys: last.reduce((n, s) => n + s.fallbackKeys, 0) - fallbacksBefore,
       redisErrors: last.reduce((n, s) => n + s.redisErrors, 0),
       resumption,
-      redisCommandsPerSecondPerMember: admin && commandsAfter !== null
+      // Not after a restart, which starts Redis's count again.
+      redisCommandsPerSecondPerMember: admin && commandsAfter !== null && FAULT !== 'kill'
         ? Number(((commandsAfter - commandsBefore) / ((Date.now() - started) / 1000) / N).toFixed(2)) : null,
       rssMiB: { median: Math.round(quantile(rss, 0.5) / 2 ** 20), max: Math.round(rss[rss.length - 1] / 2 ** 20) },
     }

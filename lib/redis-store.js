@@ -28,8 +28,8 @@ const {
   validateOptionNames,
 } = require('./errors.js')
 
-// How soon to try again after Redis failed, at most.
-const MAX_RETRY_MS = 2000
+// The longest our own client waits for a connection.
+const MAX_CONNECT_MS = 2000
 // A failed round is tried again this soon (or at a quarter of the interval, if sooner): a
 // Redis that answers again is used at once, well before the next boundary.
 const ROUND_RETRY_MS = 500
@@ -150,8 +150,10 @@ class RedisKeyStore {
         // Fail fast while Redis is away instead of queueing: the ring has local keys meanwhile.
         disableOfflineQueue: true,
         socket: {
-          connectTimeout: Math.min(this.#timeout, MAX_RETRY_MS),
-          reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, MAX_RETRY_MS),
+          connectTimeout: Math.min(this.#timeout, MAX_CONNECT_MS),
+          // A Redis that restarts is used again within a round's retry: local keys that the
+          // fleet does not share pile up while it is away.
+          reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, ROUND_RETRY_MS),
         },
       })
       this.#ownClient = true
