@@ -127,6 +127,25 @@ for (const { mode, cipher } of MODES) {
         ring.destroy()
       })
 
+      test(`${version}: requestCert turned on after attach(), or truthy but not true, lets no client of another CA resume`, async (t) => {
+        if (mode === 'callback') return t.skip('callback mode cannot check a session when it opens (README: Security)')
+        for (const turnOn of ['after attach()', 'requestCert: 1']) {
+          const ring = new TicketKeyRing({ cipher })
+          const trustsY = recordingServer(strict(pki.Y.ca))
+          // Both trust only X in a full handshake; neither had requestCert === true at attach().
+          const trustsX = recordingServer(turnOn === 'requestCert: 1' ? { ca: pki.X.ca, requestCert: 1 } : { ca: pki.X.ca })
+          attach(trustsY, ring, { mode })
+          attach(trustsX, ring, { mode })
+          if (turnOn === 'after attach()') trustsX.requestCert = true
+          await withServers([trustsY, trustsX], async () => {
+            const { second, seen } = await carry({ from: trustsY, to: trustsX, version, client: pki.Y.client })
+            assert.equal(second.reused, false, turnOn)
+            assert.deepEqual(seen.filter((c) => c.reused), [], `${turnOn}: no resumed connection`)
+          })
+          ring.destroy()
+        }
+      })
+
       test(`${version}: fleet-secret rings in separate servers keep the policies apart too`, async () => {
         const rings = [new TicketKeyRing({ cipher, secret: SECRET }), new TicketKeyRing({ cipher, secret: SECRET })]
         const open = recordingServer(OPEN)

@@ -219,7 +219,8 @@ class Attachment {
     const sessionIdContext = this.#contextFor(context)
     this.#server.sessionIdContext = sessionIdContext.string
     context.setSessionIdContext(sessionIdContext.string)
-    this.#mode.hook(context, this.#modeState, lifetime, sessionIdContext.shared)
+    const clientAuth = clientAuthPolicy(this.#server) !== 'none'
+    this.#mode.hook(context, this.#modeState, lifetime, sessionIdContext.shared, clientAuth)
   }
 
   /** Gives the server back its own ticket handling. Safe to call more than once. */

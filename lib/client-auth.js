@@ -105,7 +105,8 @@ function defaultTrust(field) {
  * for no certificate.
  */
 function clientAuthPolicy(server) {
-  if (server.requestCert !== true) return 'none'
+  // Node asks for a certificate on each connection when requestCert is truthy, not only true.
+  if (!server.requestCert) return 'none'
   const digest = createHash('sha256')
   const field = (name, value) => digest.update(`${name}:${Buffer.byteLength(value)}:`).update(value)
   field('rejectUnauthorized', String(server.rejectUnauthorized !== false))

@@ -52,10 +52,12 @@ module.exports = {
   /**
    * Serves `context`'s tickets from the ring; its session timeout ends at `lifetime`. With
    * `sessionIdContext` (bytes), the Rust callbacks give it to every connection and ticket.
+   * `clientAuth`: whether the server asks for client certificates now; if it starts to later,
+   * without a new context, the callback lets nothing resume.
    */
-  hook(context, { native, outcomes }, lifetime, sessionIdContext = null) {
+  hook(context, { native, outcomes }, lifetime, sessionIdContext = null, clientAuth = false) {
     withProvenContext(context, lifetime,
-      (external, probe) => binding.nativeAttach(external, probe, native, outcomes, sessionIdContext ?? undefined))
+      (external, probe) => binding.nativeAttach(external, probe, native, outcomes, sessionIdContext ?? undefined, clientAuth))
   },
 
   /** Gives the context back Node's ticket callback and `timeout`. */

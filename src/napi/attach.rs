@@ -92,6 +92,8 @@ impl NativeTicketOutcomes {
 
 /// Installs `ring`'s ticket callback on the context whose `_external` is given; with
 /// `session_id_context` (at most 32 bytes), every connection and ticket gets that context.
+/// `client_auth`: whether the server asks for client certificates now, so that its session
+/// id context carries its policy.
 #[napi]
 pub fn native_attach(
     external: Unknown,
@@ -99,6 +101,7 @@ pub fn native_attach(
     ring: &NativeRing,
     outcomes: &NativeTicketOutcomes,
     session_id_context: Option<BufferSlice>,
+    client_auth: bool,
 ) -> Result<()> {
     let session_id_context = match session_id_context {
         None => None,
@@ -112,7 +115,7 @@ pub fn native_attach(
     };
     let ctx = ssl_ctx(external, expected_timeout)?;
     // SAFETY: checked above; Node runs TLS on this thread.
-    unsafe { native::install(ctx, ring.ring.clone(), outcomes.inner.clone(), session_id_context) }
+    unsafe { native::install(ctx, ring.ring.clone(), outcomes.inner.clone(), session_id_context, client_auth) }
         .map_err(|e| Error::new(NATIVE_UNAVAILABLE, e.to_owned()))
 }
 

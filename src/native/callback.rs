@@ -50,8 +50,8 @@ pub(super) unsafe extern "C" fn check_client_auth(
         // OpenSSL compares the session's context with the connection's after this returns.
         // SAFETY: `arg` is the hook of the context the connection started on, alive while
         // OpenSSL works on the connection.
-        let context = unsafe { (*(arg as *const RingOnContext)).session_id_context };
-        if let (Some(context), Some(set)) = (context, symbols().ok().and_then(|s| s.session_id.as_ref())) {
+        let hook = unsafe { &*(arg as *const RingOnContext) };
+        if let (Some(context), Some(set)) = (hook.session_id_context, symbols().ok().and_then(|s| s.session_id.as_ref())) {
             let (bytes, len) = context.as_parts();
             // SAFETY: the live connection; the setter copies the bytes.
             unsafe { (set.set)(ssl, bytes, len) };
@@ -68,7 +68,10 @@ pub(super) unsafe extern "C" fn check_client_auth(
         }
         let Ok(s) = symbols() else { return SSL_TICKET_RETURN_IGNORE_RENEW };
         // SAFETY: OpenSSL passes the live connection and the session it just opened.
-        let refuse = unsafe { (s.get_verify_mode)(ssl) & SSL_VERIFY_PEER != 0 && (s.session_get0_peer)(session).is_null() };
+        let verifies = unsafe { (s.get_verify_mode)(ssl) } & SSL_VERIFY_PEER != 0;
+        // A session without a certificate never skips client authentication; nor does any
+        // session on a server whose session id context does not carry its policy.
+        let refuse = verifies && (!hook.client_auth || unsafe { (s.session_get0_peer)(session) }.is_null());
         if refuse {
             SSL_TICKET_RETURN_IGNORE_RENEW
         } else if status == SSL_TICKET_SUCCESS_RENEW {

@@ -24,6 +24,7 @@ pub unsafe fn install(
     ring: Arc<Ring>,
     outcomes: Arc<TicketOutcomes>,
     session_id_context: Option<SessionIdContext>,
+    client_auth: bool,
 ) -> Result<(), &'static str> {
     let s = symbols()?;
     if let Some(context) = session_id_context {
@@ -35,7 +36,7 @@ pub unsafe fn install(
             return Err("OpenSSL refused the session id context");
         }
     }
-    let hook = Box::into_raw(Box::new(RingOnContext { ring, outcomes, session_id_context }));
+    let hook = Box::into_raw(Box::new(RingOnContext { ring, outcomes, session_id_context, client_auth }));
     // SAFETY: ctx is live; the old hook, if any, is ours and is freed once replaced, after
     // every callback points at the new one.
     unsafe {
@@ -166,7 +167,7 @@ mod tests {
         use crate::key::Cipher;
         use crate::ring::Schedule;
         let ring = Arc::new(Ring::random(Cipher::Aes256Cbc, Schedule::new(60, 120).unwrap(), 1_000_000).unwrap());
-        let hook = RingOnContext { ring: ring.clone(), outcomes: Arc::default(), session_id_context: None };
+        let hook = RingOnContext { ring: ring.clone(), outcomes: Arc::default(), session_id_context: None, client_auth: false };
         // SAFETY: the hook outlives the call; the SSL pointer is only noted, never read.
         unsafe { note_ring_before_sealing(1 as *mut c_void, &hook as *const RingOnContext as *mut c_void) };
         drop(hook);

@@ -43,5 +43,9 @@ pub(crate) struct RingOnContext {
     pub(crate) outcomes: Arc<TicketOutcomes>,
     /// The context of the servers this one shares sessions with (`shareWith`), if any.
     pub(crate) session_id_context: Option<SessionIdContext>,
+    /// Whether the server asked for client certificates when its session id context was set
+    /// (that context then carries its policy). A connection that asks for one on a context
+    /// set without (`server.requestCert` turned on later) resumes nothing.
+    pub(crate) client_auth: bool,
 }
 
