@@ -112,7 +112,7 @@ class RedisKeyStore {
   // What a Feed may call: the store's Redis work, kept off its public surface.
   #access = {
     fetch: (ring, epoch, deadline) => this.#fetch(ring, epoch, deadline),
-    agree: (ring, epoch, deadline, confirmed) => this.#agree(ring, epoch, deadline, confirmed),
+    agree: (ring, epoch, deadline) => this.#agree(ring, epoch, deadline),
     noteError: (err, operation, ring) => this.#failed(err, operation, [ring.name]),
     deadline: () => Date.now() + this.#timeout,
   }
@@ -272,11 +272,11 @@ class RedisKeyStore {
   /**
    * The key of `epoch` for `ring`, the same in Redis and in the ring: the one Redis has; else
    * the one the ring holds (written back, so that a Redis that lost it never changes the key
-   * of an epoch under way); else a new one. SET NX decides between processes. `confirmed`:
-   * the ring already holds what Redis held for this epoch, so a lost SET NX needs no GET.
-   * Resolves once the ring holds Redis's key.
+   * of an epoch under way); else a new one. SET NX decides between processes. A lost SET NX
+   * is always followed by a GET, also for a key the ring took from Redis before: a process
+   * that joined after Redis was emptied may have set another one meanwhile.
    */
-  async #agree(ring, epoch, deadline, confirmed = false) {
+  async #agree(ring, epoch, deadline) {
     const { cipher, rotationInterval, ticketLifetime } = ring
     const redisKey = this.#redisKey(ring, epoch)
     // Kept until every ticket of this key has expired, with one interval to spare.
@@ -287,7 +287,6 @@ class RedisKeyStore {
     const won = await this.#redis(deadline, 'setNX', redisKey, candidate.toString('base64'), ttl)
     let value = candidate
     if (!won) {
-      if (confirmed && held !== null) return
       const stored = await this.#redis(deadline, 'get', redisKey)
       if (stored === null) throw new Error('the agreed key vanished') // expired between SET and GET: retry
       value = Buffer.from(stored, 'base64')
@@ -328,8 +327,6 @@ class Feed {
   #timer = null
   #stopped = false
   #caughtUp = false
-  // Epochs whose key the ring took from Redis (or wrote there) in an earlier round.
-  #confirmed = new Set()
 
   /** `store`: the store's fetch, agree, noteError and deadline. */
   constructor(store, ring) {
@@ -364,14 +361,12 @@ class Feed {
       // A Redis that did not answer in time will not answer the next call either.
       if (!ok) break
       try {
-        await this.#store.agree(ring, e, deadline, this.#confirmed.has(e))
-        this.#confirmed.add(e)
+        await this.#store.agree(ring, e, deadline)
       } catch (err) {
         this.#store.noteError(err, 'agree', ring)
         ok = false
       }
     }
-    for (const e of this.#confirmed) if (e < epoch) this.#confirmed.delete(e)
     if (this.#stopped) return
     const interval = ring.rotationInterval * 1000
     const delay = ok
