@@ -5,6 +5,9 @@
 
 const { describe, test } = require('node:test')
 const assert = require('node:assert/strict')
+const { execFile } = require('node:child_process')
+const fs = require('node:fs')
+const path = require('node:path')
 const { TicketKeyRing, attach } = require('..')
 const { tlsServer, listen, close, connect } = require('../test-support/helpers.js')
 
@@ -65,6 +68,11 @@ describe('scopes', () => {
     assert.throws(() => new TicketKeyRing({ secret: OLD, scope: '' }), { code: 'ERR_OUT_OF_RANGE' })
     assert.throws(() => new TicketKeyRing({ secret: OLD, scope: 'x'.repeat(256) }), { code: 'ERR_OUT_OF_RANGE' })
     assert.throws(() => new TicketKeyRing({ secret: OLD, scope: 7 }), { code: 'ERR_INVALID_ARG_TYPE' })
+    // Ill-formed strings would be the same scope as the one with U+FFFD in their place.
+    for (const scope of ['\uD800', 'eu\uD83D', '\uDC00x']) {
+      assert.throws(() => new TicketKeyRing({ secret: OLD, scope }), { code: 'ERR_INVALID_ARG_VALUE' })
+    }
+    new TicketKeyRing({ secret: OLD, scope: 'région-😀' }).destroy()
   })
 })
 
@@ -148,4 +156,21 @@ describe('previousSecrets', () => {
       ring.destroy()
     }
   })
+})
+
+let canScan = false
+try {
+  fs.accessSync(`/proc/${process.pid}/mem`, fs.constants.R_OK)
+  canScan = true
+} catch {}
+
+test('destroy() wipes what derives the keys of the secret and of previousSecrets (procfs scan)', { skip: !canScan && 'no /proc/<pid>/mem' }, async () => {
+  const out = await new Promise((resolve, reject) => {
+    execFile(process.execPath, [path.join(__dirname, 'fixtures', 'secret-memory.js')], (err, stdout, stderr) => {
+      if (err) reject(Object.assign(err, { stderr }))
+      else resolve(JSON.parse(stdout))
+    })
+  })
+  assert.deepEqual(out.before, ['previous', 'secret'], 'the scan finds them while the ring lives (the control)')
+  assert.deepEqual(out.after, [], 'none is left once the ring is destroyed, with its server still up')
 })

@@ -41,8 +41,12 @@ function validateSecret(value, name) {
   return secret
 }
 
+// A lone surrogate: UTF-8 has no form for it (it would become U+FFFD, the same scope as another).
+const LONE_SURROGATE = /\p{Surrogate}/u
+
 function validateScope(scope) {
   if (typeof scope !== 'string') throw invalidArgType('options.scope', 'of type string', scope)
+  if (LONE_SURROGATE.test(scope)) throw invalidArgValue('options.scope', 'must be a well-formed string (it has a lone surrogate)')
   const bytes = Buffer.byteLength(scope)
   if (bytes === 0 || bytes > MAX_SCOPE_BYTES) {
     throw outOfRange('options.scope', `1 to ${MAX_SCOPE_BYTES} UTF-8 bytes long`, bytes)

@@ -4,9 +4,11 @@
 //! The price: whoever learns the secret can compute the key of every epoch, past and future,
 //! and decrypt every recorded TLS 1.2 session. Random keys shared through a store avoid that.
 
+use std::sync::{PoisonError, RwLock};
+
 use hkdf::Hkdf;
 use sha2::Sha256;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::key::{Cipher, KeyError, TicketKey, NAME_LEN};
 
@@ -22,8 +24,9 @@ pub const MAX_SCOPE_LEN: usize = 255;
 
 /// A key source that derives each epoch's key from the secret and a scope.
 pub struct DerivedKeys {
-    /// HKDF's pseudorandom key; the secret itself is not kept.
-    prk: Zeroizing<[u8; 32]>,
+    /// HKDF's pseudorandom key, which makes every key past and future (the secret itself is
+    /// not kept); `None` once wiped.
+    prk: RwLock<Option<Zeroizing<[u8; 32]>>>,
     /// Mixed into every key's HKDF info, so that each scope (a region, a data centre) of one
     /// secret has keys of its own: a leaked key exposes one scope. Empty: the keys of a ring
     /// without a scope, as before scopes existed.
@@ -39,20 +42,34 @@ impl DerivedKeys {
         if secret.len() < MIN_SECRET_LEN {
             return Err(KeyError::ShortSecret { min: MIN_SECRET_LEN, got: secret.len() });
         }
-        let (prk, _) = Hkdf::<Sha256>::extract(Some(SALT), secret);
+        let (mut prk, _) = Hkdf::<Sha256>::extract(Some(SALT), secret);
         let mut out = Zeroizing::new([0u8; 32]);
         out.copy_from_slice(&prk);
-        Ok(DerivedKeys { prk: out, scope_info: scope_info(scope) })
+        prk.as_mut_slice().zeroize();
+        Ok(DerivedKeys { prk: RwLock::new(Some(out)), scope_info: scope_info(scope) })
     }
 
-    fn expand(&self, label: &[u8], context: &[&[u8]], out: &mut [u8]) {
-        let hkdf = Hkdf::<Sha256>::from_prk(&self.prk[..]).expect("a 32-byte PRK is valid");
+    /// Wipes the PRK: no key can be derived any more.
+    pub fn wipe(&self) {
+        let mut prk = self.prk.write().unwrap_or_else(PoisonError::into_inner);
+        // In place: taking it out would leave its bytes where it lay.
+        if let Some(bytes) = prk.as_mut() {
+            bytes.zeroize();
+        }
+        *prk = None;
+    }
+
+    fn expand(&self, label: &[u8], context: &[&[u8]], out: &mut [u8]) -> Result<(), KeyError> {
+        let prk = self.prk.read().unwrap_or_else(PoisonError::into_inner);
+        let prk = prk.as_ref().ok_or(KeyError::Wiped)?;
+        let hkdf = Hkdf::<Sha256>::from_prk(&prk[..]).expect("a 32-byte PRK is valid");
         let mut info = label.to_vec();
         for part in context {
             info.extend_from_slice(part);
         }
         info.extend_from_slice(&self.scope_info);
         hkdf.expand(&info, out).expect("at most 255 blocks are requested");
+        Ok(())
     }
 }
 
@@ -83,8 +100,8 @@ impl DerivedKeys {
         let epoch = epoch.to_be_bytes();
         let cipher_name = cipher.name().as_bytes();
         let mut material = Zeroizing::new(vec![0u8; cipher.layout_len()]);
-        self.expand(NAME_LABEL, &[cipher_name, &epoch], &mut material[..NAME_LEN]);
-        self.expand(SECRETS_LABEL, &[cipher_name, &epoch], &mut material[NAME_LEN..]);
+        self.expand(NAME_LABEL, &[cipher_name, &epoch], &mut material[..NAME_LEN])?;
+        self.expand(SECRETS_LABEL, &[cipher_name, &epoch], &mut material[NAME_LEN..])?;
         TicketKey::from_layout(cipher, &material)
     }
 }
@@ -162,6 +179,13 @@ mod tests {
             crate::key::hex(&okm),
             "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
         );
+    }
+
+    #[test]
+    fn a_wiped_source_derives_nothing() {
+        let a = DerivedKeys::new(SECRET).unwrap();
+        a.wipe();
+        assert_eq!(a.key_for_epoch(1, Cipher::Aes256Cbc).err(), Some(KeyError::Wiped));
     }
 
     #[test]

@@ -73,6 +73,8 @@ pub enum KeyError {
     Random(String),
     /// A fleet or wrapping secret shorter than the minimum.
     ShortSecret { min: usize, got: usize },
+    /// The secret the keys came from has been wiped (the ring was destroyed).
+    Wiped,
 }
 
 impl fmt::Display for KeyError {
@@ -92,6 +94,7 @@ impl fmt::Display for KeyError {
             KeyError::ShortSecret { min, got } => {
                 write!(f, "a secret must be at least {min} bytes, got {got} bytes")
             }
+            KeyError::Wiped => write!(f, "the secret has been wiped"),
         }
     }
 }

@@ -15,6 +15,9 @@ pub trait KeySource: Send + Sync {
     fn reproducible(&self) -> bool {
         false
     }
+
+    /// Wipes whatever the source keeps that makes keys (a ring's `destroy()`).
+    fn wipe(&self) {}
 }
 
 /// Fresh keys from the operating system's CSPRNG.
@@ -33,5 +36,9 @@ impl KeySource for DerivedKeys {
 
     fn reproducible(&self) -> bool {
         true
+    }
+
+    fn wipe(&self) {
+        DerivedKeys::wipe(self)
     }
 }

@@ -598,6 +598,7 @@ impl Ring {
         for ring in &self.also_open {
             ring.destroy();
         }
+        self.source.wipe();
         let mut inner = self.write();
         inner.slots.clear();
         inner.retired_names.clear();
