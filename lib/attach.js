@@ -187,10 +187,10 @@ class Attachment {
    * theirs as bytes, which native mode gives every connection. Not when the server now asks
    * for client certificates: their context cannot carry its policy, so it keeps its own.
    */
-  #contextFor(context) {
+  #contextFor(context, clientAuth) {
     const own = { string: sessionIdContextFor(this.#sessionIdContext, this.#server), shared: null }
     if (this.#shareWith === null) return own
-    if (clientAuthPolicy(this.#server) !== 'none') {
+    if (clientAuth) {
       this.#warnClientAuth()
       return own
     }
@@ -216,10 +216,10 @@ class Attachment {
     this.#contexts = this.#contexts.filter((ref) => ref.deref() !== undefined)
     this.#contexts.push(new WeakRef(context))
     context.setSessionTimeout(lifetime)
-    const sessionIdContext = this.#contextFor(context)
+    const clientAuth = clientAuthPolicy(this.#server) !== 'none'
+    const sessionIdContext = this.#contextFor(context, clientAuth)
     this.#server.sessionIdContext = sessionIdContext.string
     context.setSessionIdContext(sessionIdContext.string)
-    const clientAuth = clientAuthPolicy(this.#server) !== 'none'
     this.#mode.hook(context, this.#modeState, lifetime, sessionIdContext.shared, clientAuth)
   }
 
