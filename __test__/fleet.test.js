@@ -90,10 +90,9 @@ describe('a fleet behind HAProxy', () => {
       })
       assert.equal(outage.failed, 0, 'no handshake failed while Redis was away')
       const stats = await fleet.stats()
-      for (const member of stats) {
-        assert.ok(member.store.redisErrors > 0, 'the outage was seen')
-        assert.ok(member.stats.fallbackKeys > 1, 'the ring kept rotating on local keys')
-      }
+      // Whether a ring needed a key of its own depends on where the outage fell: each holds
+      // the keys of the next two epochs, which may carry it through.
+      for (const member of stats) assert.ok(member.store.redisErrors > 0, 'the outage was seen')
       // Once every process has agreed the keys again, they all resume each other's tickets.
       await new Promise((resolve) => setTimeout(resolve, 2.5 * ROTATION * 1000))
       const converged = await reconnectThrough(lb.port, { count: 30 })
