@@ -380,9 +380,11 @@ export declare class SessionCache {
   clear(): void
   /**
    * offered: connections that offered a cached ticket; resumed and full: how their handshakes
-   * went; unreadable: sessions it could not read (and so never offers): should stay 0.
+   * went; unreadable: sessions it could not read (and so never offers): should stay 0;
+   * uncached: connections with an option the cache cannot judge, which it neither offers a
+   * session nor keeps one from.
    */
-  stats(): { offered: number; resumed: number; full: number; unreadable: number; origins: number; tickets: number }
+  stats(): { offered: number; resumed: number; full: number; unreadable: number; uncached: number; origins: number; tickets: number }
   readonly size: number
 }
 

@@ -19,56 +19,13 @@
 // offers its newest ticket again rather than none, which links those connections for an
 // observer; `ticketReuse: 'never'` keeps every ticket single-use at that cost.
 
-const crypto = require('node:crypto')
 const https = require('node:https')
-const net = require('node:net')
 const tls = require('node:tls')
 const binding = require('../binding.js')
+const { originKey, identitiesOf } = require('./origin.js')
 const { invalidArgType, validateInteger, validateObject, validateOneOf, validateOptionNames } = require('./errors.js')
 
 const CACHE_OPTIONS = ['maxOrigins', 'maxTicketsPerOrigin', 'ticketReuse']
-
-// Options that make a session unusable, or unsafe, under other ones: it must only ever be
-// offered to a connection made exactly the same way.
-const SECURITY_OPTIONS = [
-  'ca', 'cert', 'key', 'pfx', 'passphrase', 'ciphers', 'sigalgs', 'ecdhCurve', 'minVersion', 'maxVersion',
-  'secureProtocol', 'secureOptions', 'crl', 'privateKeyIdentifier', 'privateKeyEngine', 'clientCertEngine',
-]
-
-function fingerprint(value) {
-  if (value === undefined || value === null) return ''
-  if (Buffer.isBuffer(value) || ArrayBuffer.isView(value)) {
-    return crypto.createHash('sha256').update(value).digest('base64')
-  }
-  if (Array.isArray(value)) return `[${value.map(fingerprint).join(',')}]`
-  if (typeof value === 'object') return fingerprint(JSON.stringify(value))
-  return crypto.createHash('sha256').update(String(value)).digest('base64')
-}
-
-function alpnList(options) {
-  const protocols = options.ALPNProtocols
-  if (!protocols) return ''
-  if (Array.isArray(protocols)) return protocols.map(String).join(',')
-  if (ArrayBuffer.isView(protocols)) {
-    // The wire format: length-prefixed names.
-    const bytes = Buffer.from(protocols.buffer, protocols.byteOffset, protocols.byteLength)
-    const names = []
-    for (let i = 0; i < bytes.length; i += 1 + bytes[i]) names.push(bytes.subarray(i + 1, i + 1 + bytes[i]).toString())
-    return names.join(',')
-  }
-  return String(protocols)
-}
-
-/** The origin a session belongs to, and may only be offered to. */
-function originKey(options) {
-  const host = options.host || 'localhost'
-  const port = Number(options.port) || 443
-  const servername = options.servername !== undefined ? String(options.servername) : (net.isIP(host) ? '' : host)
-  const security = SECURITY_OPTIONS.map((name) => fingerprint(options[name])).join('|')
-  const verify = options.rejectUnauthorized === false ? 'insecure' : 'verify'
-  const identity = typeof options.checkServerIdentity === 'function' ? fingerprint(options.checkServerIdentity.toString()) : ''
-  return `${host}:${port}|${servername}|${alpnList(options)}|${verify}|${identity}|${fingerprint(security)}`
-}
 
 function nowSeconds() {
   return Date.now() / 1000
@@ -101,7 +58,7 @@ class SessionCache {
   #reuseWhenOut
   /** origin key -> { host, port, tickets: [{ session, expiresAt, protocol }] }, least recently used first */
   #origins = new Map()
-  #stats = { offered: 0, resumed: 0, full: 0, unreadable: 0 }
+  #stats = { offered: 0, resumed: 0, full: 0, unreadable: 0, uncached: 0 }
 
   constructor(options = {}) {
     validateObject(options, 'options')
@@ -118,6 +75,11 @@ class SessionCache {
   connect(...args) {
     const { options, callback } = normalizeConnectArgs(args)
     const key = originKey(options)
+    if (key === null) {
+      // Options the cache cannot judge: it offers nothing and keeps nothing (fail-safe).
+      this.#stats.uncached++
+      return tls.connect(options, callback)
+    }
     let offered = null
     if (options.session === undefined) {
       offered = this.#take(key)
@@ -163,7 +125,9 @@ class SessionCache {
 
   /**
    * offered: connections that offered a cached ticket; resumed and full: how handshakes went;
-   * unreadable: sessions the cache could not read, and so never offers.
+   * unreadable: sessions the cache could not read, and so never offers; uncached: connections
+   * with an option the cache cannot judge (origin.js), which it neither offers nor keeps a
+   * session.
    */
   stats() {
     let tickets = 0
@@ -282,6 +246,16 @@ class SessionCacheAgent extends https.Agent {
     }
     delete options.session
     return this.#cache.connect(options)
+  }
+
+  // Node's Agent pools keep-alive sockets by a name that leaves out secureContext (and
+  // checkServerIdentity): a request with another tenant's context would be handed a socket
+  // that presented the first tenant's certificate. The cache's origin is part of the name, or
+  // where the cache cannot judge the options, at least the identities.
+  getName(options = {}) {
+    const merged = { ...options, ...this.options, path: options.socketPath ?? null }
+    const origin = originKey(merged)
+    return `${super.getName(options)}:${origin ?? `uncached:${identitiesOf(merged) ?? ''}`}`
   }
 }
 
