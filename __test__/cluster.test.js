@@ -25,7 +25,7 @@ describe('TicketKeyRing.forCluster', () => {
         assert.equal(new Set(snapshot).size, 1, JSON.stringify(snapshot))
       }
       assert.notEqual(early[0][0], late[late.length - 1][0], 'the keys rotated in between')
-      // Each worker names its own ring, and publishes the rotations it follows: the ones it saw
+      // Each worker's ring has the name of the primary ring it mirrors, and publishes the rotations it follows: the ones it saw
       // at epoch boundaries, not its first keys from the primary.
       for (const { ring, rotations } of report.diagnostics) {
         assert.equal(ring, 'cluster-worker')

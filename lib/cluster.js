@@ -7,10 +7,16 @@
 //
 // Keys cross the IPC channel sealed to each worker (X25519 and AES-256-GCM, in Rust): the
 // channel, its buffers and the JavaScript heaps of both processes only see ciphertext.
+//
+// A cluster may run several rings (services with different trust): each is a channel, named
+// by the ring's name. A worker ring mirrors only the primary ring of its name: the name is in
+// the hello, in the keys message, and in the associated data of the seal, so a message for
+// ring `a` does not open in ring `b` even when it is sealed to b's key. One process holds at
+// most one live cluster ring per name.
 
 const cluster = require('node:cluster')
 const binding = require('../binding.js')
-const { kFed, nativeOf, keysOffered, fedRingReady, msUntilMidEpoch, RING_OPTIONS, CIPHERS } = require('./internal.js')
+const { kFed, nativeOf, keysOffered, fedRingReady, msUntilMidEpoch, whenDestroyed, RING_OPTIONS, CIPHERS } = require('./internal.js')
 const { callNative, invalidState, validateObject, validateOptionNames } = require('./errors.js')
 const { validateRingName } = require('./ring-name.js')
 
@@ -18,30 +24,67 @@ const TAG = 'tls-ticket-keys'
 const HELLO_TIMEOUT_MS = 10_000
 const PUBLIC_KEY_BYTES = 32
 
-function keysMessage(ring, publicKey) {
-  const sealed = callNative(() => nativeOf(ring).sealEpochKeysTo(publicKey))
+// The live cluster rings of this process by channel, shared by every copy of the package in
+// it (a registered symbol): channel -> { ring: WeakRef | null } (null while a worker waits).
+const kChannels = Symbol.for('tls-ticket-keys.cluster-channels')
+
+function channels() {
+  if (!(globalThis[kChannels] instanceof Map)) {
+    Object.defineProperty(globalThis, kChannels, { value: new Map(), configurable: true, enumerable: false })
+  }
+  return globalThis[kChannels]
+}
+
+/** Takes `channel` for a new cluster ring of this process, or throws when a live one has it. */
+function claimChannel(channel) {
+  const held = channels().get(channel)
+  const ring = held?.ring?.deref()
+  if (held !== undefined && (held.ring === null || (ring !== undefined && !ring.destroyed))) {
+    throw invalidState(`this process already has a cluster ring ${channel === '' ? 'without a name' : `named ${channel}`}; ` +
+      'each forCluster() ring needs a name of its own (options.name)')
+  }
+  const claim = { ring: null }
+  channels().set(channel, claim)
+  return claim
+}
+
+function releaseChannel(channel, claim) {
+  if (channels().get(channel) === claim) channels().delete(channel)
+}
+
+function keysMessage(ring, channel, publicKey) {
+  const sealed = callNative(() => nativeOf(ring).sealEpochKeysTo(publicKey, channel))
   return {
     [TAG]: 'keys',
+    ring: channel,
     schedule: { cipher: ring.cipher, rotationInterval: ring.rotationInterval, ticketLifetime: ring.ticketLifetime },
     sealed: sealed.toString('base64'),
   }
 }
 
-function primaryRing(TicketKeyRing, options) {
-  const ring = new TicketKeyRing(options)
+function primaryRing(TicketKeyRing, options, channel) {
+  const claim = claimChannel(channel)
+  let ring
+  try {
+    ring = new TicketKeyRing(options)
+  } catch (err) {
+    releaseChannel(channel, claim)
+    throw err
+  }
+  claim.ring = new WeakRef(ring)
   // worker -> its public key, from its hello.
   const publicKeys = new WeakMap()
   const sendTo = (worker) => {
     const publicKey = publicKeys.get(worker)
     if (ring.destroyed || publicKey === undefined || !worker.isConnected()) return
     try {
-      worker.send(keysMessage(ring, publicKey))
+      worker.send(keysMessage(ring, channel, publicKey))
     } catch {
       // A worker that is going away misses nothing it could use.
     }
   }
   const onMessage = (worker, message) => {
-    if (!message || message[TAG] !== 'hello' || typeof message.publicKey !== 'string') return
+    if (!message || message[TAG] !== 'hello' || message.ring !== channel || typeof message.publicKey !== 'string') return
     const publicKey = Buffer.from(message.publicKey, 'base64')
     if (publicKey.length !== PUBLIC_KEY_BYTES) return
     publicKeys.set(worker, publicKey)
@@ -61,6 +104,11 @@ function primaryRing(TicketKeyRing, options) {
   }
   timer = setTimeout(tick, msUntilMidEpoch(ring.rotationInterval) + 10)
   timer.unref()
+  whenDestroyed(ring, () => {
+    clearTimeout(timer)
+    cluster.off('message', onMessage)
+    releaseChannel(channel, claim)
+  })
   return ring
 }
 
@@ -73,21 +121,32 @@ function scheduleOf(message) {
   return { cipher, rotationInterval, ticketLifetime }
 }
 
-function workerRing(TicketKeyRing, name) {
+function workerRing(TicketKeyRing, name, channel) {
   if (typeof process.send !== 'function') {
     return Promise.reject(invalidState('TicketKeyRing.forCluster() in a worker needs the cluster IPC channel'))
   }
-  const inbox = callNative(() => new binding.NativeClusterInbox())
+  const claim = claimChannel(channel)
+  let inbox
+  try {
+    inbox = callNative(() => new binding.NativeClusterInbox())
+  } catch (err) {
+    releaseChannel(channel, claim)
+    return Promise.reject(err)
+  }
   return new Promise((resolve, reject) => {
     let ring = null
-    // Never throws: a message that is not what the primary sends is ignored, and a ring made
-    // from a schedule that its keys were not sealed for is dropped again.
+    // Ends the mirror: no more messages, and the private key wiped where it lies, now rather
+    // than at a garbage collection (destroy() promises that no key can be recovered).
+    const stop = () => {
+      clearTimeout(timer)
+      process.off('message', onMessage)
+      inbox.wipe()
+      releaseChannel(channel, claim)
+    }
+    // Never throws: a message that is not what the primary sends this ring is ignored, and a
+    // ring made from a schedule that its keys were not sealed for is dropped again.
     const onMessage = (message) => {
-      if (!message || message[TAG] !== 'keys' || typeof message.sealed !== 'string') return
-      if (ring !== null && ring.destroyed) {
-        process.off('message', onMessage)
-        return
-      }
+      if (!message || message[TAG] !== 'keys' || message.ring !== channel || typeof message.sealed !== 'string') return
       let fresh = null
       try {
         if (ring === null) {
@@ -96,41 +155,46 @@ function workerRing(TicketKeyRing, name) {
           fresh = new TicketKeyRing({ ...schedule, name }, kFed)
         }
         const target = ring ?? fresh
-        callNative(() => nativeOf(target).offerSealed(inbox, Buffer.from(message.sealed, 'base64')))
+        callNative(() => nativeOf(target).offerSealed(inbox, Buffer.from(message.sealed, 'base64'), channel))
         if (target === ring) keysOffered(ring)
       } catch {
-        // Not sealed to this worker for this schedule, or altered: ignore it.
+        // Not sealed to this worker for this ring and schedule, or altered: ignore it.
         fresh?.destroy()
         return
       }
       if (ring === null) {
         ring = fresh
+        claim.ring = new WeakRef(ring)
+        whenDestroyed(ring, stop)
         fedRingReady(ring)
       }
       clearTimeout(timer)
       resolve(ring)
     }
     const timer = setTimeout(() => {
-      process.off('message', onMessage)
-      reject(invalidState('the cluster primary sent no ticket keys; call TicketKeyRing.forCluster() there too'))
+      stop()
+      reject(invalidState(`the cluster primary sent no ticket keys for this ring; call TicketKeyRing.forCluster() there too, with the same name`))
     }, HELLO_TIMEOUT_MS)
     process.on('message', onMessage)
-    process.send({ [TAG]: 'hello', publicKey: inbox.publicKey().toString('base64') })
+    process.send({ [TAG]: 'hello', ring: channel, publicKey: inbox.publicKey().toString('base64') })
   })
 }
 
 /**
  * In the primary: a ring that every worker mirrors. In a worker: the mirror, once the
- * primary has sent its keys. Options apply in the primary; workers take the primary's, except
- * the ring's name, which each process gives its own ring (the same code runs in every one).
+ * primary's ring of the same name has sent its keys. Options apply in the primary; workers
+ * take the primary's, except the ring's name, which also picks the primary ring to mirror.
+ * A second live cluster ring of one name in one process is refused (ERR_INVALID_STATE).
  * `TicketKeyRing` is handed in by ring.js, which this module does not import.
  */
 async function forCluster(TicketKeyRing, options = {}) {
   validateObject(options, 'options')
   validateOptionNames(options, 'options', RING_OPTIONS)
-  if (cluster.isPrimary) return primaryRing(TicketKeyRing, options)
   if (options.name !== undefined) validateRingName(options.name, 'options.name')
-  return workerRing(TicketKeyRing, options.name)
+  // The unnamed ring is a channel too: ''.
+  const channel = options.name ?? ''
+  if (cluster.isPrimary) return primaryRing(TicketKeyRing, options, channel)
+  return workerRing(TicketKeyRing, options.name, channel)
 }
 
 module.exports = { forCluster }

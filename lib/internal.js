@@ -22,9 +22,31 @@ const keyWatchers = new WeakMap()
 // ring -> the attachments serving its tickets ({ server, stats() }), for metrics.
 const attachmentsByRing = new WeakMap()
 
+// ring -> what its feed must stop and wipe when the ring is destroyed (cluster.js).
+const destroyHooks = new WeakMap()
+
 function bindNative(ring, native, watcher) {
   natives.set(ring, native)
   keyWatchers.set(ring, watcher)
+}
+
+/** Runs `hook` once, when `ring.destroy()` is called. */
+function whenDestroyed(ring, hook) {
+  if (!destroyHooks.has(ring)) destroyHooks.set(ring, [])
+  destroyHooks.get(ring).push(hook)
+}
+
+/** Called by TicketKeyRing#destroy(). A hook that throws does not keep the others from running. */
+function runDestroyHooks(ring) {
+  const hooks = destroyHooks.get(ring) ?? []
+  destroyHooks.delete(ring)
+  for (const hook of hooks) {
+    try {
+      hook()
+    } catch {
+      // Stopping a feed that is already gone.
+    }
+  }
 }
 
 /** Tells the ring that a feed changed its keys, for the rotate and fallback diagnostics. */
@@ -60,16 +82,16 @@ function attachmentsOf(ring) {
   return [...(attachmentsByRing.get(ring) ?? [])]
 }
 
-/**
- * Milliseconds until the middle of the current epoch, or of the next one once past it: when
- * a feed hands out the next key, well before it is due and away from the rotation instant.
- */
 /** Milliseconds until the next epoch begins (1 at least, so a timer lands inside it). */
 function msUntilNextEpoch(rotationIntervalSeconds) {
   const interval = rotationIntervalSeconds * 1000
   return interval - (Date.now() % interval) + 1
 }
 
+/**
+ * Milliseconds until the middle of the current epoch, or of the next one once past it: when
+ * a feed hands out the next key, well before it is due and away from the rotation instant.
+ */
 function msUntilMidEpoch(rotationIntervalSeconds) {
   const interval = rotationIntervalSeconds * 1000
   const intoEpoch = Date.now() % interval
@@ -77,6 +99,6 @@ function msUntilMidEpoch(rotationIntervalSeconds) {
 }
 
 module.exports = {
-  CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, bindNative, nativeOf, keysOffered, fedRingReady, registerAttachment, unregisterAttachment, attachmentsOf,
+  CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, bindNative, whenDestroyed, runDestroyHooks, nativeOf, keysOffered, fedRingReady, registerAttachment, unregisterAttachment, attachmentsOf,
   msUntilMidEpoch, msUntilNextEpoch,
 }

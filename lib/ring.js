@@ -8,7 +8,7 @@ const {
   validateOneOf,
   validateOptionNames,
 } = require('./errors.js')
-const { CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, bindNative } = require('./internal.js')
+const { CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, bindNative, runDestroyHooks } = require('./internal.js')
 const { nginxKeys, haproxyKeys } = require('./key-files.js')
 const { kSnapshot, metricsText, snapshot } = require('./metrics.js')
 const { validateRingName, defaultRingName } = require('./ring-name.js')
@@ -291,6 +291,7 @@ class TicketKeyRing {
   destroy() {
     clearTimeout(this.#timer)
     this.#native.destroy()
+    runDestroyHooks(this)
   }
 
   toJSON() {

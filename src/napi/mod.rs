@@ -64,7 +64,8 @@ fn schedule(rotation_interval: f64, ticket_lifetime: f64) -> Result<Schedule> {
 fn mirror_error(e: MirrorError) -> Error {
     match e {
         MirrorError::Unopenable => Error::new(UNOPENABLE, e.to_string()),
-        MirrorError::BadPublicKey => Error::new(INVALID_ARG_VALUE, e.to_string()),
+        MirrorError::BadPublicKey | MirrorError::BadChannel => Error::new(INVALID_ARG_VALUE, e.to_string()),
+        MirrorError::Wiped => Error::new(INVALID_STATE, e.to_string()),
         MirrorError::Key(k) => key_error(k),
     }
 }

@@ -154,20 +154,23 @@ impl NativeRing {
         Ok(sealed.transpose().map_err(key_error)?.map(Buffer::from))
     }
 
-    /// The key of every epoch held, sealed to one cluster worker's public key.
+    /// The key of every epoch held, sealed to one cluster worker's public key for its ring
+    /// named `channel`.
     #[napi]
-    pub fn seal_epoch_keys_to(&self, worker_public_key: BufferSlice) -> Result<Buffer> {
+    pub fn seal_epoch_keys_to(&self, worker_public_key: BufferSlice, channel: String) -> Result<Buffer> {
         let _scrub = StackScrub;
         let keys = self.ring.epoch_keys(now()).map_err(ring_error)?;
-        Ok(mirror::seal_to(&worker_public_key, self.ring.cipher(), self.ring.schedule(), &keys).map_err(mirror_error)?.into())
+        let sealed = mirror::seal_to(&worker_public_key, &channel, self.ring.cipher(), self.ring.schedule(), &keys);
+        Ok(sealed.map_err(mirror_error)?.into())
     }
 
-    /// Opens a message that the cluster's primary sealed to `inbox` for this ring's cipher and
-    /// schedule, and takes its keys, which never reach JavaScript. Returns how many it took.
+    /// Opens a message that the cluster's primary sealed to `inbox` for the ring named
+    /// `channel` with this ring's cipher and schedule, and takes its keys, which never reach
+    /// JavaScript. Returns how many it took.
     #[napi]
-    pub fn offer_sealed(&self, inbox: &NativeClusterInbox, message: BufferSlice) -> Result<u32> {
+    pub fn offer_sealed(&self, inbox: &NativeClusterInbox, message: BufferSlice, channel: String) -> Result<u32> {
         let _scrub = StackScrub;
-        let keys = inbox.inbox.open(&message, self.ring.cipher(), self.ring.schedule()).map_err(mirror_error)?;
+        let keys = inbox.inbox.open(&message, &channel, self.ring.cipher(), self.ring.schedule()).map_err(mirror_error)?;
         let mut taken = 0;
         // Copies go to the ring; the list wipes its own keys where they lie when it drops.
         for (epoch, key) in &keys {

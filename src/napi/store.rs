@@ -18,12 +18,20 @@ pub struct NativeClusterInbox {
 impl NativeClusterInbox {
     #[napi(constructor)]
     pub fn new() -> Result<NativeClusterInbox> {
+        let _scrub = StackScrub;
         Ok(NativeClusterInbox { inbox: Inbox::new().map_err(key_error)? })
     }
 
     #[napi]
     pub fn public_key(&self) -> Buffer {
         Buffer::from(&self.inbox.public_key()[..])
+    }
+
+    /// Wipes the private key where it lies; no message opens after it.
+    #[napi]
+    pub fn wipe(&mut self) {
+        let _scrub = StackScrub;
+        self.inbox.wipe()
     }
 }
 
@@ -37,6 +45,7 @@ pub struct NativeWrapper {
 impl NativeWrapper {
     #[napi(constructor)]
     pub fn new(wrap_secret: BufferSlice) -> Result<NativeWrapper> {
+        let _scrub = StackScrub;
         Ok(NativeWrapper { wrapper: Wrapper::new(&wrap_secret).map_err(key_error)? })
     }
 
