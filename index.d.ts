@@ -9,7 +9,8 @@ export type KeyState = 'next' | 'current' | 'previous'
 
 export interface TicketKeyRingOptions {
   /**
-   * Seconds a key encrypts, >= 1 and <= 31536000. Epochs are aligned to multiples of it since
+   * Seconds a key encrypts, >= 1 and <= 604800 (seven days, the TLS 1.3 ticket limit; a larger
+   * value, likely milliseconds meant, is refused with ERR_OUT_OF_RANGE). Epochs are aligned to multiples of it since
    * the Unix epoch, so every process with the same clock rotates at the same instant.
    * @default 3600
    */
@@ -129,13 +130,18 @@ export declare class TicketKeyRing {
    * stops automatic rotation. The keys that encrypted before stay decrypt-only until their
    * tickets have expired, so this never costs a resumption, unlike `server.setTicketKeys()`.
    * @throws {TypeError} ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE
-   * @throws {Error} ERR_INVALID_STATE when the ring would hold more than 256 keys
+   * @throws {Error} ERR_INVALID_STATE when the ring would hold more than 256 keys, and on a
+   *   ring whose keys come from a `secret`, a `RedisKeyStore` or a cluster primary: one process
+   *   alone would seal with a key its peers do not hold (move to a new secret with
+   *   `previousSecrets` instead)
    */
   setTicketKeys(keys: NodeJS.ArrayBufferView): void
   /**
    * Makes the next key current now; a ring of explicit keys gets a fresh random key.
    * @throws {Error} ERR_INVALID_STATE when the ring holds 256 keys (more than 16 manual
-   *   rotations within one ticket lifetime): it drops no key before its tickets expire
+   *   rotations within one ticket lifetime): it drops no key before its tickets expire; and on
+   *   a ring whose keys come from a `secret`, a `RedisKeyStore` or a cluster primary, as for
+   *   `setTicketKeys()`
    */
   rotate(): void
   /** Every key held, newest first. */

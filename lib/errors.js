@@ -90,6 +90,12 @@ function validateInteger(value, name, min, max) {
   return value
 }
 
+/** Refuses a secret of zeros only (a Buffer.alloc() never filled): anyone derives its keys. */
+function refuseAllZero(bytes, name) {
+  if (!bytes.some((byte) => byte !== 0)) throw invalidArgValue(name, 'must not be all zeros')
+  return bytes
+}
+
 function validateKeyBytes(value, name) {
   if (!ArrayBuffer.isView(value)) {
     throw invalidArgType(name, 'an instance of Buffer, TypedArray, or DataView', value)
@@ -125,6 +131,7 @@ function validateOptionNames(options, name, known) {
 }
 
 module.exports = {
+  refuseAllZero,
   validateOptionNames,
   makeError,
   invalidArgType,

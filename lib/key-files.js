@@ -73,7 +73,18 @@ function haproxyKeys(text) {
     throw invalidArgValue('text', `is refused by HAProxy: it holds ${keys.length} key(s), and HAProxy needs at least ${HAPROXY_MIN_KEYS} (previous, current, next)`)
   }
   const [previous, current, next] = keys.slice(-HAPROXY_MIN_KEYS).map((k) => toRingLayout(k, 'name|aes|hmac'))
-  return { cipher: LAYOUT_CIPHER[current.length], keys: Buffer.concat([current, previous]), next }
+  // A line that repeats a key (a rotation script that wrote the current key twice) is one
+  // key: the ring holds each key name once. One name with two different keys is refused.
+  const ring = [current]
+  for (const key of [previous, next]) {
+    const same = ring.find((k) => k.subarray(0, NAME_BYTES).equals(key.subarray(0, NAME_BYTES)))
+    if (same !== undefined && !same.equals(key)) {
+      throw invalidArgValue('text', 'holds two different keys under one key name')
+    }
+    if (same === undefined) ring.push(key)
+  }
+  const nextKey = ring.includes(next) ? next : undefined
+  return { cipher: LAYOUT_CIPHER[current.length], keys: Buffer.concat(ring.filter((k) => k !== next)), next: nextKey }
 }
 
 module.exports = { nginxKeys, haproxyKeys, swapSecrets, HAPROXY_MIN_KEYS }

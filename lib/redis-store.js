@@ -25,7 +25,7 @@ const { publishStoreError } = require('./diagnostics.js')
 const { wrapRedisClient, OwnRedisClient } = require('./redis-client.js')
 const {
   callNative, invalidArgValue, invalidState, validateObject, validateKeyBytes, invalidArgType, validateInteger,
-  validateOptionNames,
+  validateOptionNames, refuseAllZero,
 } = require('./errors.js')
 
 // The longest our own client waits for a connection.
@@ -132,6 +132,7 @@ class RedisKeyStore {
     if (secret.length < binding.MIN_WRAP_SECRET_BYTES) {
       throw invalidArgValue('options.wrapSecret', `must be at least ${binding.MIN_WRAP_SECRET_BYTES} bytes. Received ${secret.length} bytes`)
     }
+    refuseAllZero(secret, 'options.wrapSecret')
     const prefix = options.prefix === undefined ? 'tls-ticket-keys:' : options.prefix
     if (typeof prefix !== 'string') throw invalidArgType('options.prefix', 'of type string', prefix)
     this.#prefix = prefix

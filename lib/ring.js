@@ -4,7 +4,7 @@ const { createHash } = require('node:crypto')
 const { inspect } = require('node:util')
 const binding = require('../binding.js')
 const {
-  callNative, invalidArgType, invalidArgValue, invalidState, outOfRange, validateObject, validateInteger, validateKeyBytes,
+  callNative, refuseAllZero, invalidArgType, invalidArgValue, invalidState, outOfRange, validateObject, validateInteger, validateKeyBytes,
   validateOneOf,
   validateOptionNames,
 } = require('./errors.js')
@@ -38,7 +38,7 @@ function validateSecret(value, name) {
   if (secret.length < binding.MIN_SECRET_BYTES) {
     throw invalidArgValue(name, `must be at least ${binding.MIN_SECRET_BYTES} bytes. Received ${secret.length} bytes`)
   }
-  return secret
+  return refuseAllZero(secret, name)
 }
 
 // A lone surrogate: UTF-8 has no form for it (it would become U+FFFD, the same scope as another).
@@ -60,7 +60,10 @@ function validatePreviousSecrets(value) {
   if (value.length > MAX_PREVIOUS_SECRETS) {
     throw outOfRange('options.previousSecrets', `at most ${MAX_PREVIOUS_SECRETS} secrets long`, value.length)
   }
-  return value.map((secret, i) => validateSecret(secret, `options.previousSecrets[${i}]`))
+  // A loop, not map(): map() skips the holes of a sparse array, which would reach Rust unchecked.
+  const secrets = []
+  for (let i = 0; i < value.length; i++) secrets.push(validateSecret(value[i], `options.previousSecrets[${i}]`))
+  return secrets
 }
 
 /** The cipher of a ring made without options.cipher or keys: AES-256 where 'auto' attaches in native mode. */
@@ -91,14 +94,35 @@ function cipherForKeys(bytes, cipher) {
   throw invalidArgValue('options.keys', `must be a non-zero multiple of 48 or 80 bytes. Received ${bytes.length} bytes`)
 }
 
+// The file decides the keys and their cipher; a secret and what goes with it have no place.
+const FROM_FILE = ['keys', 'cipher', 'secret', 'scope', 'previousSecrets']
+
+function validateImporterOptions(options) {
+  validateObject(options, 'options')
+  for (const name of FROM_FILE) {
+    if (options[name] !== undefined) throw invalidArgValue(`options.${name}`, 'is refused: the key file decides the keys and their cipher')
+  }
+}
+
 /** Milliseconds until the ring's next tick: just after the next epoch boundary, at most a minute. */
 function msUntilTick(rotationIntervalSeconds) {
   const interval = rotationIntervalSeconds * 1000
   return Math.min(interval - (Date.now() % interval) + TICK_AFTER_BOUNDARY_MS, MAX_TICK_SECONDS * 1000)
 }
 
+// Why rotate() and setTicketKeys() are refused on rings whose keys every process computes or
+// receives alike: one process alone would seal with a key its peers do not hold.
+const FOLLOWS = {
+  secret: 'its keys are derived from the secret by the clock, the same in every process, and a key made in one ' +
+    'process alone would be refused by the others; to replace the keys, move to a new secret with ' +
+    'options.previousSecrets (README: "Moving to a new secret")',
+  feed: 'its keys come from its feed (a RedisKeyStore or the cluster primary), the same in every process; rotate there',
+}
+
 class TicketKeyRing {
   #native
+  /** 'secret' or 'feed' for rings that follow keys shared by every process, else null. */
+  #keysFrom = null
   #name
   #watcher
   #timer
@@ -118,6 +142,10 @@ class TicketKeyRing {
     if (options.secret !== undefined && options.keys !== undefined) {
       throw invalidArgValue('options', 'cannot have both keys and secret')
     }
+    if (options.keys !== undefined && (options.scope !== undefined || options.previousSecrets !== undefined)) {
+      const which = options.scope !== undefined ? 'options.scope' : 'options.previousSecrets'
+      throw invalidArgValue(which, 'goes with options.secret, not with options.keys: it separates or renews keys derived from a secret')
+    }
     if (options.keys !== undefined) {
       const keys = validateKeyBytes(options.keys, 'options.keys')
       const cipher = cipherForKeys(keys, options.cipher)
@@ -132,12 +160,14 @@ class TicketKeyRing {
         const scope = options.scope === undefined ? '' : validateScope(options.scope)
         const previous = validatePreviousSecrets(options.previousSecrets)
         this.#native = callNative(() => binding.NativeRing.derived(cipher, rotationInterval, ticketLifetime, secret, scope, previous))
+        this.#keysFrom = 'secret'
       } else if (options.scope !== undefined || options.previousSecrets !== undefined) {
         const which = options.scope !== undefined ? 'options.scope' : 'options.previousSecrets'
         throw invalidArgValue(which, 'needs options.secret: it separates or renews the keys derived from a fleet secret ' +
           '(rings fed from Redis get separate keys from another RedisKeyStore prefix)')
       } else if (internal === kFed) {
         this.#native = callNative(() => binding.NativeRing.fed(cipher, rotationInterval, ticketLifetime))
+        this.#keysFrom = 'feed'
       } else {
         this.#native = callNative(() => binding.NativeRing.random(cipher, rotationInterval, ticketLifetime))
       }
@@ -191,6 +221,7 @@ class TicketKeyRing {
    * file's key encrypts). See key-files.js.
    */
   static fromNginx(files, options = {}) {
+    validateImporterOptions(options)
     return new TicketKeyRing({ ...options, ...nginxKeys(files) })
   }
 
@@ -200,6 +231,7 @@ class TicketKeyRing {
    * `rotate()` makes the next key current, as HAProxy's `set ssl tls-key` does. See key-files.js.
    */
   static fromHaproxy(text, options = {}) {
+    validateImporterOptions(options)
     const { cipher, keys, next } = haproxyKeys(text)
     return new TicketKeyRing({ ...options, cipher, keys }, { [kNextKeys]: next })
   }
@@ -242,8 +274,13 @@ class TicketKeyRing {
     return callNative(() => native.currentKeys())
   }
 
+  #ownKeys(operation) {
+    if (this.#keysFrom !== null) throw invalidState(`${operation} is refused on this ring: ${FOLLOWS[this.#keysFrom]}`)
+  }
+
   setTicketKeys(keys) {
     const native = this.#alive()
+    this.#ownKeys('setTicketKeys()')
     const bytes = validateKeyBytes(keys, 'keys')
     const layout = LAYOUT[native.cipher]
     if (bytes.length === 0 || bytes.length % layout !== 0) {
@@ -256,6 +293,7 @@ class TicketKeyRing {
 
   rotate() {
     const native = this.#alive()
+    this.#ownKeys('rotate()')
     callNative(() => native.rotate())
     this.#watcher.check(native, 'rotate')
   }

@@ -7,8 +7,9 @@ use super::{bump, forget_unscheduled_copy, Inner, Mode, Ring, RingError, Role, S
 
 /// RFC 8446 §4.6.1: servers must not use a ticket lifetime above seven days.
 pub const MAX_TICKET_LIFETIME: u64 = 604_800;
-/// A key that encrypts for longer than a year is not being rotated.
-pub const MAX_ROTATION_INTERVAL: u64 = 31_536_000;
+/// A key encrypts for at most as long as a TLS 1.3 ticket may live: a longer interval is
+/// most likely milliseconds meant as seconds (3600000 would be 41 days).
+pub const MAX_ROTATION_INTERVAL: u64 = MAX_TICKET_LIFETIME;
 /// The most keys a schedule may hold at once (next, current, and a previous key for every
 /// interval of a ticket lifetime), leaving the rest of `MAX_HELD_KEYS` to manual `rotate()`
 /// and `set_keys()`. A constant time lookup touches every key, so the bound also bounds the
