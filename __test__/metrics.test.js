@@ -232,3 +232,27 @@ test('two copies of the package (npm installs two versions side by side) share a
     fs.rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('server labels are unique within a ring, even when a Unix socket is named like a suffixed label', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ttk-labels-'))
+  const cwd = process.cwd()
+  const ring = new TicketKeyRing()
+  const servers = [tlsServer(), tlsServer(), tlsServer(), tlsServer()]
+  try {
+    for (const server of servers) attach(server, ring)
+    // Relative socket paths: server.address() returns them as given.
+    process.chdir(dir)
+    servers[2].listen('unbound#2')
+    servers[3].listen('unbound#3')
+    await Promise.all([once(servers[2], 'listening'), once(servers[3], 'listening')])
+    const labels = [...ring.metrics().matchAll(/^tls_ticket_keys_handshakes_total\{[^}]*server="([^"]*)"[^}]*outcome="resumed"\}/gm)].map((m) => m[1])
+    assert.equal(labels.length, 4, ring.metrics())
+    assert.equal(new Set(labels).size, 4, `labels: ${labels}`)
+    assert.ok(labels.includes('unbound#2') && labels.includes('unbound#3') && labels.includes('unbound'))
+  } finally {
+    process.chdir(cwd)
+    for (const server of servers.slice(2)) await close(server)
+    ring.destroy()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})

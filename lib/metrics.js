@@ -87,12 +87,19 @@ function serverLabel(server) {
 function snapshot(ring) {
   const native = nativeOf(ring)
   const keys = native.destroyed ? [] : native.keys()
-  const seen = new Map()
-  const servers = attachmentsOf(ring).map((attachment) => {
-    const label = serverLabel(attachment.server)
-    const count = (seen.get(label) ?? 0) + 1
-    seen.set(label, count)
-    return { server: count === 1 ? label : `${label}#${count}`, stats: attachment.stats() }
+  const attachments = attachmentsOf(ring)
+  const labels = attachments.map((attachment) => serverLabel(attachment.server))
+  // A suffix never takes a label that a server has of its own (a Unix socket named `unbound#2`).
+  const taken = new Set(labels)
+  const given = new Set()
+  const servers = attachments.map((attachment, i) => {
+    let server = labels[i]
+    for (let n = 2; given.has(server); n++) {
+      server = `${labels[i]}#${n}`
+      if (taken.has(server)) server = labels[i]
+    }
+    given.add(server)
+    return { server, stats: attachment.stats() }
   })
   return { ring: ring.name, stats: native.stats(), keys, servers }
 }
