@@ -10,6 +10,7 @@
 const { join } = require('node:path')
 const { version: VERSION, repository } = require('./package.json')
 const { PACKAGE_NAME, TARGETS, platform, candidates, packageName, binaryName } = require('./lib/platform.js')
+const { truncation } = require('./lib/binary-check.js')
 
 function codedError(code, message, cause) {
   const err = new Error(message, { cause })
@@ -23,16 +24,23 @@ function reason(err) {
   return String(err.message).split('\n')[0]
 }
 
+/** require() of a binary, unless it is shorter than its headers say: dlopen() would die of SIGBUS. */
+function requireWhole(file) {
+  const problem = truncation(file)
+  if (problem !== null) throw codedError('ERR_TLS_TICKET_BINARY_TRUNCATED', problem)
+  return require(file)
+}
+
 // Each try: [what it is, how to load it]; a try that throws is recorded and the next one runs.
 const tries = candidates.flatMap((target) => [
-  [`./${binaryName(target)}`, () => require(join(__dirname, binaryName(target)))],
+  [`./${binaryName(target)}`, () => requireWhole(join(__dirname, binaryName(target)))],
   [packageName(target), () => {
     const name = packageName(target)
     const { version } = require(`${name}/package.json`)
     if (version !== VERSION) {
       throw codedError('ERR_TLS_TICKET_BINARY_VERSION', `is version ${version}, ${PACKAGE_NAME} is ${VERSION}`)
     }
-    return require(name)
+    return requireWhole(require.resolve(name))
   }],
 ])
 
