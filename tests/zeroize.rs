@@ -71,8 +71,12 @@ static ALLOCATOR: ScanningAllocator = ScanningAllocator;
 
 /// Watches the HMAC secret of a key given in the ring's layout.
 fn watch(layout: &[u8]) {
+    watch_bytes(&layout[16..16 + SECRET_PROBE]);
+}
+
+fn watch_bytes(secret: &[u8]) {
     let mut probe = [0u8; SECRET_PROBE];
-    probe.copy_from_slice(&layout[16..16 + SECRET_PROBE]);
+    probe.copy_from_slice(&secret[..SECRET_PROBE]);
     let mut watched = WATCHED.lock().unwrap();
     let i = watched.count;
     assert!(i < MAX_WATCHED, "watching too many keys");
@@ -156,6 +160,18 @@ fn no_freed_block_holds_a_retired_or_destroyed_key() {
         now += interval;
     }
     drop(ring);
+
+    // AES and AES-GCM states on the heap, as a store's wrapper keeps one for its whole life:
+    // dropped, they wipe their round keys (the crates' `zeroize` features), the first of
+    // which is the key itself.
+    {
+        use aes::cipher::KeyInit;
+        let key: [u8; 32] = std::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(11));
+        watch_bytes(&key);
+        drop(Box::new(aes::Aes256::new_from_slice(&key).unwrap()));
+        drop(Box::new(aes::Aes128::new_from_slice(&key[..16]).unwrap()));
+        drop(Box::new(aes_gcm::Aes256Gcm::new_from_slice(&key).unwrap()));
+    }
 
     SCANNING.store(false, Ordering::Relaxed);
     assert_eq!(leaked(), 0, "freed heap blocks still held key secrets");
