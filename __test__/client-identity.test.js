@@ -291,6 +291,30 @@ describe('originKey(): one definition, fail-safe', () => {
     assert.ok(!originKey({ ...base, passphrase: 'hunter2-secret' }).includes('hunter2'))
   })
 
+  test('a socket handed in (a proxy tunnel) is part of the origin by the peer it is connected to', async () => {
+    const net = require('node:net')
+    const proxies = [net.createServer((s) => s.resume()), net.createServer((s) => s.resume())]
+    const sockets = []
+    try {
+      for (const proxy of proxies) {
+        const port = await listen(proxy)
+        const socket = net.connect(port, HOST)
+        await new Promise((resolve) => socket.once('connect', resolve))
+        sockets.push(socket)
+      }
+      const [one, two] = sockets.map((socket) => originKey({ ...base, socket }))
+      assert.equal(typeof one, 'string')
+      assert.notEqual(one, two)
+      assert.notEqual(one, originKey(base))
+      // A stream that is no socket, or a socket not connected: not judged, not cached.
+      assert.equal(originKey({ ...base, socket: new (require('node:stream').Duplex)() }), null)
+      assert.equal(originKey({ ...base, socket: new net.Socket() }), null)
+    } finally {
+      for (const socket of sockets) socket.destroy()
+      for (const proxy of proxies) await close(proxy)
+    }
+  })
+
   test('an option it cannot judge: the connection is not cached', async () => {
     assert.equal(originKey({ ...base, someNewTlsOption: true }), null)
     assert.equal(originKey({ ...base, secureContext: 'not an object' }), null)
