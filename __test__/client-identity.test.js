@@ -49,7 +49,7 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }))
 const tenant = (name) => tls.createSecureContext({ ca: pki.real, key: pki[name].key, cert: pki[name].cert })
 
 /** An HTTPS server that asks for client certificates and answers who it saw. */
-async function clientAuthServer(version) {
+async function clientAuthServer(version, { keepAlive = false } = {}) {
   const ring = new TicketKeyRing({ rotationInterval: 3600 })
   const seen = []
   const server = https.createServer({
@@ -57,7 +57,7 @@ async function clientAuthServer(version) {
   }, (req, res) => {
     const peer = req.socket.getPeerCertificate().subject?.CN ?? null
     seen.push({ peer, reused: req.socket.isSessionReused() })
-    res.setHeader('Connection', 'close')
+    if (!keepAlive) res.setHeader('Connection', 'close')
     res.end(peer ?? '')
   })
   server.on('tlsClientError', () => {})
@@ -159,6 +159,60 @@ describe('a session is offered only to a connection that presents the same clien
       }
     })
   }
+})
+
+describe('httpsAgent(): the forms users write', () => {
+  test('https.get(url, { agent }) and a URL object resume (the parts of a URL are no TLS options)', async () => {
+    const server = await clientAuthServer('TLSv1.3')
+    const cache = new SessionCache()
+    const agent = cache.httpsAgent({ secureContext: tenant('alice') })
+    try {
+      const get = (target) => new Promise((resolve, reject) => {
+        https.get(target, { agent, servername: 'localhost' }, (res) => {
+          const reused = res.socket.isSessionReused()
+          res.resume()
+          res.on('end', () => resolve(reused))
+        }).on('error', reject)
+      })
+      const url = `https://127.0.0.1:${server.port}/path?query#hash`
+      assert.deepEqual([await get(url), await get(url), await get(new URL(url))], [false, true, true])
+      assert.equal(cache.stats().uncached, 0)
+    } finally {
+      agent.destroy()
+      await server.close()
+    }
+  })
+
+  test('keep-alive: tenants with pfx objects never share a socket, the pool names hold no key, and sockets of options the cache cannot judge are not pooled', async () => {
+    const server = await clientAuthServer('TLSv1.3', { keepAlive: true })
+    const cache = new SessionCache()
+    const agent = cache.httpsAgent({ keepAlive: true })
+    const pkcs12 = (name) => {
+      execFileSync('openssl', ['pkcs12', '-export', '-inkey', `${name}.key`, '-in', `${name}.crt`, '-out', `${name}.p12`, '-passout', `pass:${name}-pw`], { cwd: dir })
+      return fs.readFileSync(path.join(dir, `${name}.p12`))
+    }
+    try {
+      for (const name of ['alice', 'mallory']) {
+        const pfx = [{ buf: pkcs12(name), passphrase: `${name}-pw` }]
+        assert.equal((await viaAgent(agent, server.port, { pfx, ca: pki.real, href: 'x', pathname: '/' })).peer, name)
+      }
+      await new Promise((resolve) => setImmediate(resolve))
+      assert.equal(Object.values(agent.freeSockets).flat().length, 2, 'both sockets were kept alive, apart')
+      assert.equal(server.seen.length, 2)
+      const names = Object.keys({ ...agent.freeSockets, ...agent.sockets }).join('\n')
+      assert.doesNotMatch(names, /PRIVATE KEY|alice-pw|mallory-pw/)
+      // A value the cache cannot judge: not offered, not cached, and the socket is not kept.
+      const odd = { secureContext: tenant('alice'), someNewTlsOption: Symbol('x') }
+      assert.equal((await viaAgent(agent, server.port, odd)).peer, 'alice')
+      await new Promise((resolve) => setImmediate(resolve))
+      assert.equal(agent.freeSockets.uncached, undefined)
+      assert.equal((await viaAgent(agent, server.port, odd)).reused, false)
+      assert.deepEqual(server.seen.map((s) => s.peer), ['alice', 'mallory', 'alice', 'alice'])
+    } finally {
+      agent.destroy()
+      await server.close()
+    }
+  })
 })
 
 describe('a session made under lax trust is never offered to a connection with strict trust', () => {
@@ -315,8 +369,11 @@ describe('originKey(): one definition, fail-safe', () => {
     }
   })
 
-  test('an option it cannot judge: the connection is not cached', async () => {
-    assert.equal(originKey({ ...base, someNewTlsOption: true }), null)
+  test('an option it does not know only separates; one it cannot judge: the connection is not cached', async () => {
+    const unknown = [base, { ...base, someNewTlsOption: 1 }, { ...base, someNewTlsOption: 2 }, { ...base, someNewTlsOption: () => {} }].map(originKey)
+    assert.equal(new Set(unknown).size, 4)
+    assert.equal(originKey({ ...base, someNewTlsOption: 1 }), unknown[1])
+    assert.equal(originKey({ ...base, someNewTlsOption: Symbol('x') }), null)
     assert.equal(originKey({ ...base, secureContext: 'not an object' }), null)
     const cache = new SessionCache()
     const ring = new TicketKeyRing({ rotationInterval: 3600 })
@@ -325,7 +382,7 @@ describe('originKey(): one definition, fail-safe', () => {
     const port = await listen(server)
     try {
       for (let i = 0; i < 2; i++) {
-        const socket = cache.connect({ host: HOST, port, servername: 'localhost', ca: pki.real, someNewTlsOption: 1 })
+        const socket = cache.connect({ host: HOST, port, servername: 'localhost', ca: pki.real, someNewTlsOption: Symbol('x') })
         await new Promise((resolve, reject) => socket.on('close', resolve).on('error', reject).resume())
       }
       assert.deepEqual(cache.stats(), { offered: 0, resumed: 0, full: 0, unreadable: 0, uncached: 2, origins: 0, tickets: 0 })

@@ -16,8 +16,9 @@
 //   - what the session may be used for: versions, ciphers, signature algorithms, curves, ALPN.
 // Values are compared by content (HMAC-SHA256 under a key of this process, so that a key string
 // kept in the cache says nothing about a passphrase or a private key), objects and functions by
-// identity. An option this module does not know, or a value it cannot judge, makes the
-// connection uncacheable: it is neither offered a session nor leaves one behind.
+// identity. An option this module does not know is compared the same way, so it can only
+// keep sessions apart. A value it cannot judge (nested too deep, a symbol) makes the connection
+// uncacheable: it is neither offered a session nor leaves one behind.
 
 const crypto = require('node:crypto')
 const net = require('node:net')
@@ -38,19 +39,26 @@ const BY_IDENTITY = ['secureContext', 'checkServerIdentity', 'lookup', 'pskCallb
 // Read into the destination, the servername and the ALPN list below.
 const DESTINATION = ['host', 'port', 'path', 'socket', 'servername', 'ALPNProtocols', 'rejectUnauthorized']
 // Options that change none of the above: socket tuning, timeouts, tracing, and what
-// https.request() and undici pass along to a connect function. `session` is the caller's own.
+// https.request() (with a URL: urlToHttpOptions) and the packages over it (follow-redirects,
+// axios) pass along to an Agent's createConnection(). `session` is the caller's own.
 const IRRELEVANT = [
   'session', 'timeout', 'signal', 'highWaterMark', 'noDelay', 'keepAlive', 'keepAliveInitialDelay', 'allowHalfOpen',
   'onread', 'enableTrace', 'requestOCSP', 'localAddress', 'localPort', 'family', 'hints', 'autoSelectFamily',
   'autoSelectFamilyAttemptTimeout', 'encoding', 'readable', 'writable', 'isServer', 'requestCert', 'pauseOnConnect',
-  // https.request() options, spread into an Agent's createConnection()
+  // https.request() options
   'agent', '_defaultAgent', '_agentKey', 'hostname', 'protocol', 'defaultPort', 'method', 'headers', 'auth', 'setHost',
   'setDefaultHeaders', 'createConnection', 'insecureHTTPParser', 'joinDuplicateHeaders', 'maxHeaderSize',
   'uniqueHeaders', 'socketPath', 'keepAliveMsecs', 'maxSockets', 'maxFreeSockets', 'maxTotalSockets', 'scheduling',
-  'maxCachedSessions', 'proxyEnv', 'lazy', 'maxHeadersCount', 'ALPNCallback', 'SNICallback',
-  'ticketKeys', 'sessionTimeout', 'pskIdentityHint',
+  'maxCachedSessions', 'proxyEnv', 'lazy', 'maxHeadersCount',
+  // a URL's parts
+  'href', 'origin', 'pathname', 'search', 'searchParams', 'hash', 'query', 'slashes', 'username', 'password',
+  // follow-redirects and axios
+  'maxRedirects', 'maxBodyLength', 'beforeRedirect', 'beforeRedirects', 'trackRedirects', 'nativeProtocols',
+  // server options, meaningless on a client
+  'ALPNCallback', 'SNICallback', 'ticketKeys', 'sessionTimeout', 'pskIdentityHint',
 ]
-const KNOWN = new Set([...BY_VALUE, ...BY_IDENTITY, ...DESTINATION, ...IRRELEVANT])
+const IRRELEVANT_NAMES = new Set(IRRELEVANT)
+const JUDGED = new Set([...BY_VALUE, ...BY_IDENTITY, ...DESTINATION])
 
 // Keys the digests of this process: a heap dump or an inspected cache shows no digest that a
 // dictionary of passphrases could be matched against.
@@ -142,9 +150,6 @@ function identitiesOf(options) {
  * something the cache cannot judge, and the connection must not be cached.
  */
 function originKey(options) {
-  for (const name of Object.keys(options)) {
-    if (!KNOWN.has(name) && options[name] !== undefined) return null
-  }
   const host = options.host || DEFAULT_HOST
   const port = Number(options.port) || DEFAULT_PORT
   const destination = options.path ? `unix:${options.path}` : `${host}:${port}`
@@ -162,7 +167,15 @@ function originKey(options) {
   const identities = identitiesOf(options)
   if (identities === null) return null
   judged.push(identities)
+  // An option this module does not know may be a TLS option of a later Node: it only ever
+  // separates, compared by value (functions and objects inside it by identity).
+  for (const name of Object.keys(options).sort()) {
+    if (JUDGED.has(name) || IRRELEVANT_NAMES.has(name) || options[name] === undefined) continue
+    const value = canonical(options[name])
+    if (value === null) return null
+    judged.push(`?${name}=${value}`)
+  }
   return `${destination}|${servername}|${alpn}|${verify}|${tunnel}|${digest(judged.join('\n'))}`
 }
 
-module.exports = { originKey, identitiesOf }
+module.exports = { originKey }

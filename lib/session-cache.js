@@ -22,7 +22,7 @@
 const https = require('node:https')
 const tls = require('node:tls')
 const binding = require('../binding.js')
-const { originKey, identitiesOf } = require('./origin.js')
+const { originKey } = require('./origin.js')
 const { invalidArgType, validateInteger, validateObject, validateOneOf, validateOptionNames } = require('./errors.js')
 
 const CACHE_OPTIONS = ['maxOrigins', 'maxTicketsPerOrigin', 'ticketReuse']
@@ -52,6 +52,9 @@ function normalizeConnectArgs(args) {
   return { options, callback }
 }
 
+// Sockets whose options the cache could not judge: an Agent never pools them.
+const uncachedSockets = new WeakSet()
+
 class SessionCache {
   #maxOrigins
   #maxTickets
@@ -78,7 +81,9 @@ class SessionCache {
     if (key === null) {
       // Options the cache cannot judge: it offers nothing and keeps nothing (fail-safe).
       this.#stats.uncached++
-      return tls.connect(options, callback)
+      const socket = tls.connect(options, callback)
+      uncachedSockets.add(socket)
+      return socket
     }
     let offered = null
     if (options.session === undefined) {
@@ -248,14 +253,22 @@ class SessionCacheAgent extends https.Agent {
     return this.#cache.connect(options)
   }
 
-  // Node's Agent pools keep-alive sockets by a name that leaves out secureContext (and
-  // checkServerIdentity): a request with another tenant's context would be handed a socket
-  // that presented the first tenant's certificate. The cache's origin is part of the name, or
-  // where the cache cannot judge the options, at least the identities.
+  // Node's Agent pools keep-alive sockets by a name that leaves out secureContext and
+  // checkServerIdentity (a request with another tenant's context would be handed a socket that
+  // presented the first tenant's certificate), and that holds the client's private key and
+  // passphrase in clear (util.inspect(agent) shows them). The cache's origin replaces it.
   getName(options = {}) {
     const merged = { ...options, ...this.options, path: options.socketPath ?? null }
     const origin = originKey(merged)
-    return `${super.getName(options)}:${origin ?? `uncached:${identitiesOf(merged) ?? ''}`}`
+    // Sockets of options the cache cannot judge are never kept alive (keepSocketAlive), so
+    // this one name shares nothing.
+    if (origin === null) return 'uncached'
+    return `${origin}|${merged.localAddress ?? ''}|${merged.family === 4 || merged.family === 6 ? merged.family : ''}`
+  }
+
+  keepSocketAlive(socket) {
+    if (uncachedSockets.has(socket)) return false
+    return super.keepSocketAlive(socket)
   }
 }
 
