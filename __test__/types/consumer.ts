@@ -96,6 +96,7 @@ const cacheStats: { offered: number; resumed: number; full: number; unreadable: 
 
 // fetch on Node 24 and later
 setGlobalDispatcher(new SessionCache().dispatcher({ undici }))
+setGlobalDispatcher(new SessionCache().dispatcher())
 const typed: undici.Agent = cache.dispatcher({ undici, allowH2: true })
 const dispatcher = cache.dispatcher({ connect: { ca: cert }, allowH2: true, keepAliveTimeout: 4000 })
 // What @types/node's fetch takes (this config has the DOM's RequestInit, which has no dispatcher).
