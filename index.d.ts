@@ -426,6 +426,8 @@ export interface SessionInfo {
   protocol: 'TLSv1.2' | 'TLSv1.3' | string
   /** The IANA number of the cipher suite. */
   cipherSuite: number
+  /** The cipher suite's standard (IANA) name, e.g. 'TLS_AES_256_GCM_SHA384'; null for a suite outside OpenSSL's DEFAULT list and TLS 1.3's. */
+  cipherName: string | null
   createdAt: Date
   /** Seconds the session stays resumable by the issuing side's reckoning. */
   timeout: number
