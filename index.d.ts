@@ -267,6 +267,12 @@ export interface RedisKeyStoreOptions {
    * 1 to 60000. @default 3000
    */
   timeout?: number
+  /**
+   * A process warning (type `TlsTicketKeysWarning`) when Redis stops answering
+   * (`TLS_TICKET_STORE_OUTAGE`) and one when it answers again (`TLS_TICKET_STORE_RECOVERED`),
+   * not one per failed command. @default true
+   */
+  warnings?: boolean
 }
 
 /**
