@@ -97,7 +97,8 @@ test('check A B: a ring server and a plain one do not resume each other (exit 1)
 
 test('check: usage errors exit 2', async () => {
   for (const args of [['check', 'a:1', 'b'], ['check', 'a:1', 'b:2', '-n', '3'], ['check', 'a:1', 'b:70000'], ['check', 'a:1', 'b:2', '--tls1.2', '--tls1.3'],
-    ['check', 'a:1', 'b:2', '--ca', '/nonexistent/ca.pem'], ['inspect'], ['inspect', '/nonexistent/session.pem']]) {
+    ['check', 'a:1', 'b:2', '--ca', '/nonexistent/ca.pem'], ['check', ...Array.from({ length: 17 }, (_, i) => `h:${i + 1}`)],
+    ['inspect'], ['inspect', '/nonexistent/session.pem'], ['inspect', 'a', 'b']]) {
     const r = await cli(args)
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
     assert.match(r.stderr, /Usage:/)

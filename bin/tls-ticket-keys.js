@@ -83,6 +83,8 @@ async function check(argv) {
     insecure: { type: 'boolean' }, json: { type: 'boolean' },
   } })
   if (positionals.length === 0) fail('check needs host:port')
+  // Each server's session goes to each server, a fresh one every time: n² pairs of connections.
+  if (positionals.length > 16) fail('check takes at most 16 servers')
   const targets = positionals.map(parseTarget)
   if (values['tls1.2'] && values['tls1.3']) fail('--tls1.2 and --tls1.3 exclude each other')
   const version = values['tls1.2'] ? 'TLSv1.2' : values['tls1.3'] ? 'TLSv1.3' : undefined
