@@ -133,6 +133,7 @@ const arm64Missing = [
 ].filter(Boolean)
 const win32Missing = [
   !WIN32.wine && 'wine64 (apt-get install wine64)',
+  recipeMissing(WIN32.platform),
   !onPath('x86_64-w64-mingw32-gcc') && 'x86_64-w64-mingw32-gcc (apt-get install gcc-mingw-w64-x86-64 binutils-mingw-w64-x86-64)',
 ].filter(Boolean)
 const hostSupported = process.platform === 'linux' && process.arch === 'x64'
