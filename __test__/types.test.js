@@ -60,7 +60,7 @@ function project(tmp, nodeMajor, undiciMajor, sources) {
   fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({
     compilerOptions: {
       strict: true, noEmit: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022',
-      types: ['node'], skipLibCheck: true,
+      types: ['node'], skipLibCheck: false,
     },
     files: sources.map((_, i) => `readme-${i}.mts`),
   }))
