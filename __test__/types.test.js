@@ -75,7 +75,11 @@ test('the README has the TypeScript lines this test compiles', () => {
   assert.match(fetchJs[0], /^import \{ SessionCache \} from 'tls-ticket-keys'$/m)
 })
 
-test('the README\'s TypeScript lines compile with undici 6, 7, 8 and @types/node 20, 22, 24, 26', async (t) => {
+// tsc's verdict does not depend on the node that runs it: CI, which runs the suite on Node 20,
+// 22, 24 and 26, compiles the twelve projects (about 80 s) in its Node 20 pass only.
+const ONCE_IN_CI = process.env.CI && process.versions.node.split('.')[0] !== '20' && 'compiled in the Node 20 pass of CI'
+
+test('the README\'s TypeScript lines compile with undici 6, 7, 8 and @types/node 20, 22, 24, 26', { skip: ONCE_IN_CI }, async (t) => {
   const { ts, fetchJs } = readmeTypeScript()
   const tsc = require.resolve('typescript/bin/tsc')
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-ticket-keys-types-'))
