@@ -273,6 +273,12 @@ export interface RedisKeyStoreOptions {
    * 1 to 60000. @default 3000
    */
   timeout?: number
+  /**
+   * A process warning (type `TlsTicketKeysWarning`) when Redis stops answering
+   * (`TLS_TICKET_STORE_OUTAGE`) and one when it answers again (`TLS_TICKET_STORE_RECOVERED`),
+   * not one per failed command. @default true
+   */
+  warnings?: boolean
 }
 
 /**
@@ -328,6 +334,38 @@ export interface UndiciModule {
   Agent: new (options?: any) => unknown
 }
 
+/**
+ * Signatures that let the Agent of `SessionCache#dispatcher()` stand where any undici major's
+ * `Dispatcher` is expected. undici's own classes (what its `setGlobalDispatcher()` takes) and
+ * @types/node's `undici-types` (what the built-in `fetch` takes) declare the same methods with
+ * parameter types that differ between majors, so neither class is assignable to the other. Each
+ * method here is an extra overload after the typed ones, which a correct call still resolves to.
+ */
+export interface AnyUndiciDispatcher {
+  dispatch(...args: any[]): any
+  request(...args: any[]): any
+  stream(...args: any[]): any
+  pipeline(...args: any[]): any
+  connect(...args: any[]): any
+  upgrade(...args: any[]): any
+  compose(...args: any[]): any
+  close(...args: any[]): any
+  destroy(...args: any[]): any
+  on(...args: any[]): any
+  once(...args: any[]): any
+  off(...args: any[]): any
+  addListener(...args: any[]): any
+  removeListener(...args: any[]): any
+  prependListener(...args: any[]): any
+  prependOnceListener(...args: any[]): any
+  emit(...args: any[]): any
+  listeners(...args: any[]): any
+  rawListeners(...args: any[]): any
+}
+
+/** What `SessionCache#dispatcher()` returns without `{ undici }`: an undici Agent, assignable to every undici major's `Dispatcher`. */
+export type SessionCacheDispatcher = import('undici-types').Agent & AnyUndiciDispatcher
+
 /** TLS options for connections made through the cache under undici: `tls.connect()` options plus undici's connector options. */
 export type UndiciConnectOptions = import('node:tls').ConnectionOptions & {
   /** The undici module to use. @default require('undici'), resolved from this package */
@@ -374,11 +412,14 @@ export declare class SessionCache {
    * and `setGlobalDispatcher()`. Throws `ERR_TLS_TICKET_UNDICI_VERSION` when the built-in `fetch`
    * of this Node cannot use that undici's Agent (undici 8 before Node 26, undici 6 from Node 26;
    * undici 7 fits all), and `ERR_TLS_TICKET_UNDICI_UNAVAILABLE` when undici is not installed.
-   * Typed as the Agent of `undici-types` (what the built-in `fetch` takes), or, given
-   * `{ undici }`, as that module's own Agent (what its `setGlobalDispatcher()` takes).
+   *
+   * Given `{ undici }`, typed as that module's own Agent. Without it, as the Agent of
+   * `undici-types` that is also assignable to the `Dispatcher` of undici 6, 7 and 8
+   * (`SessionCacheDispatcher`), so that `setGlobalDispatcher(cache.dispatcher())` compiles
+   * whichever undici and @types/node a project has.
    */
   dispatcher<AgentType>(options: SessionCacheDispatcherOptions & { undici: { Agent: new (options?: any) => AgentType } }): AgentType
-  dispatcher(options?: SessionCacheDispatcherOptions): import('undici-types').Agent
+  dispatcher(options?: SessionCacheDispatcherOptions): SessionCacheDispatcher
   /** A connect function for `new undici.Agent({ connect })`: TLS through this cache, plain TCP through undici's connector. */
   undiciConnect(options?: UndiciConnectOptions): import('undici-types').buildConnector.connector
   /** Forgets every session of `'host:port'`; whether there was one. */
@@ -399,6 +440,8 @@ export interface SessionInfo {
   protocol: 'TLSv1.2' | 'TLSv1.3' | string
   /** The IANA number of the cipher suite. */
   cipherSuite: number
+  /** The cipher suite's standard (IANA) name, e.g. 'TLS_AES_256_GCM_SHA384'; null for a suite outside OpenSSL's DEFAULT list and TLS 1.3's. */
+  cipherName: string | null
   createdAt: Date
   /** Seconds the session stays resumable by the issuing side's reckoning. */
   timeout: number

@@ -13,6 +13,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { key, cert } = require('../test-support/helpers.js')
 const { TARGETS, packageName, binaryName } = require('../lib/platform.js')
+const { recipeFor, glibcVersions, GLIBC_FLOOR } = require('../scripts/toolchains.js')
 const { version: VERSION, name: NAME } = require('../package.json')
 
 const ROOT = path.join(__dirname, '..')
@@ -122,13 +123,17 @@ function assertResumes(result, mode, attempts) {
   return report
 }
 
+const recipeMissing = (platform) => recipeFor(TARGETS.find((x) => x.platform === platform)).missing
+// Both Linux gnu binaries are linked by zig against an old glibc (scripts/toolchains.js).
+const hostMissing = [recipeMissing('linux-x64-gnu'), !onPath('objdump') && 'objdump (apt-get install binutils)'].filter(Boolean)
 const arm64Missing = [
   !onPath(ARM64.qemu) && `${ARM64.qemu} (apt-get install qemu-user-static)`,
   !fs.existsSync(path.join(ARM64.sysroot, 'lib', 'ld-linux-aarch64.so.1')) && 'the arm64 libc (apt-get install libc6-arm64-cross libstdc++6-arm64-cross)',
-  !onPath('aarch64-linux-gnu-gcc') && 'aarch64-linux-gnu-gcc (apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross)',
+  recipeMissing(ARM64.platform),
 ].filter(Boolean)
 const win32Missing = [
   !WIN32.wine && 'wine64 (apt-get install wine64)',
+  recipeMissing(WIN32.platform),
   !onPath('x86_64-w64-mingw32-gcc') && 'x86_64-w64-mingw32-gcc (apt-get install gcc-mingw-w64-x86-64 binutils-mingw-w64-x86-64)',
 ].filter(Boolean)
 const hostSupported = process.platform === 'linux' && process.arch === 'x64'
@@ -161,8 +166,16 @@ function winePrefix(tmp, env) {
   ok(run('x86_64-w64-mingw32-gcc', ['-shared', '-o', shim, source, '-ladvapi32']), 'the ProcessPrng shim')
 }
 
-test('the tarballs install and run on a machine without Rust', { skip: !hostSupported && 'packaging runs on x64 Linux' }, async (t) => {
-  if (process.env.CI) assert.deepEqual([...arm64Missing, ...win32Missing], [], 'CI installs the arm64 and win32 test tools')
+function compareVersions(a, b) {
+  const [x, y] = [a, b].map((v) => v.split('.').map(Number))
+  for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0)
+  return 0
+}
+
+test('the tarballs install and run on a machine without Rust', {
+  skip: (!hostSupported && 'packaging runs on x64 Linux') || (!process.env.CI && hostMissing.length > 0 && `missing ${hostMissing.join(', ')}`),
+}, async (t) => {
+  if (process.env.CI) assert.deepEqual([...hostMissing, ...arm64Missing, ...win32Missing], [], 'CI installs zig, binutils and the arm64 and win32 test tools')
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-ticket-keys-package-'))
   try {
     const dist = path.join(tmp, 'dist')
@@ -197,6 +210,22 @@ test('the tarballs install and run on a machine without Rust', { skip: !hostSupp
       }
     })
 
+    await t.test(`each Linux gnu binary needs no glibc newer than ${GLIBC_FLOOR} (objdump -T)`, () => {
+      const gnu = wanted.filter((platform) => TARGETS.find((x) => x.platform === platform).libc === 'glibc')
+      assert.ok(gnu.includes('linux-x64-gnu'))
+      for (const platform of gnu) {
+        const target = TARGETS.find((x) => x.platform === platform)
+        const dir = path.join(tmp, `glibc-${platform}`)
+        fs.mkdirSync(dir)
+        execFileSync('tar', ['xzf', tarball(packageName(target)), '-C', dir, `package/${binaryName(target)}`])
+        const versions = glibcVersions(path.join(dir, 'package', binaryName(target)))
+        assert.ok(versions.length > 0, `${platform}: no GLIBC_ symbol versions at all`)
+        const newest = versions.at(-1)
+        t.diagnostic(`${platform}: newest GLIBC_${newest} (of ${versions.join(', ')})`)
+        assert.ok(compareVersions(newest, GLIBC_FLOOR) <= 0, `${platform} needs GLIBC_${newest}, newer than GLIBC_${GLIBC_FLOOR}`)
+      }
+    })
+
     await t.test('x64: require and import, both modes, TLS 1.2 and 1.3, exports map, command line', { timeout: TIMEOUT.host }, (t) => {
       const project = install(tmp, 'x64', [main, tarball(`${NAME}-linux-x64-gnu`)], env)
       const installed = fs.readdirSync(path.join(project, 'node_modules')).filter((d) => d.startsWith(NAME))
@@ -224,7 +253,9 @@ test('the tarballs install and run on a machine without Rust', { skip: !hostSupp
       const npxEnv = { ...env, npm_config_offline: 'true', npm_config_cache: path.join(tmp, 'npm-cache') }
       assert.equal(ok(run(process.execPath, [npx, NAME, '--version'], { cwd: project, env: npxEnv }), 'npx --version').trim(), VERSION)
       const generated = ok(run(process.execPath, [npx, NAME, 'generate'], { cwd: project, env: npxEnv }), 'npx generate').trim()
-      assert.equal(Buffer.from(generated, 'base64').length, 48)
+      // The command line's default is the API's: what a default new TicketKeyRing() takes.
+      const apiSize = ok(run(process.execPath, ['-p', `require('${NAME}').generateTicketKeys().length`], { cwd: project, env }), 'generateTicketKeys')
+      assert.equal(Buffer.from(generated, 'base64').length, Number(apiSize))
     })
 
     await t.test('without the platform package: a coded error that says what to do', { timeout: TIMEOUT.host }, () => {
@@ -259,7 +290,8 @@ test('the tarballs install and run on a machine without Rust', { skip: !hostSupp
       }
       const bin = path.join(project, 'node_modules', NAME, 'bin', 'tls-ticket-keys.js')
       assert.equal(ok(arm64([bin, '--version']), 'arm64 --version').trim(), VERSION)
-      assert.equal(Buffer.from(ok(arm64([bin, 'generate']), 'arm64 generate').trim(), 'base64').length, 48)
+      const apiSize = Number(ok(arm64(['-p', `require('${NAME}').generateTicketKeys().length`]), 'arm64 generateTicketKeys'))
+      assert.equal(Buffer.from(ok(arm64([bin, 'generate']), 'arm64 generate').trim(), 'base64').length, apiSize)
     })
 
     await t.test('win32 under wine with the official node.exe: require, auto picks callback mode, TLS 1.2 and 1.3, command line', {
@@ -280,6 +312,7 @@ test('the tarballs install and run on a machine without Rust', { skip: !hostSupp
       }
       const bin = path.join('node_modules', NAME, 'bin', 'tls-ticket-keys.js')
       assert.equal(ok(wineNode(tmp, [bin, '--version'], { cwd: project, env: wineEnv }), 'win32 --version').trim(), VERSION)
+      // Callback mode only on Windows: the API's default there is 48 bytes, and so is the CLI's.
       assert.equal(Buffer.from(ok(wineNode(tmp, [bin, 'generate'], { cwd: project, env: wineEnv }), 'win32 generate').trim(), 'base64').length, 48)
     })
   } finally {

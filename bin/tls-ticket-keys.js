@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict'
 
-// tls-ticket-keys generate | check | demo. Writes no file; key material goes to stdout only.
+// tls-ticket-keys generate | check | inspect | demo. Writes no file; key material goes to stdout only.
 
 const { parseArgs } = require('node:util')
 const fs = require('node:fs')
@@ -9,7 +9,11 @@ const fs = require('node:fs')
 const USAGE = `Usage:
   tls-ticket-keys --version
   tls-ticket-keys generate [--size 48|80] [--format base64|hex|nginx|haproxy] [--count N]
+      (default size: generateTicketKeys()'s, what a default new TicketKeyRing() takes: 80 where native mode works, else 48)
   tls-ticket-keys check host:port [-n 5] [--servername NAME] [--tls1.2|--tls1.3] [--ca FILE|--insecure] [--json]
+  tls-ticket-keys check host:port host:port [...] [--servername NAME] [--tls1.2|--tls1.3] [--ca FILE|--insecure] [--json]
+      (a session from each server offered to each: exit 0 when every pair resumes, 1 when one does not)
+  tls-ticket-keys inspect FILE      (a session saved by openssl s_client -sess_out, PEM or DER)
   tls-ticket-keys demo`
 
 const tty = process.stdout.isTTY && !process.env.NO_COLOR
@@ -25,14 +29,15 @@ function fail(message) {
 
 function generate(argv) {
   const { values } = parseArgs({ args: argv, options: {
-    size: { type: 'string', default: '48' }, format: { type: 'string', default: 'base64' }, count: { type: 'string' },
+    size: { type: 'string' }, format: { type: 'string', default: 'base64' }, count: { type: 'string' },
   } })
   const { HAPROXY_MIN_KEYS } = require('../lib/key-files.js')
-  const size = Number(values.size)
+  // Without --size: the API's default, the layout of a default new TicketKeyRing().
+  const size = values.size === undefined ? undefined : Number(values.size)
   // HAProxy refuses a file of fewer keys (previous, current, next).
   const minimum = values.format === 'haproxy' ? HAPROXY_MIN_KEYS : 1
   const count = values.count === undefined ? minimum : Number(values.count)
-  if (size !== 48 && size !== 80) fail('--size must be 48 or 80')
+  if (size !== undefined && size !== 48 && size !== 80) fail('--size must be 48 or 80')
   if (!Number.isInteger(count) || count < minimum || count > 16) fail(`--count must be ${minimum} to 16${minimum > 1 ? ' for --format haproxy, which HAProxy refuses with fewer keys' : ''}`)
   const { generateTicketKeys } = require('..')
   const keys = []
@@ -46,32 +51,54 @@ function generate(argv) {
     case 'nginx':
       if (count !== 1) fail('--format nginx writes one key file: use --count 1')
       if (process.stdout.isTTY) fail('--format nginx is binary: redirect it, e.g. > /run/secrets/ticket.key')
-      process.stdout.write(size === 48 ? swap(keys[0]) : keys[0])
+      process.stdout.write(keys[0].length === 48 ? swap(keys[0]) : keys[0])
       break
     default: fail('--format must be base64, hex, nginx or haproxy')
   }
 }
 
-async function check(argv) {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
-    n: { type: 'string', short: 'n', default: '5' }, servername: { type: 'string' },
-    'tls1.2': { type: 'boolean' }, 'tls1.3': { type: 'boolean' }, ca: { type: 'string' },
-    insecure: { type: 'boolean' }, json: { type: 'boolean' },
-  } })
-  const target = positionals[0]
-  const match = target && /^(.*):(\d+)$/.exec(target)
-  if (!match) fail('check needs host:port')
+/** host:port (IPv6 in brackets) -> { host, port, label }, or a usage error. */
+function parseTarget(target) {
+  const match = typeof target === 'string' && /^(.*):(\d+)$/.exec(target)
+  if (!match) fail(`check needs host:port, not '${String(target).slice(0, 100)}'`)
   const host = match[1].replace(/^\[|\]$/g, '')
   const port = Number(match[2])
   if (host === '') fail('check needs a host before the port')
   if (!(port >= 1 && port <= 65535)) fail('the port must be 1 to 65535')
-  const count = Number(values.n)
-  if (!Number.isInteger(count) || count < 1 || count > 100) fail('-n must be 1 to 100')
+  return { host, port, label: target }
+}
+
+function readCa(file) {
+  try {
+    return fs.readFileSync(file)
+  } catch (err) {
+    fail(`--ca: cannot read ${file} (${err.code || err.message})`)
+  }
+}
+
+async function check(argv) {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
+    n: { type: 'string', short: 'n' }, servername: { type: 'string' },
+    'tls1.2': { type: 'boolean' }, 'tls1.3': { type: 'boolean' }, ca: { type: 'string' },
+    insecure: { type: 'boolean' }, json: { type: 'boolean' },
+  } })
+  if (positionals.length === 0) fail('check needs host:port')
+  // Each server's session goes to each server, a fresh one every time: n² pairs of connections.
+  if (positionals.length > 16) fail('check takes at most 16 servers')
+  const targets = positionals.map(parseTarget)
   if (values['tls1.2'] && values['tls1.3']) fail('--tls1.2 and --tls1.3 exclude each other')
+  const version = values['tls1.2'] ? 'TLSv1.2' : values['tls1.3'] ? 'TLSv1.3' : undefined
+  const ca = values.ca !== undefined ? readCa(values.ca) : undefined
+  if (targets.length > 1) {
+    if (values.n !== undefined) fail('-n is for one server; with several, each session is offered once to each server')
+    return checkFleet(targets, { servername: values.servername, versions: version ? [version] : undefined, ca, insecure: Boolean(values.insecure), json: values.json })
+  }
+  const { host, port } = targets[0]
+  const target = positionals[0]
+  const count = Number(values.n ?? '5')
+  if (!Number.isInteger(count) || count < 1 || count > 100) fail('-n must be 1 to 100')
   const options = {
-    host, port, count, servername: values.servername,
-    version: values['tls1.2'] ? 'TLSv1.2' : values['tls1.3'] ? 'TLSv1.3' : undefined,
-    ca: values.ca ? fs.readFileSync(values.ca) : undefined, insecure: Boolean(values.insecure),
+    host, port, count, servername: values.servername, version, ca, insecure: Boolean(values.insecure),
   }
   const { check: run } = require('../lib/check.js')
   const result = await run(options, (line, r) => {
@@ -92,11 +119,85 @@ async function check(argv) {
   process.exitCode = result.ok ? 0 : 1
 }
 
+/** check A B [C...]: the matrix of who resumes whose session, per TLS version. */
+async function checkFleet(servers, options) {
+  const { checkFleet: run } = require('../lib/check.js')
+  const report = await run({ ...options, servers })
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify({
+      servers: servers.map((s) => s.label), ok: report.ok, pairs: report.pairs, resumed: report.resumed,
+      versions: Object.fromEntries(Object.entries(report.versions).map(([v, { cells }]) => [v, cells.map((row) => row.map((c) => ({
+        reused: c.reused, error: c.error, hint: c.hint,
+      })))])),
+    })}\n`)
+  } else {
+    const names = servers.map((s, i) => `[${i + 1}]`)
+    const width = Math.max(...servers.map((s, i) => `${names[i]} ${s.label}`.length), 'session from \\ offered to'.length)
+    // One line per distinct hint, with the offers it explains.
+    const hints = new Map()
+    for (const [version, { cells }] of Object.entries(report.versions)) {
+      process.stdout.write(`${version}\n  ${'session from \\ offered to'.padEnd(width)}  ${names.map((n) => n.padEnd(10)).join(' ')}`.trimEnd() + '\n')
+      cells.forEach((row, i) => {
+        const line = row.map((c) => (c.reused ? green('Reused'.padEnd(10)) : red((c.error ? 'Error' : 'New').padEnd(10)))).join(' ')
+        process.stdout.write(`  ${`${names[i]} ${servers[i].label}`.padEnd(width)}  ${line}`.trimEnd() + '\n')
+        row.forEach((c, j) => {
+          if (c.reused) return
+          if (!hints.has(c.hint)) hints.set(c.hint, [])
+          hints.get(c.hint).push(`${version} ${names[i]} -> ${names[j]}`)
+        })
+      })
+    }
+    process.stdout.write(`${report.ok ? green('resumed') : red('not resumed')}: ${report.resumed}/${report.pairs} offers resumed\n`)
+    for (const [hint, offers] of hints) process.stdout.write(`${dim('hint:')} ${offers.join(', ')}: ${hint}\n`)
+  }
+  process.exitCode = report.ok ? 0 : 1
+}
+
+/** inspect FILE: a session saved by `openssl s_client -sess_out` (PEM), or its DER (`openssl sess_id -outform DER`). */
+function inspect(argv) {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' } } })
+  if (positionals.length !== 1) fail('inspect needs one FILE')
+  let bytes
+  try {
+    bytes = fs.readFileSync(positionals[0])
+  } catch (err) {
+    fail(`inspect: cannot read ${positionals[0]} (${err.code || err.message})`)
+  }
+  const text = bytes.toString('latin1')
+  const pem = /-----BEGIN SSL SESSION PARAMETERS-----([\s\S]*?)-----END SSL SESSION PARAMETERS-----/.exec(text)
+  const der = pem ? Buffer.from(pem[1].replace(/\s+/g, ''), 'base64') : bytes
+  const { inspectSession } = require('..')
+  let info
+  try {
+    info = inspectSession(der)
+  } catch (err) {
+    process.stderr.write(`tls-ticket-keys: inspect: ${positionals[0]} is not an SSL session in PEM or DER (${err.code || 'unreadable'})\n`)
+    process.exitCode = 1
+    return
+  }
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(info)}\n`)
+    return
+  }
+  const hex = (n) => `0x${n.toString(16).padStart(4, '0').toUpperCase()}`
+  const rows = [
+    ['protocol', info.protocol],
+    ['cipher suite', `${info.cipherName ?? '(unknown)'} (${hex(info.cipherSuite)})`],
+    ['created', info.createdAt.toISOString()],
+    ['expires', `${info.expiresAt.toISOString()} (timeout ${info.timeout} s)`],
+    ['server name', info.serverName ?? '-'],
+    ['ALPN', info.alpn ?? '-'],
+    ['ticket', info.ticketLength === null ? 'none' : `${info.ticketLength} bytes, key name ${info.ticketKeyName ?? '-'}`],
+  ]
+  for (const [name, value] of rows) process.stdout.write(`${name.padEnd(13)} ${value}\n`)
+}
+
 async function main() {
   const [command, ...rest] = process.argv.slice(2)
   try {
     if (command === 'generate') return generate(rest)
     if (command === 'check') return await check(rest)
+    if (command === 'inspect') return inspect(rest)
     if (command === 'demo') return await require('../examples/demo.js').main()
     if (command === '--help' || command === '-h' || command === 'help') return process.stdout.write(`${USAGE}\n`)
     if (command === '--version' || command === '-v') return process.stdout.write(`${require('../package.json').version}\n`)

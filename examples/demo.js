@@ -148,7 +148,8 @@ async function main({ log = console.log } = {}) {
 
 if (require.main === module) {
   main().catch((err) => {
-    console.error(err)
+    // A missing openssl command says what to install; anything else shows its stack.
+    console.error(err.code === 'ERR_TLS_TICKET_OPENSSL_MISSING' ? `demo: ${err.message}` : err)
     process.exitCode = 1
   })
 }

@@ -14,6 +14,8 @@ const classes = {
   ERR_TLS_TICKET_UNDICI_UNAVAILABLE: Error,
   ERR_TLS_TICKET_UNDICI_VERSION: Error,
   ERR_TLS_TICKET_PROM_CLIENT_UNAVAILABLE: Error,
+  ERR_TLS_TICKET_REDIS_UNAVAILABLE: Error,
+  ERR_TLS_TICKET_IOREDIS_UNAVAILABLE: Error,
 }
 
 function makeError(code, message, caller = makeError) {

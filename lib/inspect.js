@@ -7,10 +7,12 @@ const binding = require('../binding.js')
 const { TicketKeyRing } = require('./ring.js')
 const { nativeOf } = require('./internal.js')
 const { callNative, invalidArgType, validateKeyBytes } = require('./errors.js')
+const { cipherSuiteName } = require('./cipher-suites.js')
 
 function sessionInfo(info) {
   return {
     ...info,
+    cipherName: cipherSuiteName(info.cipherSuite),
     createdAt: new Date(info.createdAt * 1000),
     expiresAt: new Date(info.expiresAt * 1000),
     serverName: info.serverName ?? null,

@@ -7,7 +7,8 @@
 
 const { nativeOf } = require('./internal.js')
 const { FAMILIES, kSnapshot } = require('./metrics.js')
-const { makeError, invalidArgType, invalidArgValue, invalidState } = require('./errors.js')
+const { loadPeer } = require('./peers.js')
+const { invalidArgType, invalidArgValue, invalidState } = require('./errors.js')
 
 const REGISTRY_METHODS = ['registerMetric', 'getSingleMetric', 'removeSingleMetric', 'metrics']
 // A registry's Collection, kept on the registry under a registered symbol, so that a second
@@ -15,13 +16,7 @@ const REGISTRY_METHODS = ['registerMetric', 'getSingleMetric', 'removeSingleMetr
 const kCollection = Symbol.for('tls-ticket-keys.metrics-collection.v1')
 
 function loadPromClient() {
-  try {
-    return require('prom-client')
-  } catch (err) {
-    if (err.code !== 'MODULE_NOT_FOUND') throw err
-    throw makeError('ERR_TLS_TICKET_PROM_CLIENT_UNAVAILABLE',
-      'registerMetrics() needs the prom-client package (npm install prom-client); ring.metrics() needs nothing')
-  }
+  return loadPeer('prom-client', registerMetrics)
 }
 
 /** The rings registered in one registry, and the metric objects that collect them. */

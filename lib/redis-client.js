@@ -19,6 +19,7 @@
 // It adds no timeout either: the store bounds every call with its own.
 
 const { invalidArgType, invalidArgValue } = require('./errors.js')
+const { loadPeer } = require('./peers.js')
 
 const ACCEPTED = 'a node-redis client (createClient(), createSentinel() or createCluster(), node-redis 5 or later) ' +
   'or an ioredis client (new Redis() or new Cluster())'
@@ -118,7 +119,7 @@ class OwnRedisClient extends RedisClientAdapter {
 
   /** `options`: node-redis createClient options, with the URL in `url`. */
   constructor(options) {
-    const { createClient } = require('redis')
+    const { createClient } = loadPeer('redis')
     let client
     try {
       client = createClient(options)

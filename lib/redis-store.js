@@ -23,6 +23,7 @@ const { TicketKeyRing } = require('./ring.js')
 const { kFed, nativeOf, msUntilNextEpoch, keysOffered, fedRingReady } = require('./internal.js')
 const { publishStoreError } = require('./diagnostics.js')
 const { wrapRedisClient, OwnRedisClient } = require('./redis-client.js')
+const { OutageWarnings } = require('./outage-warnings.js')
 const {
   callNative, invalidArgValue, invalidState, validateObject, validateKeyBytes, invalidArgType, validateInteger,
   validateOptionNames, refuseAllZero,
@@ -39,7 +40,7 @@ const MAX_ROUND_JITTER_MS = 500
 const EPOCHS_AHEAD = 2
 const DEFAULT_TIMEOUT_MS = 3000
 const MAX_TIMEOUT_MS = 60_000
-const STORE_OPTIONS = ['url', 'client', 'wrapSecret', 'prefix', 'timeout']
+const STORE_OPTIONS = ['url', 'client', 'wrapSecret', 'prefix', 'timeout', 'warnings']
 const URL_SCHEMES = ['redis:', 'rediss:']
 
 function untilDeadline(deadline) {
@@ -108,6 +109,8 @@ class RedisKeyStore {
   #stats = { agreed: 0, won: 0, writtenBack: 0, redisErrors: 0, unopenable: 0 }
   // The password of our own client's URL, kept out of store-error messages.
   #urlSecrets = []
+  // One process warning when Redis stops answering and one when it is back (outage-warnings.js).
+  #outage
   #onClientError = (err) => this.#failed(err, 'client', this.#ringNames())
   // What a Feed may call: the store's Redis work, kept off its public surface.
   #access = {
@@ -136,6 +139,10 @@ class RedisKeyStore {
     const prefix = options.prefix === undefined ? 'tls-ticket-keys:' : options.prefix
     if (typeof prefix !== 'string') throw invalidArgType('options.prefix', 'of type string', prefix)
     this.#prefix = prefix
+    if (options.warnings !== undefined && typeof options.warnings !== 'boolean') {
+      throw invalidArgType('options.warnings', 'of type boolean', options.warnings)
+    }
+    this.#outage = new OutageWarnings(options.warnings !== false)
     this.#wrapper = callNative(() => new binding.NativeWrapper(secret))
     if (options.client !== undefined && options.url !== undefined) {
       throw invalidArgValue('options', 'cannot have both url and client')
@@ -169,6 +176,7 @@ class RedisKeyStore {
     this.#stats.redisErrors++
     if (this.#closed && operation !== 'close') return
     publishStoreError(rings, operation, err, this.#urlSecrets)
+    if (!this.#closed) this.#outage.failed(err, operation, rings)
   }
 
   #ringNames() {
@@ -261,7 +269,10 @@ class RedisKeyStore {
   }
 
   #redis(deadline, command, ...args) {
-    return within(untilDeadline(deadline), this.#client[command](...args))
+    return within(untilDeadline(deadline), this.#client[command](...args)).then((reply) => {
+      if (!this.#closed) this.#outage.ok(this.#ringNames())
+      return reply
+    })
   }
 
   /** The key of an epoch that has begun already, if the fleet agreed one: never a new one. */

@@ -5,6 +5,7 @@
 // the private key and the certificate to a pipe, so no key ever touches the disk.
 
 const { execFileSync } = require('node:child_process')
+const { makeError } = require('./errors.js')
 
 let cached = null
 
@@ -22,12 +23,28 @@ function pemBlock(text, label) {
 
 /** A new throwaway certificate for localhost and 127.0.0.1. */
 function makeSelfSignedCertificate() {
-  const out = execFileSync('openssl', [
+  let out
+  try {
+    out = openssl()
+  } catch (err) {
+    if (err.code !== 'ENOENT') throw err
+    const error = makeError('ERR_TLS_TICKET_OPENSSL_MISSING',
+      'the openssl command is not on PATH: it makes the throwaway certificate of the demo\'s servers. ' +
+      'Install OpenSSL (Debian and Ubuntu: apt-get install openssl; RHEL and Fedora: dnf install openssl; ' +
+      'Alpine: apk add openssl; macOS: brew install openssl; Windows: it comes with Git for Windows), then run it again',
+      makeSelfSignedCertificate)
+    Object.defineProperty(error, 'cause', { value: err, enumerable: false, writable: true, configurable: true })
+    throw error
+  }
+  return { key: pemBlock(out, 'PRIVATE KEY'), cert: pemBlock(out, 'CERTIFICATE') }
+}
+
+function openssl() {
+  return execFileSync('openssl', [
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
     '-keyout', '-', '-out', '-', '-days', '2', '-subj', '/CN=localhost',
     '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
   ], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'latin1' })
-  return { key: pemBlock(out, 'PRIVATE KEY'), cert: pemBlock(out, 'CERTIFICATE') }
 }
 
 module.exports = { selfSignedCertificate, makeSelfSignedCertificate }

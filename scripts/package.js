@@ -20,6 +20,18 @@ const { recipeFor } = require('./toolchains.js')
 const ROOT = path.join(__dirname, '..')
 const MAIN = require('../package.json')
 
+/**
+ * The project's own napi (@napi-rs/cli, a devDependency), never `npx napi`: before `npm ci`,
+ * npx would fetch and run whatever the registry calls `napi`, which is not @napi-rs/cli.
+ */
+function napiBin() {
+  const bin = path.join(ROOT, 'node_modules', '.bin', process.platform === 'win32' ? 'napi.cmd' : 'napi')
+  if (!fs.existsSync(bin)) {
+    throw new Error(`${path.relative(process.cwd(), bin) || bin} is missing: run \`npm ci\` first (it installs @napi-rs/cli, the napi that builds the addon)`)
+  }
+  return bin
+}
+
 function run(command, args, options = {}) {
   const result = spawnSync(command, args, { stdio: 'inherit', ...options })
   if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} exited with ${result.status ?? result.signal}`)
@@ -55,11 +67,12 @@ function buildTarget(target, recipe, dist) {
   // napi build also writes type definitions beside the binary: build into a scratch folder.
   const out = fs.mkdtempSync(path.join(os.tmpdir(), `tls-ticket-keys-${target.platform}-`))
   try {
-    run('npx', ['napi', 'build', '--platform', '--release', '--no-js', '--target', target.triple,
+    run(napiBin(), ['build', '--platform', '--release', '--no-js', '--target', recipe.cargoTarget ?? target.triple,
       '--output-dir', out, ...recipe.napiArgs], { cwd: ROOT, env: { ...env, ...recipe.setup?.() } })
     const built = path.join(out, binaryName(target))
     if (!fs.existsSync(built)) throw new Error(`napi build wrote no ${binaryName(target)}`)
-    recipe.check?.(built)
+    const checked = recipe.check?.(built)
+    if (typeof checked === 'string') console.log(`  ${binaryName(target)}: newest glibc symbol GLIBC_${checked}`)
     fs.copyFileSync(built, path.join(dir, binaryName(target)))
   } finally {
     fs.rmSync(out, { recursive: true, force: true })
@@ -91,6 +104,7 @@ function packMain(dist) {
 }
 
 function main() {
+  napiBin()
   const { values } = parseArgs({ options: { targets: { type: 'string' }, out: { type: 'string' } } })
   const dist = path.resolve(values.out ?? path.join(ROOT, 'dist'))
   const wanted = values.targets?.split(',').map((s) => s.trim()).filter(Boolean)

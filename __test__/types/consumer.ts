@@ -57,6 +57,7 @@ new TicketKeyRing({ secret: fleetSecret })
 new TicketKeyRing({ secret: fleetSecret, scope: 'eu-west', previousSecrets: [randomBytes(32)] })
 async function redis(): Promise<void> {
   const store = new RedisKeyStore({ url: 'redis://127.0.0.1:6379', wrapSecret: randomBytes(32), prefix: 'tls-ticket-keys:', timeout: 3000 })
+  new RedisKeyStore({ url: 'redis://127.0.0.1:6379', wrapSecret: randomBytes(32), warnings: false })
   const timeout: number = store.timeout
   const fed: TicketKeyRing = await store.ring({ rotationInterval: 3600, ticketLifetime: 7200 })
   attach(https.createServer({ key, cert }), fed)
@@ -96,6 +97,7 @@ const cacheStats: { offered: number; resumed: number; full: number; unreadable: 
 
 // fetch on Node 24 and later
 setGlobalDispatcher(new SessionCache().dispatcher({ undici }))
+setGlobalDispatcher(new SessionCache().dispatcher())
 const typed: undici.Agent = cache.dispatcher({ undici, allowH2: true })
 const dispatcher = cache.dispatcher({ connect: { ca: cert }, allowH2: true, keepAliveTimeout: 4000 })
 // What @types/node's fetch takes (this config has the DOM's RequestInit, which has no dispatcher).
@@ -121,6 +123,8 @@ socket.on('secureConnect', () => {
   const session = socket.getSession()
   if (session) {
     const info: SessionInfo = inspectSession(session)
+    const suite: string | null = info.cipherName
+    const suiteNumber: number = info.cipherSuite
   }
 })
 declare const nginxKeyFile: Buffer

@@ -1,0 +1,61 @@
+'use strict'
+
+// A store outage, made visible as a process warning (what nginx and HAProxy log): one when
+// the store's first Redis call fails, one when a call succeeds again, none in between,
+// however many commands fail. The messages name the store's rings and the error's code,
+// never a URL, a password or key bytes. `warnings: false` in the store's options turns them off
+// (the `tls-ticket-keys:store-error` diagnostics channel still carries every error).
+
+const OUTAGE = 'TLS_TICKET_STORE_OUTAGE'
+const RECOVERED = 'TLS_TICKET_STORE_RECOVERED'
+const TYPE = 'TlsTicketKeysWarning'
+
+function describe(err) {
+  if (err && typeof err.code === 'string' && /^[A-Z0-9_]+$/.test(err.code)) return err.code
+  if (err && typeof err.name === 'string' && /^\w+$/.test(err.name)) return err.name
+  return 'an error'
+}
+
+function ringList(rings) {
+  const names = rings.filter((n) => typeof n === 'string')
+  return names.length ? ` (rings: ${names.join(', ')})` : ''
+}
+
+class OutageWarnings {
+  #enabled
+  #down = false
+  #since = 0
+  #failures = 0
+
+  constructor(enabled = true) {
+    this.#enabled = enabled
+  }
+
+  get down() {
+    return this.#down
+  }
+
+  /** A Redis call failed: the first failure of an outage warns. */
+  failed(err, operation, rings = []) {
+    this.#failures++
+    if (this.#down) return
+    this.#down = true
+    this.#since = Date.now()
+    this.#failures = 1
+    if (!this.#enabled) return
+    process.emitWarning(`Redis store unreachable: ${describe(err)} on ${operation}${ringList(rings)}; ` +
+      'rings keep rotating on keys of their own until it answers (one warning now, one when it is back)', { type: TYPE, code: OUTAGE })
+  }
+
+  /** A Redis call succeeded: ends an outage, with one warning. */
+  ok(rings = []) {
+    if (!this.#down) return
+    this.#down = false
+    if (!this.#enabled) return
+    const seconds = ((Date.now() - this.#since) / 1000).toFixed(1)
+    process.emitWarning(`Redis store reachable again after ${seconds} s and ${this.#failures} failed calls${ringList(rings)}`,
+      { type: TYPE, code: RECOVERED })
+  }
+}
+
+module.exports = { OutageWarnings, OUTAGE, RECOVERED }
