@@ -51,10 +51,10 @@ for (const [mode, cipher] of [['native', 'aes-256-cbc'], ['native', 'aes-128-cbc
 }
 
 test("inspectTicket: a ticket under the ring's next key says 'next'", async () => {
-  // Two rings from one secret; the one that rotated ahead seals with what the other calls next.
-  const secret = Buffer.alloc(32, 9)
-  const ahead = new TicketKeyRing({ secret })
-  const behind = new TicketKeyRing({ secret })
+  // Two rings from one HAProxy file; the one that rotated ahead seals with what the other calls next.
+  const file = [0, 1, 2].map(() => `${generateTicketKeys(48).toString('base64')}\n`).join('')
+  const ahead = TicketKeyRing.fromHaproxy(file)
+  const behind = TicketKeyRing.fromHaproxy(file)
   ahead.rotate()
   const server = tlsServer()
   attach(server, ahead)
