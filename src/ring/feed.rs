@@ -3,7 +3,9 @@
 
 use zeroize::Zeroizing;
 
-use super::{find, forget_unscheduled_copy, Mode, Ring, RingError, Role, Slot};
+use std::sync::atomic::Ordering;
+
+use super::{find, forget_unscheduled_copy, Mode, Origin, Ring, RingError, Role, Slot};
 use crate::key::{KeyError, TicketKey};
 
 impl Ring {
@@ -29,8 +31,21 @@ impl Ring {
         if find(&inner.slots, key.name()).is_some() {
             return Ok(false);
         }
-        let mut slot = Slot { key: Box::new(key), epoch: Some(epoch), activates_at: start, ends_at: Some(end), role: Role::Next };
+        let mut slot = Slot::new(key, Some(epoch), start, Some(end), Role::Next);
         if let Some(i) = inner.slots.iter().position(|s| s.epoch == Some(epoch)) {
+            // A random key of its own that sealed nothing opens no ticket anywhere: it goes
+            // (a start-up key that the feed replaced in time). A reproducible one stays, as
+            // below: peers that fell back alike may have sealed with it.
+            let unused = inner.slots[i].fallback_unsealed.load(Ordering::Relaxed) && !self.source.reproducible();
+            if unused && inner.slots[i].role != Role::Next {
+                let local = inner.slots.remove(i);
+                slot.activates_at = local.activates_at;
+                slot.ends_at = local.ends_at;
+                slot.role = local.role;
+                inner.slots.push(slot);
+                self.roll(&mut inner, now);
+                return Ok(true);
+            }
             let local = &mut inner.slots[i];
             slot.activates_at = local.activates_at;
             slot.ends_at = local.ends_at;
@@ -54,10 +69,44 @@ impl Ring {
     }
 
     /// Runs `read` with the key the ring holds for `epoch` (from its feed or made locally),
-    /// if any: for writing it back to a store that lost it.
+    /// if any: for writing it back to a store that lost it. Keys made for past epochs at
+    /// start (`fall_back_for_past`) are not: the fleet may have agreed others.
     pub fn with_epoch_key<R>(&self, epoch: u64, now: u64, read: impl FnOnce(&TicketKey) -> R) -> Result<Option<R>, RingError> {
         let inner = self.read_at(now)?;
-        Ok(inner.slots.iter().find(|s| s.epoch == Some(epoch)).map(|s| read(&s.key)))
+        let held = inner.slots.iter().find(|s| s.epoch == Some(epoch) && s.origin != Origin::PastFallback);
+        Ok(held.map(|s| read(&s.key)))
+    }
+
+    /// For a fed ring whose feed could not deliver the keys of recent epochs at start (its
+    /// store unreachable): takes them from its fallback source if every member derives the
+    /// same ones, so that tickets that peers sealed with their fallback keys in those epochs
+    /// open here too. They open tickets (renewed), never seal one, and are not written back.
+    /// Returns how many it made.
+    pub fn fall_back_for_past(&self, now: u64) -> Result<u32, RingError> {
+        if !self.fed || !self.source.reproducible() {
+            return Ok(0);
+        }
+        let mut inner = self.write_at(now)?;
+        let Mode::Scheduled { shift } = inner.mode else { return Ok(0) };
+        let (interval, lifetime) = (self.schedule.rotation_interval, self.schedule.ticket_lifetime);
+        let epoch = now / interval + shift;
+        let mut made = 0;
+        for e in epoch.saturating_sub(self.schedule.live_previous_epochs())..epoch {
+            let Some(start) = e.checked_sub(shift).map(|e| e.saturating_mul(interval)) else { continue };
+            let end = start.saturating_add(interval);
+            if end.saturating_add(lifetime) <= now || inner.slots.iter().any(|s| s.epoch == Some(e)) {
+                continue;
+            }
+            let key = self.source.key_for_epoch(e, self.cipher)?;
+            if find(&inner.slots, key.name()).is_some() {
+                continue;
+            }
+            let role = Role::Previous { expires_at: Some(end.saturating_add(lifetime)) };
+            inner.slots.push(Slot::with_origin(key, Some(e), start, Some(end), role, Origin::PastFallback));
+            made += 1;
+        }
+        self.roll(&mut inner, now);
+        Ok(made)
     }
 
     /// The keys of every epoch the ring holds, in its layout, for mirroring it elsewhere.
