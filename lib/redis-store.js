@@ -11,21 +11,28 @@
 // associated data: a Redis dump holds no usable key, and a value moved to another epoch does
 // not open. Redis expires each value once the tickets of its key have expired.
 //
-// When Redis is unreachable the ring keeps rotating with keys of its own (counted in
-// ring.stats().fallbackKeys and store.stats().redisErrors) and takes the shared ones again
-// once Redis answers. No Redis error ever reaches a handshake, and no call waits on Redis
+// When Redis is unreachable the ring keeps rotating: at a boundary with no agreed key it
+// falls back (counted in ring.stats().fallbackKeys once the key seals a ticket, and the
+// outage in store.stats().redisErrors) and takes the shared keys again once Redis answers.
+// With `fallback: 'derived'` (the default) the fallback key of an epoch is derived in Rust
+// from the wrapping secret, the prefix, the interval, the cipher and the epoch, so every
+// member that falls back for it, also one started during the outage, makes the same key and
+// the fleet keeps resuming; once Redis answers, those keys are written back with the same
+// SET NX as any held key. With `fallback: 'local'` each member makes a random key of its own,
+// so the fleet splits for as long as Redis is away. A member never derives a key for an epoch
+// whose agreed key it holds: an outage covered by the keys held ahead costs nothing. No Redis error ever reaches a handshake, and no call waits on Redis
 // for longer than the store's `timeout`: a Redis that stops answering (SIGSTOP, a blackholed
 // network, a client's offline queue) counts as an error, like one that refuses.
 
 const { inspect } = require('node:util')
 const binding = require('../binding.js')
 const { TicketKeyRing } = require('./ring.js')
-const { kFed, nativeOf, msUntilNextEpoch, keysOffered, fedRingReady } = require('./internal.js')
+const { kFed, nativeOf, msUntilNextEpoch, keysOffered, feedRoundDone, fedRingReady } = require('./internal.js')
 const { publishStoreError } = require('./diagnostics.js')
 const { wrapRedisClient, OwnRedisClient } = require('./redis-client.js')
 const {
   callNative, invalidArgValue, invalidState, validateObject, validateKeyBytes, invalidArgType, validateInteger,
-  validateOptionNames,
+  validateOneOf, validateOptionNames,
 } = require('./errors.js')
 
 // The longest our own client waits for a connection.
@@ -39,7 +46,9 @@ const MAX_ROUND_JITTER_MS = 500
 const EPOCHS_AHEAD = 2
 const DEFAULT_TIMEOUT_MS = 3000
 const MAX_TIMEOUT_MS = 60_000
-const STORE_OPTIONS = ['url', 'client', 'wrapSecret', 'prefix', 'timeout']
+const STORE_OPTIONS = ['url', 'client', 'wrapSecret', 'prefix', 'timeout', 'fallback']
+// What a ring does at a boundary whose key Redis has not agreed: see the top of this file.
+const FALLBACKS = ['derived', 'local']
 const URL_SCHEMES = ['redis:', 'rediss:']
 
 function untilDeadline(deadline) {
@@ -101,6 +110,7 @@ class RedisKeyStore {
   #ownClient
   #wrapper
   #prefix
+  #fallback
   #feeds = new Set()
   #closed = false
   #connecting = null
@@ -113,21 +123,26 @@ class RedisKeyStore {
   #access = {
     fetch: (ring, epoch, deadline) => this.#fetch(ring, epoch, deadline),
     agree: (ring, epoch, deadline) => this.#agree(ring, epoch, deadline),
+    writeBack: (ring, epoch, deadline) => this.#agree(ring, epoch, deadline, { heldOnly: true }),
     noteError: (err, operation, ring) => this.#failed(err, operation, [ring.name]),
     deadline: () => Date.now() + this.#timeout,
   }
 
   /**
-   * @param {{ url?: string, wrapSecret: Buffer, prefix?: string, client?: object, timeout?: number }} options
+   * @param {{ url?: string, wrapSecret: Buffer, prefix?: string, client?: object, timeout?: number,
+   *   fallback?: 'derived' | 'local' }} options
    *   `client`: a node-redis or ioredis client to use instead of one made from `url` (see
    *   redis-client.js for which); it is not closed.
    *   `timeout`: milliseconds any Redis call may take before it counts as failed.
+   *   `fallback`: the key of an epoch Redis did not agree in time: 'derived' (the default),
+   *   alike in every member; 'local', random and the member's own.
    */
   constructor(options = {}) {
     validateObject(options, 'options')
     validateOptionNames(options, 'options', STORE_OPTIONS)
     this.#timeout = options.timeout === undefined ? DEFAULT_TIMEOUT_MS
       : validateInteger(options.timeout, 'options.timeout', 1, MAX_TIMEOUT_MS)
+    this.#fallback = options.fallback === undefined ? FALLBACKS[0] : validateOneOf(options.fallback, 'options.fallback', FALLBACKS)
     const secret = validateKeyBytes(options.wrapSecret, 'options.wrapSecret')
     if (secret.length < binding.MIN_WRAP_SECRET_BYTES) {
       throw invalidArgValue('options.wrapSecret', `must be at least ${binding.MIN_WRAP_SECRET_BYTES} bytes. Received ${secret.length} bytes`)
@@ -185,7 +200,12 @@ class RedisKeyStore {
     if (options.keys !== undefined || options.secret !== undefined) {
       throw invalidArgValue('options', 'of a store ring cannot have keys or secret: the store provides the keys')
     }
-    const ring = new TicketKeyRing(options, kFed)
+    const wrapper = this.#wrapper
+    const prefix = this.#prefix
+    const fed = this.#fallback === 'derived'
+      ? { fallback: 'derived', makeNative: (...schedule) => binding.NativeRing.fedDerived(...schedule, wrapper, prefix) }
+      : { fallback: 'local' }
+    const ring = new TicketKeyRing(options, { [kFed]: fed })
     const feed = new Feed(this.#access, ring)
     this.#feeds.add(feed)
     const deadline = this.#access.deadline()
@@ -251,6 +271,11 @@ class RedisKeyStore {
     return this.#timeout
   }
 
+  /** 'derived' or 'local': what a ring makes for an epoch that Redis did not agree in time. */
+  get fallback() {
+    return this.#fallback
+  }
+
   get closed() {
     return this.#closed
   }
@@ -274,16 +299,18 @@ class RedisKeyStore {
    * the one the ring holds (written back, so that a Redis that lost it never changes the key
    * of an epoch under way); else a new one. SET NX decides between processes. A lost SET NX
    * is always followed by a GET, also for a key the ring took from Redis before: a process
-   * that joined after Redis was emptied may have set another one meanwhile.
+   * that joined after Redis was emptied may have set another one meanwhile. `heldOnly`: for
+   * a past epoch, write back the key the ring holds, and never make one.
    */
-  async #agree(ring, epoch, deadline) {
+  async #agree(ring, epoch, deadline, { heldOnly = false } = {}) {
     const { cipher, rotationInterval, ticketLifetime } = ring
     const redisKey = this.#redisKey(ring, epoch)
     // Kept until every ticket of this key has expired, with one interval to spare.
     const ttl = (epoch + 1) * rotationInterval + ticketLifetime + rotationInterval - nowSeconds()
     if (ttl <= 0) return
     const held = callNative(() => nativeOf(ring).sealHeld(this.#wrapper, this.#prefix, epoch))
-    const candidate = held ?? callNative(() => this.#wrapper.sealFresh(cipher, this.#prefix, epoch))
+    if (held === null && heldOnly) return
+    const candidate = held ?? callNative(() => this.#wrapper.sealFresh(cipher, this.#prefix, epoch, rotationInterval))
     const won = await this.#redis(deadline, 'setNX', redisKey, candidate.toString('base64'), ttl)
     let value = candidate
     if (!won) {
@@ -327,6 +354,10 @@ class Feed {
   #timer = null
   #stopped = false
   #caughtUp = false
+  // A round failed since the last one that wrote back the keys of past epochs: the keys the
+  // ring sealed with meanwhile (fallbacks) go to Redis once it answers, for members that
+  // start later.
+  #writeBackPast = false
 
   /** `store`: the store's fetch, agree, noteError and deadline. */
   constructor(store, ring) {
@@ -355,6 +386,22 @@ class Feed {
       } catch (err) {
         this.#store.noteError(err, 'fetch', ring)
         ok = false
+        // Started without Redis: the fleet's fallback keys of recent epochs (derived ones
+        // only), so that tickets that peers sealed while Redis was away open here too.
+        try {
+          callNative(() => nativeOf(ring).fallBackForPast())
+        } catch {
+          // Destroyed meanwhile: nothing to open any more.
+        }
+      }
+    }
+    if (ok && this.#writeBackPast) {
+      try {
+        for (let e = epoch - nativeOf(ring).livePreviousEpochs; e < epoch; e++) await this.#store.writeBack(ring, e, deadline)
+        this.#writeBackPast = false
+      } catch (err) {
+        this.#store.noteError(err, 'agree', ring)
+        ok = false
       }
     }
     for (let e = epoch; e <= epoch + EPOCHS_AHEAD; e++) {
@@ -367,6 +414,8 @@ class Feed {
         ok = false
       }
     }
+    if (!ok) this.#writeBackPast = true
+    feedRoundDone(ring)
     if (this.#stopped) return
     const interval = ring.rotationInterval * 1000
     const delay = ok

@@ -305,6 +305,12 @@ impl NativeRing {
         }
     }
 
+    /// The name (hex) of the fallback key counted last in `stats().fallbackKeys`, if any.
+    #[napi(getter)]
+    pub fn last_fallback_key(&self) -> Option<String> {
+        self.ring.last_fallback_name().map(|n| hex(&n))
+    }
+
     #[napi(getter)]
     pub fn destroyed(&self) -> bool {
         self.ring.is_destroyed()

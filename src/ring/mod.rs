@@ -26,7 +26,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 use zeroize::Zeroizing;
@@ -267,6 +267,8 @@ pub struct Ring {
     /// Rings of the secrets a fleet is moving away from (or to): they open tickets, renewed
     /// under this ring's keys, and never seal one.
     also_open: Vec<Ring>,
+    /// The name (public) of the fallback key counted last, for the fallback diagnostics.
+    last_fallback: Mutex<Option<[u8; NAME_LEN]>>,
 }
 
 impl fmt::Debug for Ring {
@@ -362,6 +364,7 @@ impl Ring {
             stepped_back_below: AtomicU64::new(0),
             counters: Counters::default(),
             also_open: Vec::new(),
+            last_fallback: Mutex::new(None),
         }
     }
 
@@ -421,6 +424,7 @@ impl Ring {
         bump(&self.counters.issued);
         // A plain load first: the swap, a write, happens once per fallback key.
         if slot.fallback_unsealed.load(Ordering::Relaxed) && slot.fallback_unsealed.swap(false, Ordering::Relaxed) {
+            *self.last_fallback.lock().unwrap_or_else(|e| e.into_inner()) = Some(*slot.key.name());
             bump(&self.counters.fallback_keys);
         }
         Some(out)
@@ -615,6 +619,11 @@ impl Ring {
             expired: c.expired.load(Ordering::Relaxed),
             fallback_keys: c.fallback_keys.load(Ordering::Relaxed),
         }
+    }
+
+    /// The name of the fallback key counted last in `Stats::fallback_keys`, if any.
+    pub fn last_fallback_name(&self) -> Option<[u8; NAME_LEN]> {
+        *self.last_fallback.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn is_destroyed(&self) -> bool {
@@ -966,9 +975,11 @@ mod tests {
         assert!(!ring.offer(e + 1, shared_next, T0 + 2).unwrap(), "the same key twice is taken once");
         assert_eq!(ring.state_of(&name, T0 + 2).unwrap(), Some(KeyState::Next));
         // Sealing with the start-up key makes it a fallback, counted once.
-        current_name(&ring, T0 + 3);
+        assert_eq!(ring.last_fallback_name(), None);
+        let local = current_name(&ring, T0 + 3);
         current_name(&ring, T0 + 4);
         assert_eq!(ring.stats().fallback_keys, 1);
+        assert_eq!(ring.last_fallback_name(), Some(local));
         // The boundary passes without a fallback: the offered key takes over.
         assert_eq!(current_name(&ring, T0 + I), name);
         assert_eq!(ring.stats().fallback_keys, 1);
