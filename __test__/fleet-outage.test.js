@@ -36,20 +36,27 @@ function stats(member) {
   })
 }
 
+// A TLS 1.2 session that keeps resuming keeps the time of the full handshake that made it,
+// and no server resumes it a ticket lifetime after that: the client starts a new one (not
+// counted) before then, with a second of the servers' whole-second clocks to spare.
+const MAX_SESSION_AGE_MS = (SCHEDULE.ticketLifetime - INTERVAL) * 1000
+
 /**
- * A client that reconnects until stopped, each time to a random member other than the last
- * one, offering its newest session; TLS 1.3 and 1.2 in turn. Counts the reconnections after
- * the first (which has nothing to offer).
+ * A client that reconnects until stopped, each time to a random member other than the one
+ * that issued the session it offers, its newest; TLS 1.3 and 1.2 in turn, each with its own
+ * sessions. Counts the reconnections that had a session to offer.
  */
 function roam(members) {
   const counts = { reconnections: 0, resumed: 0, failed: 0, notResumed: [] }
   let running = true
   const done = (async () => {
-    let session
-    let last = null
+    const fresh = () => ({ session: undefined, from: null, bornAt: Date.now() })
+    const newest = { 'TLSv1.3': fresh(), 'TLSv1.2': fresh() }
     let version = 'TLSv1.3'
     while (running) {
-      const others = members.filter((m) => m !== last)
+      if (Date.now() - newest[version].bornAt > MAX_SESSION_AGE_MS) newest[version] = fresh()
+      const { session, from, bornAt } = newest[version]
+      const others = members.filter((m) => m !== from)
       const member = others[Math.floor(Math.random() * others.length)]
       try {
         const result = await connect(member.port, { version, session })
@@ -58,11 +65,10 @@ function roam(members) {
           if (result.reused) counts.resumed++
           else counts.notResumed.push(`${version} on ${member.tag} at ${new Date().toISOString()}`)
         }
-        session = result.session
+        newest[version] = { session: result.session, from: member, bornAt: result.reused ? bornAt : Date.now() }
       } catch {
         counts.failed++
       }
-      last = member
       version = version === 'TLSv1.3' ? 'TLSv1.2' : 'TLSv1.3'
     }
   })()
