@@ -386,13 +386,6 @@ class Feed {
       } catch (err) {
         this.#store.noteError(err, 'fetch', ring)
         ok = false
-        // Started without Redis: the fleet's fallback keys of recent epochs (derived ones
-        // only), so that tickets that peers sealed while Redis was away open here too.
-        try {
-          callNative(() => nativeOf(ring).fallBackForPast())
-        } catch {
-          // Destroyed meanwhile: nothing to open any more.
-        }
       }
     }
     if (ok && this.#writeBackPast) {
@@ -414,7 +407,17 @@ class Feed {
         ok = false
       }
     }
-    if (!ok) this.#writeBackPast = true
+    if (!ok) {
+      this.#writeBackPast = true
+      // Without Redis (derived fallbacks only): the fleet's key of the running epoch in place of
+      // a random start-up key, and if the keys of recent epochs could not be fetched, theirs,
+      // so that tickets peers sealed while Redis was away open here too.
+      try {
+        callNative(() => nativeOf(ring).fallBackNow(!this.#caughtUp))
+      } catch {
+        // Destroyed meanwhile: nothing to open any more.
+      }
+    }
     feedRoundDone(ring)
     if (this.#stopped) return
     const interval = ring.rotationInterval * 1000

@@ -162,7 +162,7 @@ fn no_freed_block_holds_a_retired_or_destroyed_key() {
     // at start, replaced by offered keys, and destroyed.
     let fallback = FallbackRoot::new(&[9u8; 32]).unwrap().keys("p:", interval);
     let ring = Ring::fed(Cipher::Aes256Cbc, schedule, Box::new(fallback), now).unwrap();
-    ring.fall_back_for_past(now).unwrap();
+    ring.fall_back_now(true, now).unwrap();
     for i in 0..20u8 {
         watch_current(&ring, now);
         if i % 3 == 0 {

@@ -138,12 +138,13 @@ impl NativeRing {
         Ok(NativeRing { ring: Arc::new(ring), session_id_context: None })
     }
 
-    /// For a fed ring whose store could not deliver the keys of recent epochs at start: the
-    /// fleet's fallback keys of those epochs, to open tickets only. Returns how many it made.
+    /// For a fed ring whose store did not answer: the fleet's fallback key of the running
+    /// epoch in place of a random start-up key, and with `past` those of recent epochs, to
+    /// open tickets only. Returns how many keys it made.
     #[napi]
-    pub fn fall_back_for_past(&self) -> Result<u32> {
+    pub fn fall_back_now(&self, past: bool) -> Result<u32> {
         let _scrub = StackScrub;
-        self.ring.fall_back_for_past(now()).map_err(ring_error)
+        self.ring.fall_back_now(past, now()).map_err(ring_error)
     }
 
     #[napi(getter)]

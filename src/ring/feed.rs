@@ -27,8 +27,13 @@ impl Ring {
         }
         // A key held from before the clock stepped back: the feed puts it back on the schedule.
         forget_unscheduled_copy(&mut inner.slots, &key);
-        // The same key again, or a name clash that would make tickets ambiguous.
-        if find(&inner.slots, key.name()).is_some() {
+        // The same key again, or a name clash that would make tickets ambiguous. A key of its
+        // own that the store agreed (written back) is the fleet's now, and no fallback.
+        if let Some(held) = inner.slots.iter_mut().find(|s| bool::from(s.key.name_matches(key.name()))) {
+            if held.epoch == Some(epoch) && matches!(held.origin, Origin::StartUp | Origin::Fallback) {
+                held.origin = Origin::Given;
+                held.fallback_unsealed.store(false, Ordering::Relaxed);
+            }
             return Ok(false);
         }
         let mut slot = Slot::new(key, Some(epoch), start, Some(end), Role::Next);
@@ -36,7 +41,9 @@ impl Ring {
             // A random key of its own that sealed nothing opens no ticket anywhere: it goes
             // (a start-up key that the feed replaced in time). A reproducible one stays, as
             // below: peers that fell back alike may have sealed with it.
-            let unused = inner.slots[i].fallback_unsealed.load(Ordering::Relaxed) && !self.source.reproducible();
+            let local = &inner.slots[i];
+            let random = local.origin == Origin::StartUp || !self.source.reproducible();
+            let unused = random && local.fallback_unsealed.load(Ordering::Relaxed);
             if unused && inner.slots[i].role != Role::Next {
                 let local = inner.slots.remove(i);
                 slot.activates_at = local.activates_at;
@@ -70,19 +77,21 @@ impl Ring {
 
     /// Runs `read` with the key the ring holds for `epoch` (from its feed or made locally),
     /// if any: for writing it back to a store that lost it. Keys made for past epochs at
-    /// start (`fall_back_for_past`) are not: the fleet may have agreed others.
+    /// start (`fall_back_now`) are not: the fleet may have agreed others.
     pub fn with_epoch_key<R>(&self, epoch: u64, now: u64, read: impl FnOnce(&TicketKey) -> R) -> Result<Option<R>, RingError> {
         let inner = self.read_at(now)?;
         let held = inner.slots.iter().find(|s| s.epoch == Some(epoch) && s.origin != Origin::PastFallback);
         Ok(held.map(|s| read(&s.key)))
     }
 
-    /// For a fed ring whose feed could not deliver the keys of recent epochs at start (its
-    /// store unreachable): takes them from its fallback source if every member derives the
-    /// same ones, so that tickets that peers sealed with their fallback keys in those epochs
-    /// open here too. They open tickets (renewed), never seal one, and are not written back.
-    /// Returns how many it made.
-    pub fn fall_back_for_past(&self, now: u64) -> Result<u32, RingError> {
+    /// For a fed ring whose feed did not answer: if its fallback source is one every member
+    /// derives alike, it replaces the random start-up key (unless that sealed a ticket) with
+    /// the running epoch's fallback key, as every member without the store makes; with `past`
+    /// (the feed could not deliver the keys of recent epochs either) it also takes the
+    /// fallback keys of those epochs, so that tickets that peers sealed with theirs open here.
+    /// Past keys open tickets (renewed), never seal one, and are not written back. A ring that
+    /// holds an epoch's key from its feed keeps it. Returns how many keys it made.
+    pub fn fall_back_now(&self, past: bool, now: u64) -> Result<u32, RingError> {
         if !self.fed || !self.source.reproducible() {
             return Ok(0);
         }
@@ -91,7 +100,15 @@ impl Ring {
         let (interval, lifetime) = (self.schedule.rotation_interval, self.schedule.ticket_lifetime);
         let epoch = now / interval + shift;
         let mut made = 0;
-        for e in epoch.saturating_sub(self.schedule.live_previous_epochs())..epoch {
+        let start_up = |s: &Slot| s.epoch == Some(epoch) && s.origin == Origin::StartUp && s.fallback_unsealed.load(Ordering::Relaxed);
+        if let Some(i) = inner.slots.iter().position(start_up) {
+            let key = self.source.key_for_epoch(epoch, self.cipher)?;
+            let old = inner.slots.remove(i);
+            inner.slots.push(Slot::with_origin(key, Some(epoch), old.activates_at, old.ends_at, old.role, Origin::Fallback));
+            made += 1;
+        }
+        let first = if past { epoch.saturating_sub(self.schedule.live_previous_epochs()) } else { epoch };
+        for e in first..epoch {
             let Some(start) = e.checked_sub(shift).map(|e| e.saturating_mul(interval)) else { continue };
             let end = start.saturating_add(interval);
             if end.saturating_add(lifetime) <= now || inner.slots.iter().any(|s| s.epoch == Some(e)) {

@@ -184,10 +184,13 @@ struct Slot {
 enum Origin {
     /// Offered by the feed, or any key of a ring that is not fed.
     Given,
-    /// Made by a fed ring itself for an epoch its feed had not delivered.
+    /// The random key a fed ring starts on, before its feed has answered: replaced by the
+    /// feed's key (or by the fallback source's, see `fall_back_now`) before the ring is used.
+    StartUp,
+    /// Made by a fed ring from its fallback source for an epoch its feed had not delivered.
     Fallback,
     /// Made by a fed ring for a past epoch that its feed could not deliver at start (see
-    /// `fall_back_for_past`): opens tickets, never seals one, and is never written back.
+    /// `fall_back_now`): opens tickets, never seals one, and is never written back.
     PastFallback,
 }
 
@@ -197,7 +200,7 @@ impl Slot {
     }
 
     fn with_origin(key: TicketKey, epoch: Option<u64>, activates_at: u64, ends_at: Option<u64>, role: Role, origin: Origin) -> Slot {
-        let fallback_unsealed = AtomicBool::new(origin == Origin::Fallback);
+        let fallback_unsealed = AtomicBool::new(matches!(origin, Origin::StartUp | Origin::Fallback));
         Slot { key: Box::new(key), epoch, activates_at, ends_at, role, origin, fallback_unsealed }
     }
 
@@ -318,6 +321,13 @@ impl Ring {
     pub fn fed(cipher: Cipher, schedule: Schedule, fallback: Box<dyn KeySource>, now: u64) -> Result<Ring, RingError> {
         let mut ring = Ring::empty(cipher, schedule, fallback, Mode::Scheduled { shift: 0 });
         ring.fed = true;
+        // A random start-up key, not one from the fallback source: a fleet whose store answers
+        // in time agrees it (or another) for the running epoch, and an agreed key is random.
+        let interval = schedule.rotation_interval;
+        let (epoch, start) = (now / interval, now / interval * interval);
+        let key = TicketKey::generate(cipher)?;
+        let slot = Slot::with_origin(key, Some(epoch), start, Some(start.saturating_add(interval)), Role::Next, Origin::StartUp);
+        ring.write().slots.push(slot);
         ring.started(now)
     }
 
@@ -998,6 +1008,13 @@ mod tests {
         assert_eq!(current_name(&ring, T0 + 2), *shared.name());
         assert_eq!(ring.stats().fallback_keys, 0);
         assert_eq!(ring.state_of(&local, T0 + 2).unwrap(), None, "a random key that sealed nothing opens nothing");
+        // A start-up key that the store agreed (written back, then offered) is the fleet's.
+        let ring = derived_fed_at(1, T0 + 1);
+        let own = TicketKey::from_layout(Cipher::Aes128Cbc, &ring.current_layout(T0 + 1).unwrap()).unwrap();
+        assert!(!ring.offer(T0 / I, own, T0 + 1).unwrap());
+        current_name(&ring, T0 + 2);
+        assert_eq!(ring.stats().fallback_keys, 0);
+        assert_eq!(ring.fall_back_now(false, T0 + 3).unwrap(), 0, "a ring holding the agreed key derives none");
     }
 
     fn derived_fed_at(secret: u8, now: u64) -> Ring {
@@ -1010,10 +1027,12 @@ mod tests {
         let e = T0 / I;
         let (a, b) = (derived_fed_at(1, T0 + 1), derived_fed_at(1, T0 + 2 * I + 7));
         current_name(&a, T0 + 1);
+        // b starts without its feed: it takes the fleet's fallback key instead of its random one.
+        assert_eq!(b.fall_back_now(false, T0 + 2 * I + 8).unwrap(), 1);
         // Both without their feed in epoch e + 2: the same key, one of their own.
         assert_eq!(current_name(&a, T0 + 2 * I + 9), current_name(&b, T0 + 2 * I + 9));
         assert_ne!(current_name(&a, T0 + 2 * I + 9), current_name(&derived_fed_at(2, T0 + 2 * I), T0 + 2 * I + 9));
-        assert_eq!(a.stats().fallback_keys, 2, "epochs e and e + 2 sealed with fallback keys");
+        assert_eq!(a.stats().fallback_keys, 2, "the start-up key and epoch e + 2's sealed");
         // A ring that holds the shared key of an epoch never derives one for it.
         let c = derived_fed_at(1, T0 + 1);
         let shared = TicketKey::generate(Cipher::Aes128Cbc).unwrap();
@@ -1033,13 +1052,14 @@ mod tests {
         let ticket = current_name(&early, T0 + I + 1);
         let late = derived_fed_at(1, T0 + 2 * I + 1);
         assert_eq!(decision(&late, &ticket, T0 + 2 * I + 1), None, "nothing past is derived on its own");
-        assert_eq!(late.fall_back_for_past(T0 + 2 * I + 1).unwrap(), 3, "epochs e - 1, e and e + 1");
+        assert_eq!(late.fall_back_now(true, T0 + 2 * I + 1).unwrap(), 4, "the running epoch's, and e - 1, e and e + 1");
+        assert_eq!(late.fall_back_now(true, T0 + 2 * I + 1).unwrap(), 0, "once");
         assert_eq!(decision(&late, &ticket, T0 + 2 * I + 2), Some(Decision::Renew));
         // Opens only, counts nothing, and is never written back.
         assert_eq!(late.stats().fallback_keys, 0);
         assert!(late.with_epoch_key(T0 / I + 1, T0 + 2 * I + 2, |_| ()).unwrap().is_none());
         // A random fallback has no past to derive.
-        assert_eq!(fed_at(T0 + 2 * I).fall_back_for_past(T0 + 2 * I).unwrap(), 0);
+        assert_eq!(fed_at(T0 + 2 * I).fall_back_now(true, T0 + 2 * I).unwrap(), 0);
     }
 
     #[test]

@@ -90,7 +90,7 @@ impl Ring {
             // step_back has taken every key off the epoch numbering).
             let epoch = (now / interval + shift).max(current_epoch.unwrap_or(0));
             next_change = (now / interval + 1).saturating_mul(interval);
-            // A fed ring never makes past keys here: its feed has them (see fall_back_for_past).
+            // A fed ring never makes past keys here: its feed has them (see fall_back_now).
             let first = if self.source.reproducible() && !self.fed {
                 epoch.saturating_sub(self.schedule.live_previous_epochs()).max(shift)
             } else {
