@@ -9,8 +9,10 @@ const { describe, test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { setTimeout: sleep } = require('node:timers/promises')
 const { createClient } = require('redis')
-const { RedisKeyStore } = require('..')
+const diagnosticsChannel = require('node:diagnostics_channel')
+const { RedisKeyStore, attach } = require('..')
 const { startRedis } = require('../test-support/fleet.js')
+const { tlsServer, listen, connect, close } = require('../test-support/helpers.js')
 
 const wrapSecret = Buffer.alloc(32, 0x13)
 const INTERVAL = 1
@@ -42,11 +44,11 @@ describe('a fleet through Redis faults', () => {
     await redis?.stop()
   })
 
-  async function fleet() {
+  async function fleet(fallback) {
     const prefix = `faults-${++prefixes}:`
-    const stores = Array.from({ length: MEMBERS }, () => new RedisKeyStore({ url: redis.url, wrapSecret, prefix, timeout: 300 }))
+    const stores = Array.from({ length: MEMBERS }, () => new RedisKeyStore({ url: redis.url, wrapSecret, prefix, timeout: 300, fallback }))
     const rings = []
-    for (const store of stores) rings.push(await store.ring(SCHEDULE))
+    for (const [i, store] of stores.entries()) rings.push(await store.ring({ ...SCHEDULE, name: `member-${i}` }))
     return {
       stores,
       rings,
@@ -146,4 +148,46 @@ describe('a fleet through Redis faults', () => {
       await f.close()
     }
   })
+
+  for (const kind of ['derived', 'local']) {
+    test(`every fallback counted is published, as ${kind}, once it sealed a ticket`, async () => {
+      const f = await fleet(kind)
+      const messages = []
+      const onFallback = (m) => messages.push(m)
+      diagnosticsChannel.subscribe('tls-ticket-keys:fallback', onFallback)
+      const servers = f.rings.map((ring) => {
+        const server = tlsServer()
+        attach(server, ring)
+        return server
+      })
+      try {
+        const ports = await Promise.all(servers.map(listen))
+        await untilInto(0.5)
+        redis.signal('SIGSTOP')
+        // Handshakes on every member through the outage and past the two epochs held ahead.
+        const until = Date.now() + 3500
+        while (Date.now() < until) {
+          await Promise.all(ports.map((port) => connect(port)))
+          await sleep(100)
+        }
+        redis.signal('SIGCONT')
+        await sleep(1000) // a round of every feed, which publishes what was counted
+        const counted = f.rings.map((r) => r.stats().fallbackKeys)
+        assert.ok(counted.every((n) => n >= 1), `fallbacks: ${counted}`)
+        for (const ring of f.rings) {
+          const own = messages.filter((m) => m.ring === ring.name)
+          assert.deepEqual(own.map((m) => m.fallbackKeys), Array.from({ length: ring.stats().fallbackKeys }, (_, i) => i + 1))
+          assert.ok(own.every((m) => m.kind === kind && /^[0-9a-f]{32}$/.test(m.key)))
+        }
+        // Derived: every member sealed with the same keys; local: each with its own.
+        const keysOf = (ring) => messages.filter((m) => m.ring === ring.name).map((m) => m.key).join()
+        assert.equal(new Set(f.rings.map(keysOf)).size, kind === 'derived' ? 1 : MEMBERS)
+      } finally {
+        redis.signal('SIGCONT')
+        diagnosticsChannel.unsubscribe('tls-ticket-keys:fallback', onFallback)
+        await Promise.all(servers.map(close))
+        await f.close()
+      }
+    })
+  }
 })
