@@ -1,9 +1,9 @@
 //! A fed ring: keys that arrive from outside (a shared store, a cluster's primary) take their
 //! epoch's place in the schedule, and the ring's keys can be mirrored to another ring.
 
-use zeroize::Zeroizing;
-
 use std::sync::atomic::Ordering;
+
+use zeroize::Zeroizing;
 
 use super::{find, forget_unscheduled_copy, Mode, Origin, Ring, RingError, Role, Slot};
 use crate::key::{KeyError, TicketKey};
