@@ -6,10 +6,12 @@
 // key starts to encrypt (so at least a full interval before, whatever the round's jitter),
 // and every process loads the winner as a *next* key. Each round also writes back, with the
 // same SET NX, the keys a process holds for the running and the next epoch: a Redis that
-// restarted empty gets the fleet's keys again instead of new ones mid-epoch. Values are
-// sealed with AES-256-GCM in Rust under the wrapping secret, with the epoch and the prefix as
-// associated data: a Redis dump holds no usable key, and a value moved to another epoch does
-// not open. Redis expires each value once the tickets of its key have expired.
+// restarted empty gets the fleet's keys again instead of new ones mid-epoch; after an outage
+// it also writes back the keys of past epochs that are still live. Values are sealed with
+// AES-256-GCM in Rust under the wrapping secret, with the cipher, the epoch, the interval and
+// the prefix as associated data: a Redis dump holds no usable key, and a value moved to
+// another epoch, schedule or store does not open. Redis expires each value once the tickets
+// of its key have expired.
 //
 // When Redis is unreachable the ring keeps rotating: at a boundary with no agreed key it
 // falls back (counted in ring.stats().fallbackKeys once the key seals a ticket, and the
@@ -20,9 +22,11 @@
 // the fleet keeps resuming; once Redis answers, those keys are written back with the same
 // SET NX as any held key. With `fallback: 'local'` each member makes a random key of its own,
 // so the fleet splits for as long as Redis is away. A member never derives a key for an epoch
-// whose agreed key it holds: an outage covered by the keys held ahead costs nothing. No Redis error ever reaches a handshake, and no call waits on Redis
-// for longer than the store's `timeout`: a Redis that stops answering (SIGSTOP, a blackholed
-// network, a client's offline queue) counts as an error, like one that refuses.
+// whose agreed key it holds: an outage covered by the keys held ahead costs nothing.
+//
+// No Redis error ever reaches a handshake, and no call waits on Redis for longer than the
+// store's `timeout`: a Redis that stops answering (SIGSTOP, a blackholed network, a client's
+// offline queue) counts as an error, like one that refuses.
 
 const { inspect } = require('node:util')
 const binding = require('../binding.js')
