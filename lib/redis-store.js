@@ -126,7 +126,7 @@ class RedisKeyStore {
   // What a Feed may call: the store's Redis work, kept off its public surface.
   #access = {
     fetch: (ring, epoch, deadline) => this.#fetch(ring, epoch, deadline),
-    agree: (ring, epoch, deadline) => this.#agree(ring, epoch, deadline),
+    agree: (ring, epoch, deadline, options) => this.#agree(ring, epoch, deadline, options),
     writeBack: (ring, epoch, deadline) => this.#agree(ring, epoch, deadline, { heldOnly: true }),
     noteError: (err, operation, ring) => this.#failed(err, operation, [ring.name]),
     deadline: () => Date.now() + this.#timeout,
@@ -304,9 +304,10 @@ class RedisKeyStore {
    * of an epoch under way); else a new one. SET NX decides between processes. A lost SET NX
    * is always followed by a GET, also for a key the ring took from Redis before: a process
    * that joined after Redis was emptied may have set another one meanwhile. `heldOnly`: for
-   * a past epoch, write back the key the ring holds, and never make one.
+   * a past epoch, write back the key the ring holds, and never make one. `proposeFallback`:
+   * propose the fleet's fallback key rather than a random one (see Feed).
    */
-  async #agree(ring, epoch, deadline, { heldOnly = false } = {}) {
+  async #agree(ring, epoch, deadline, { heldOnly = false, proposeFallback = false } = {}) {
     const { cipher, rotationInterval, ticketLifetime } = ring
     const redisKey = this.#redisKey(ring, epoch)
     // Kept until every ticket of this key has expired, with one interval to spare.
@@ -314,7 +315,11 @@ class RedisKeyStore {
     if (ttl <= 0) return
     const held = callNative(() => nativeOf(ring).sealHeld(this.#wrapper, this.#prefix, epoch))
     if (held === null && heldOnly) return
-    const candidate = held ?? callNative(() => this.#wrapper.sealFresh(cipher, this.#prefix, epoch, rotationInterval))
+    let candidate = held
+    if (candidate === null && proposeFallback) {
+      candidate = callNative(() => nativeOf(ring).sealFallback(this.#wrapper, this.#prefix, epoch))
+    }
+    candidate ??= callNative(() => this.#wrapper.sealFresh(cipher, this.#prefix, epoch, rotationInterval))
     const won = await this.#redis(deadline, 'setNX', redisKey, candidate.toString('base64'), ttl)
     let value = candidate
     if (!won) {
@@ -380,6 +385,11 @@ class Feed {
     let ok = true
     if (ring.destroyed) return this.stop()
     const epoch = Math.floor(nowSeconds() / ring.rotationInterval)
+    // The first round that reaches Redis after an outage proposes the fleet's fallback key for
+    // the epoch that begins next instead of a random one: members that hear from Redis a little
+    // later (their retry, their reconnection) derive that same key at its boundary. The epoch
+    // after it is agreed a full interval ahead, as random as ever.
+    const afterOutage = this.#writeBackPast
     if (!this.#caughtUp) {
       // Tickets that other processes (or this one before a restart) sealed in recent epochs
       // are still live: fetch those keys once, without ever making new past keys.
@@ -405,7 +415,7 @@ class Feed {
       // A Redis that did not answer in time will not answer the next call either.
       if (!ok) break
       try {
-        await this.#store.agree(ring, e, deadline)
+        await this.#store.agree(ring, e, deadline, { proposeFallback: afterOutage && e === epoch + 1 })
       } catch (err) {
         this.#store.noteError(err, 'agree', ring)
         ok = false

@@ -187,6 +187,17 @@ impl NativeRing {
         Ok(sealed.transpose().map_err(key_error)?.map(Buffer::from))
     }
 
+    /// The fallback key of `epoch`, sealed as `sealHeld` seals, or null when the ring's
+    /// fallbacks are random: what a member proposes for the next epoch after an outage.
+    #[napi]
+    pub fn seal_fallback(&self, wrapper: &NativeWrapper, prefix: String, epoch: f64) -> Result<Option<Buffer>> {
+        let _scrub = StackScrub;
+        let epoch = whole_seconds("epoch", epoch)?;
+        let interval = self.ring.schedule().rotation_interval;
+        let sealed = self.ring.with_fallback_key(epoch, |key| wrapper.wrapper.seal(key, &prefix, epoch, interval)).map_err(ring_error)?;
+        Ok(sealed.transpose().map_err(key_error)?.map(Buffer::from))
+    }
+
     /// The key of every epoch held, sealed to one cluster worker's public key.
     #[napi]
     pub fn seal_epoch_keys_to(&self, worker_public_key: BufferSlice) -> Result<Buffer> {

@@ -126,6 +126,21 @@ impl Ring {
         Ok(made)
     }
 
+    /// Runs `read` with the fallback key of `epoch`, if the ring's fallback source is one every
+    /// member derives alike: what a member that hears from its store again proposes for the
+    /// epoch that begins next, since members that have not heard yet make the same key at its
+    /// boundary. The key is wiped when `read` returns.
+    pub fn with_fallback_key<R>(&self, epoch: u64, read: impl FnOnce(&TicketKey) -> R) -> Result<Option<R>, RingError> {
+        if self.is_destroyed() {
+            return Err(RingError::Destroyed);
+        }
+        if !self.fed || !self.source.reproducible() {
+            return Ok(None);
+        }
+        let key = self.source.key_for_epoch(epoch, self.cipher)?;
+        Ok(Some(read(&key)))
+    }
+
     /// The keys of every epoch the ring holds, in its layout, for mirroring it elsewhere.
     pub fn epoch_keys(&self, now: u64) -> Result<Vec<(u64, Zeroizing<Vec<u8>>)>, RingError> {
         let inner = self.read_at(now)?;

@@ -1054,6 +1054,10 @@ mod tests {
         assert_eq!(decision(&late, &ticket, T0 + 2 * I + 1), None, "nothing past is derived on its own");
         assert_eq!(late.fall_back_now(true, T0 + 2 * I + 1).unwrap(), 4, "the running epoch's, and e - 1, e and e + 1");
         assert_eq!(late.fall_back_now(true, T0 + 2 * I + 1).unwrap(), 0, "once");
+        // What it proposes for the next epoch once its store answers: what the others derive.
+        let proposed = late.with_fallback_key(T0 / I + 3, |k| *k.name()).unwrap();
+        assert_eq!(proposed, Some(current_name(&early, T0 + 3 * I + 1)));
+        assert_eq!(fed_at(T0).with_fallback_key(T0 / I + 1, |k| *k.name()).unwrap(), None, "random fallbacks propose nothing");
         assert_eq!(decision(&late, &ticket, T0 + 2 * I + 2), Some(Decision::Renew));
         // Opens only, counts nothing, and is never written back.
         assert_eq!(late.stats().fallback_keys, 0);
