@@ -273,8 +273,9 @@ export interface RedisKeyStoreOptions {
    * The key a ring uses for an epoch whose key Redis has not agreed in time (an outage longer
    * than the two epochs held ahead). `'derived'`: derived (HKDF-SHA256) from `wrapSecret`,
    * `prefix`, `rotationInterval`, the cipher and the epoch, the same in every member, so the
-   * fleet keeps resuming; written back to Redis once it answers. Whoever holds `wrapSecret`
-   * can compute the keys of those epochs. `'local'`: a random key of the member's own, so
+   * fleet keeps resuming; written back to Redis once it answers (the epoch that begins next
+   * then is sealed with the derived key too). Whoever holds `wrapSecret` can compute the keys
+   * of those epochs. `'local'`: a random key of the member's own, so
    * the fleet splits while Redis is away. A member that holds the agreed key never derives one.
    * @default 'derived'
    * @throws {TypeError} ERR_INVALID_ARG_VALUE for anything else
