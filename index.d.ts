@@ -90,7 +90,9 @@ export interface TicketKeyStats {
   expired: number
   /**
    * For rings fed by a RedisKeyStore or a cluster's primary: keys the ring made itself
-   * because the feed had not delivered in time (one at start-up, before the store answers).
+   * because the feed had not delivered in time, counted when such a key seals its first
+   * ticket (a start-up key that the feed replaced in time is none). 0 on a healthy fleet, and
+   * after an outage covered by the keys held ahead.
    */
   fallbackKeys: number
 }
@@ -279,22 +281,35 @@ export interface RedisKeyStoreOptions {
    * not one per failed command. @default true
    */
   warnings?: boolean
+  /**
+   * The key a ring uses for an epoch whose key Redis has not agreed in time (an outage longer
+   * than the two epochs held ahead). `'derived'`: derived (HKDF-SHA256) from `wrapSecret`,
+   * `prefix`, `rotationInterval`, the cipher and the epoch, the same in every member, so the
+   * fleet keeps resuming; written back to Redis once it answers (the epoch that begins next
+   * then is sealed with the derived key too). Whoever holds `wrapSecret` can compute the keys
+   * of those epochs. `'local'`: a random key of the member's own, so
+   * the fleet splits while Redis is away. A member that holds the agreed key never derives one.
+   * @default 'derived'
+   * @throws {TypeError} ERR_INVALID_ARG_VALUE for anything else
+   */
+  fallback?: 'derived' | 'local'
 }
 
 /**
  * Random epoch keys agreed through Redis, for forward secrecy across a fleet: for each epoch
  * the first process to `SET ... NX EX` wins, one epoch before the key starts to encrypt, and
  * every process loads it as its next key. Values are sealed (AES-256-GCM, epoch and prefix as
- * associated data), so a Redis dump holds no usable key; Redis expires them once their
- * tickets have. While Redis is unreachable the rings rotate on local keys, and take the
- * shared ones again when it answers. With `url` it needs the `redis` package (node-redis 5 or
+ * associated data, with the cipher and the interval), so a Redis dump holds no usable key;
+ * Redis expires them once their tickets have. While Redis is unreachable the rings rotate on
+ * fallback keys (see `fallback`), and take the shared ones again when it answers. With `url` it needs the `redis` package (node-redis 5 or
  * later); with `client`, the library of that client (node-redis or ioredis).
  */
 export declare class RedisKeyStore {
   constructor(options: RedisKeyStoreOptions)
   /**
    * A ring kept fed from Redis. Resolves within `timeout`, also while Redis is unreachable or
-   * not answering: the ring then starts on local keys (counted in its `fallbackKeys`).
+   * not answering: the ring then starts on a fallback key (counted in its `fallbackKeys`
+   * once it seals a ticket).
    */
   ring(options?: Omit<TicketKeyRingOptions, 'keys' | 'secret'>): Promise<TicketKeyRing>
   /** Epochs agreed, races won by this process, Redis errors, and stored values that did not open. */
@@ -309,6 +324,8 @@ export declare class RedisKeyStore {
   readonly closed: boolean
   /** Milliseconds any Redis call may take before it counts as failed. */
   readonly timeout: number
+  /** What a ring uses for an epoch Redis did not agree in time. */
+  readonly fallback: 'derived' | 'local'
 }
 
 export interface SessionCacheOptions {
@@ -528,11 +545,19 @@ export interface RotateMessage {
   cause: 'schedule' | 'rotate' | 'setTicketKeys' | 'feed'
 }
 
-/** `tls-ticket-keys:fallback`: a fed ring rotated on a key of its own, because its feed was late. */
+/**
+ * `tls-ticket-keys:fallback`: a fed ring sealed its first ticket with a key it made itself,
+ * because its feed was late; published within a round of the feed (or at the next boundary).
+ */
 export interface FallbackMessage {
   ring: string
-  /** The name of the local key, now current. */
+  /** The name of that key. */
   key: string
+  /**
+   * `'derived'`: the key every member of a RedisKeyStore fleet derives alike for that epoch;
+   * `'local'`: a random key of this process (`fallback: 'local'`, or a cluster worker).
+   */
+  kind: 'derived' | 'local'
   /** `ring.stats().fallbackKeys` after it. */
   fallbackKeys: number
 }

@@ -27,8 +27,11 @@ describe('TicketKeyRing.forCluster', () => {
       assert.notEqual(early[0][0], late[late.length - 1][0], 'the keys rotated in between')
       // Each worker's ring has the name of the primary ring it mirrors, and publishes the rotations it follows: the ones it saw
       // at epoch boundaries, not its first keys from the primary.
-      for (const { ring, rotations } of report.diagnostics) {
+      for (const { ring, rotations, fallbacks, fallbackKeys } of report.diagnostics) {
         assert.equal(ring, 'cluster-worker')
+        // The primary fed every worker in time: nothing fell back, and nothing says it did.
+        assert.equal(fallbackKeys, 0)
+        assert.deepEqual(fallbacks, [])
         assert.ok(rotations.length >= 2, JSON.stringify(rotations))
         assert.ok(rotations.every(([name, cause]) => name === 'cluster-worker' && (cause === 'schedule' || cause === 'feed')),
           JSON.stringify(rotations))

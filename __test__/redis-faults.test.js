@@ -9,8 +9,10 @@ const { describe, test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { setTimeout: sleep } = require('node:timers/promises')
 const { createClient } = require('redis')
-const { RedisKeyStore } = require('..')
+const diagnosticsChannel = require('node:diagnostics_channel')
+const { RedisKeyStore, attach } = require('..')
 const { startRedis } = require('../test-support/fleet.js')
+const { tlsServer, listen, connect, close } = require('../test-support/helpers.js')
 
 const wrapSecret = Buffer.alloc(32, 0x13)
 const INTERVAL = 1
@@ -42,11 +44,11 @@ describe('a fleet through Redis faults', () => {
     await redis?.stop()
   })
 
-  async function fleet() {
+  async function fleet(fallback) {
     const prefix = `faults-${++prefixes}:`
-    const stores = Array.from({ length: MEMBERS }, () => new RedisKeyStore({ url: redis.url, wrapSecret, prefix, timeout: 300 }))
+    const stores = Array.from({ length: MEMBERS }, () => new RedisKeyStore({ url: redis.url, wrapSecret, prefix, timeout: 300, fallback }))
     const rings = []
-    for (const store of stores) rings.push(await store.ring(SCHEDULE))
+    for (const [i, store] of stores.entries()) rings.push(await store.ring({ ...SCHEDULE, name: `member-${i}` }))
     return {
       stores,
       rings,
@@ -123,23 +125,69 @@ describe('a fleet through Redis faults', () => {
     }
   })
 
-  test('a Redis that stops for several epochs: errors count, and the fleet agrees again once it answers', async () => {
+  test('a Redis that stops for several epochs: errors count, the fleet agrees on derived keys meanwhile, and on shared ones once it answers', async () => {
     const f = await fleet()
     try {
       await untilInto(0.5)
+      const held = new Set(f.rings.flatMap((r) => r.keys().map((k) => k.name)))
       redis.signal('SIGSTOP')
-      // Longer than the two epochs held ahead: every ring falls back to a key of its own.
-      await sleep(3500)
+      // Longer than the two epochs held ahead: every ring derives the same fallback key.
+      await sleep(3200)
+      assert.equal(f.agreed(), true, `current keys: ${f.rings.map(currentName).join(' ')}`)
+      assert.equal(held.has(currentName(f.rings[0])), false, 'a key none of them held before the outage')
+      await sleep(300)
       redis.signal('SIGCONT')
       for (const store of f.stores) assert.ok(store.stats().redisErrors >= 1, 'the stall counted as Redis errors')
-      const fellBack = fallbacks(f.rings)
+      // No ticket was sealed here (no server): a fallback counts only once it seals one.
+      assert.equal(fallbacks(f.rings), 0)
       // A round is tried again within half a second of failing: the next epoch is agreed.
       await untilInto(0.5, 2)
       assert.equal(f.agreed(), true, `current keys: ${f.rings.map(currentName).join(' ')}`)
-      assert.ok(fellBack > MEMBERS, 'the rings rotated on local keys meanwhile')
     } finally {
       redis.signal('SIGCONT')
       await f.close()
     }
   })
+
+  for (const kind of ['derived', 'local']) {
+    test(`every fallback counted is published, as ${kind}, once it sealed a ticket`, async () => {
+      const f = await fleet(kind)
+      const messages = []
+      const onFallback = (m) => messages.push(m)
+      diagnosticsChannel.subscribe('tls-ticket-keys:fallback', onFallback)
+      const servers = f.rings.map((ring) => {
+        const server = tlsServer()
+        attach(server, ring)
+        return server
+      })
+      try {
+        const ports = await Promise.all(servers.map(listen))
+        await untilInto(0.5)
+        redis.signal('SIGSTOP')
+        // Handshakes on every member through the outage and past the two epochs held ahead.
+        const until = Date.now() + 3500
+        while (Date.now() < until) {
+          await Promise.all(ports.map((port) => connect(port)))
+          await sleep(100)
+        }
+        redis.signal('SIGCONT')
+        await sleep(1000) // a round of every feed, which publishes what was counted
+        const counted = f.rings.map((r) => r.stats().fallbackKeys)
+        assert.ok(counted.every((n) => n >= 1), `fallbacks: ${counted}`)
+        for (const ring of f.rings) {
+          const own = messages.filter((m) => m.ring === ring.name)
+          assert.deepEqual(own.map((m) => m.fallbackKeys), Array.from({ length: ring.stats().fallbackKeys }, (_, i) => i + 1))
+          assert.ok(own.every((m) => m.kind === kind && /^[0-9a-f]{32}$/.test(m.key)))
+        }
+        // Derived: every member sealed with the same keys; local: each with its own.
+        const keysOf = (ring) => messages.filter((m) => m.ring === ring.name).map((m) => m.key).join()
+        assert.equal(new Set(f.rings.map(keysOf)).size, kind === 'derived' ? 1 : MEMBERS)
+      } finally {
+        redis.signal('SIGCONT')
+        diagnosticsChannel.unsubscribe('tls-ticket-keys:fallback', onFallback)
+        await Promise.all(servers.map(close))
+        await f.close()
+      }
+    })
+  }
 })

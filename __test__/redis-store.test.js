@@ -6,7 +6,9 @@
 const { describe, test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { createClient } = require('redis')
+const diagnosticsChannel = require('node:diagnostics_channel')
 const { RedisKeyStore, attach, generateTicketKeys } = require('..')
+const binding = require('../binding.js')
 const { tlsServer, listen, close, connect } = require('../test-support/helpers.js')
 const { startRedis, freePort } = require('../test-support/fleet.js')
 
@@ -69,7 +71,9 @@ describe('RedisKeyStore', () => {
       const b = await theirs.ring({ rotationInterval: 60 })
       assert.notEqual(currentName(a), currentName(b))
       assert.equal(theirs.stats().unopenable, 3)
-      assert.equal(b.stats().fallbackKeys, 1, 'it rotates on a local key instead')
+      // It encrypts with a key of its own instead (a fallback once it seals a ticket).
+      assert.equal(b.stats().fallbackKeys, 0)
+      assert.ok(!a.keys().some((k) => k.name === currentName(b)), 'derived from its own wrapping secret')
     } finally {
       await Promise.all([ours.close(), theirs.close()])
     }
@@ -81,14 +85,15 @@ describe('RedisKeyStore', () => {
       const ring = await store.ring({ rotationInterval: 60 })
       assert.equal(ring.keys().filter((k) => k.state === 'current').length, 1)
       assert.ok(store.stats().redisErrors > 0)
-      // One local key, or two if an epoch boundary fell while ring() waited.
-      assert.ok(ring.stats().fallbackKeys >= 1)
+      assert.equal(ring.stats().fallbackKeys, 0, 'counted once it seals a ticket')
       const server = tlsServer()
       attach(server, ring)
       try {
         const port = await listen(server)
         const first = await connect(port)
         assert.equal((await connect(port, { session: first.session })).reused, true)
+        // One fallback key, or two if an epoch boundary fell between the handshakes.
+        assert.ok(ring.stats().fallbackKeys >= 1)
       } finally {
         await close(server)
       }
@@ -107,5 +112,68 @@ describe('RedisKeyStore', () => {
     await assert.rejects(store.ring({ rotationInterval: 0 }), { code: 'ERR_OUT_OF_RANGE' })
     await store.close()
     await assert.rejects(store.ring(), { code: 'ERR_INVALID_STATE' })
+    for (const fallback of ['Derived', 'random', '', null, 1, true, {}]) {
+      assert.throws(() => new RedisKeyStore({ url: redis.url, wrapSecret, fallback }), { code: 'ERR_INVALID_ARG_VALUE' })
+    }
+    assert.equal(new RedisKeyStore({ url: redis.url, wrapSecret }).fallback, 'derived')
+    assert.equal(new RedisKeyStore({ url: redis.url, wrapSecret, fallback: 'local' }).fallback, 'local')
+  })
+
+  test('a healthy start counts no fallback, also once the ring seals tickets, and publishes none', async () => {
+    const fallbacks = []
+    const onFallback = (m) => fallbacks.push(m)
+    diagnosticsChannel.subscribe('tls-ticket-keys:fallback', onFallback)
+    const store = new RedisKeyStore({ url: redis.url, wrapSecret, prefix: 'healthy:' })
+    const server = tlsServer()
+    try {
+      const ring = await store.ring({ rotationInterval: 60 })
+      assert.equal(store.stats().redisErrors, 0)
+      assert.equal(ring.stats().fallbackKeys, 0)
+      attach(server, ring)
+      const port = await listen(server)
+      const first = await connect(port)
+      assert.equal((await connect(port, { session: first.session })).reused, true)
+      assert.ok(ring.stats().issued >= 1)
+      assert.equal(ring.stats().fallbackKeys, 0)
+      await new Promise((resolve) => setTimeout(resolve, 700)) // past a retry round of the feed
+      assert.deepEqual(fallbacks, [])
+    } finally {
+      diagnosticsChannel.unsubscribe('tls-ticket-keys:fallback', onFallback)
+      await close(server)
+      await store.close()
+    }
+  })
+
+  test('two fleets sharing a prefix and a wrapping secret but not the interval do not fight, and never open each other\'s values', async () => {
+    const prefix = 'interval:'
+    const fleet = (rotationInterval) => Promise.all([0, 1].map(async () => {
+      const store = new RedisKeyStore({ url: redis.url, wrapSecret, prefix, timeout: 500 })
+      return { store, ring: await store.ring({ rotationInterval, ticketLifetime: 4 * rotationInterval }) }
+    }))
+    const [a, b] = [await fleet(1), await fleet(2)]
+    const members = [...a, ...b]
+    const client = createClient({ url: redis.url })
+    await client.connect()
+    try {
+      // A value sealed for epoch e + 3 of a fleet rotating every 2 s, copied to the key the
+      // 1 s fleet agrees epoch e + 3 under (its Redis key names the interval; the seal did not).
+      const { cipher } = a[0].ring
+      const epoch = Math.floor(Date.now() / 1000) + 3
+      const copied = new binding.NativeWrapper(wrapSecret).sealFresh(cipher, prefix, epoch, 2)
+      await client.set(`${prefix}${cipher}:1:${epoch}`, copied.toString('base64'), { EX: 30 })
+      // Through that epoch and a boundary more.
+      await new Promise((resolve) => setTimeout(resolve, (epoch + 1.5) * 1000 - Date.now()))
+      assert.ok(a.every((m) => m.store.stats().unopenable >= 1), 'the copy was refused')
+      assert.equal(new Set(a.map((m) => currentName(m.ring))).size, 1, 'the 1 s fleet agrees')
+      assert.equal(new Set(b.map((m) => currentName(m.ring))).size, 1, 'the 2 s fleet agrees')
+      assert.notEqual(currentName(a[0].ring), currentName(b[0].ring))
+      // Each fleet only ever touched its own values: no fight over them.
+      assert.ok(b.every((m) => m.store.stats().unopenable === 0))
+      assert.ok(members.every((m) => m.store.stats().redisErrors === 0))
+    } finally {
+      await client.quit()
+      await Promise.all(members.map((m) => m.store.close()))
+      members.forEach((m) => m.ring.destroy())
+    }
   })
 })

@@ -152,7 +152,8 @@ function workerRing(TicketKeyRing, name, channel) {
         if (ring === null) {
           const schedule = scheduleOf(message)
           if (schedule === null) return
-          fresh = new TicketKeyRing({ ...schedule, name }, kFed)
+          // Late keys from the primary: random keys of its own meanwhile.
+          fresh = new TicketKeyRing({ ...schedule, name }, { [kFed]: { fallback: 'local' } })
         }
         const target = ring ?? fresh
         callNative(() => nativeOf(target).offerSealed(inbox, Buffer.from(message.sealed, 'base64'), channel))

@@ -5,7 +5,7 @@
 // key byte, a Redis URL or a password.
 //
 //   tls-ticket-keys:rotate       { ring, current, previous, keys: [{ name, state }], cause }
-//   tls-ticket-keys:fallback     { ring, key, fallbackKeys }
+//   tls-ticket-keys:fallback     { ring, key, kind, fallbackKeys }
 //   tls-ticket-keys:refused      { ring, server, reason }
 //   tls-ticket-keys:store-error  { rings, operation, error: { name, code, message } }
 
@@ -25,24 +25,31 @@ const REFUSAL_REASONS = ['unknownKey', 'expiredKey', 'notResumed']
 
 /**
  * Watches one ring's keys for the changes the JavaScript side can see: the current key
- * changing (rotate), and a fed ring making its own key because its feed was late (fallback).
- * The Rust ring rotates by itself at each lookup; `check()` runs after every call that can
- * change the keys (rotate(), setTicketKeys(), a feed's offer) and from the ring's timer, which
- * fires just after each epoch boundary. The ring's first keys are not a change.
+ * changing (rotate), and a fed ring sealing with a key it made itself because its feed was
+ * late (fallback). The Rust ring rotates by itself at each lookup, and counts a fallback key
+ * when it seals its first ticket; `check()` runs after every call that can change the keys
+ * (rotate(), setTicketKeys(), a feed's offer) and from the ring's timer, which fires just after
+ * each epoch boundary, and `checkFallbacks()` after each round of a feed, so that every
+ * fallback counted is published within a round or a boundary. The ring's first keys are not a
+ * change.
  */
 class KeyWatcher {
   #ringName
   #current
   #fallbackKeys
+  #fallbackKind
   #publishing
 
   /**
    * `native`: the Rust ring, as it is at the ring's creation. Without `publishing`, changes are
    * followed but not published until startPublishing() (a fed ring, until its feed delivered).
+   * `fallbackKind`: what a fed ring's fallback keys are, 'derived' (alike in every member of a
+   * fleet) or 'local' (random, its own).
    */
-  constructor(ringName, native, { publishing }) {
+  constructor(ringName, native, { publishing, fallbackKind = 'local' }) {
     this.#ringName = ringName
     this.#publishing = publishing
+    this.#fallbackKind = fallbackKind
     this.#current = currentName(native.keys())
     this.#fallbackKeys = native.stats().fallbackKeys
   }
@@ -62,19 +69,26 @@ class KeyWatcher {
       return
     }
     const current = currentName(keys)
-    const fallbackKeys = native.stats().fallbackKeys
     const previous = this.#current
-    const madeLocally = fallbackKeys > this.#fallbackKeys
     this.#current = current
-    this.#fallbackKeys = fallbackKeys
-    if (current === previous || !this.#publishing) return
-    if (channels.rotate.hasSubscribers) {
+    if (current !== previous && this.#publishing && channels.rotate.hasSubscribers) {
       channels.rotate.publish({
         ring: this.#ringName, current, previous, keys: keys.map(({ name, state }) => ({ name, state })), cause,
       })
     }
-    if (madeLocally && channels.fallback.hasSubscribers) {
-      channels.fallback.publish({ ring: this.#ringName, key: current, fallbackKeys })
+    this.checkFallbacks(native)
+  }
+
+  /** One message per fallback counted since the last look (never more than one in practice). */
+  checkFallbacks(native) {
+    if (native.destroyed) return
+    const fallbackKeys = native.stats().fallbackKeys
+    const counted = fallbackKeys - this.#fallbackKeys
+    this.#fallbackKeys = fallbackKeys
+    if (counted <= 0 || !this.#publishing || !channels.fallback.hasSubscribers) return
+    const key = native.lastFallbackKey ?? this.#current
+    for (let n = fallbackKeys - counted + 1; n <= fallbackKeys; n++) {
+      channels.fallback.publish({ ring: this.#ringName, key, kind: this.#fallbackKind, fallbackKeys: n })
     }
   }
 }

@@ -10,14 +10,18 @@ const CIPHERS = ['aes-128-cbc', 'aes-256-cbc']
 const LAYOUT = { 'aes-128-cbc': 48, 'aes-256-cbc': 80 }
 const RING_OPTIONS = ['rotationInterval', 'ticketLifetime', 'secret', 'keys', 'cipher', 'name', 'scope', 'previousSecrets']
 
-// Passed by the store and the cluster code to make a ring that is fed keys from outside.
+// Passed by the store and the cluster code to make a ring that is fed keys from outside:
+// new TicketKeyRing(options, { [kFed]: { fallback, makeNative? } }), where `fallback` says what
+// the ring does when its feed is late ('derived' or 'local', for the diagnostics) and
+// `makeNative(cipher, rotationInterval, ticketLifetime)` makes the Rust ring (by default one
+// that falls back to random keys).
 const kFed = Symbol('fed ring')
 // The second argument of TicketKeyRing's constructor for a ring of explicit keys that also
 // holds announced next keys (a HAProxy file's last line): { [kNextKeys]: Buffer }.
 const kNextKeys = Symbol('next keys')
 
 const natives = new WeakMap()
-// ring -> its KeyWatcher's hooks for the feeds: { offered(), ready() } (diagnostics.js).
+// ring -> its KeyWatcher's hooks for the feeds: { offered(), roundDone(), ready() } (diagnostics.js).
 const keyWatchers = new WeakMap()
 // ring -> the attachments serving its tickets ({ server, stats() }), for metrics.
 const attachmentsByRing = new WeakMap()
@@ -52,6 +56,11 @@ function runDestroyHooks(ring) {
 /** Tells the ring that a feed changed its keys, for the rotate and fallback diagnostics. */
 function keysOffered(ring) {
   keyWatchers.get(ring)?.offered()
+}
+
+/** Tells the ring that its feed finished a round: fallbacks counted meanwhile are published. */
+function feedRoundDone(ring) {
+  keyWatchers.get(ring)?.roundDone()
 }
 
 /**
@@ -99,6 +108,7 @@ function msUntilMidEpoch(rotationIntervalSeconds) {
 }
 
 module.exports = {
-  CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, bindNative, whenDestroyed, runDestroyHooks, nativeOf, keysOffered, fedRingReady, registerAttachment, unregisterAttachment, attachmentsOf,
+  CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, bindNative, whenDestroyed, runDestroyHooks, nativeOf, keysOffered, feedRoundDone, fedRingReady,
+  registerAttachment, unregisterAttachment, attachmentsOf,
   msUntilMidEpoch, msUntilNextEpoch,
 }

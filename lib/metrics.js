@@ -29,7 +29,7 @@ const FAMILIES = [
   ringCounter('tickets_renewed', 'renewed', 'Tickets opened with a previous key and renewed under the current one.'),
   ringCounter('tickets_unknown_key', 'unknownKey', 'Tickets under a key the ring never held.'),
   ringCounter('tickets_expired_key', 'expired', 'Tickets under a key the ring held and wiped.'),
-  ringCounter('fallback_keys', 'fallbackKeys', 'Keys a fed ring made itself because its feed was late.'),
+  ringCounter('fallback_keys', 'fallbackKeys', 'Keys a fed ring made itself because its feed was late, counted when each sealed its first ticket.'),
   {
     name: 'tls_ticket_keys_keys', type: 'gauge', help: 'Keys held, by state.', labelNames: ['ring', 'state'],
     samples: (s) => KEY_STATES.map((state) => [{ ring: s.ring, state }, s.keys.filter((k) => k.state === state).length]),

@@ -6,27 +6,38 @@
 // key starts to encrypt (so at least a full interval before, whatever the round's jitter),
 // and every process loads the winner as a *next* key. Each round also writes back, with the
 // same SET NX, the keys a process holds for the running and the next epoch: a Redis that
-// restarted empty gets the fleet's keys again instead of new ones mid-epoch. Values are
-// sealed with AES-256-GCM in Rust under the wrapping secret, with the epoch and the prefix as
-// associated data: a Redis dump holds no usable key, and a value moved to another epoch does
-// not open. Redis expires each value once the tickets of its key have expired.
+// restarted empty gets the fleet's keys again instead of new ones mid-epoch; after an outage
+// it also writes back the keys of past epochs that are still live. Values are sealed with
+// AES-256-GCM in Rust under the wrapping secret, with the cipher, the epoch, the interval and
+// the prefix as associated data: a Redis dump holds no usable key, and a value moved to
+// another epoch, schedule or store does not open. Redis expires each value once the tickets
+// of its key have expired.
 //
-// When Redis is unreachable the ring keeps rotating with keys of its own (counted in
-// ring.stats().fallbackKeys and store.stats().redisErrors) and takes the shared ones again
-// once Redis answers. No Redis error ever reaches a handshake, and no call waits on Redis
-// for longer than the store's `timeout`: a Redis that stops answering (SIGSTOP, a blackholed
-// network, a client's offline queue) counts as an error, like one that refuses.
+// When Redis is unreachable the ring keeps rotating: at a boundary with no agreed key it
+// falls back (counted in ring.stats().fallbackKeys once the key seals a ticket, and the
+// outage in store.stats().redisErrors) and takes the shared keys again once Redis answers.
+// With `fallback: 'derived'` (the default) the fallback key of an epoch is derived in Rust
+// from the wrapping secret, the prefix, the interval, the cipher and the epoch, so every
+// member that falls back for it, also one started during the outage, makes the same key and
+// the fleet keeps resuming; once Redis answers, those keys are written back with the same
+// SET NX as any held key. With `fallback: 'local'` each member makes a random key of its own,
+// so the fleet splits for as long as Redis is away. A member never derives a key for an epoch
+// whose agreed key it holds: an outage covered by the keys held ahead costs nothing.
+//
+// No Redis error ever reaches a handshake, and no call waits on Redis for longer than the
+// store's `timeout`: a Redis that stops answering (SIGSTOP, a blackholed network, a client's
+// offline queue) counts as an error, like one that refuses.
 
 const { inspect } = require('node:util')
 const binding = require('../binding.js')
 const { TicketKeyRing } = require('./ring.js')
-const { kFed, nativeOf, msUntilNextEpoch, keysOffered, fedRingReady } = require('./internal.js')
+const { kFed, nativeOf, msUntilNextEpoch, keysOffered, feedRoundDone, fedRingReady } = require('./internal.js')
 const { publishStoreError } = require('./diagnostics.js')
 const { wrapRedisClient, OwnRedisClient } = require('./redis-client.js')
 const { OutageWarnings } = require('./outage-warnings.js')
 const {
   callNative, invalidArgValue, invalidState, validateObject, validateKeyBytes, invalidArgType, validateInteger,
-  validateOptionNames, refuseAllZero,
+  validateOneOf, validateOptionNames, refuseAllZero,
 } = require('./errors.js')
 
 // The longest our own client waits for a connection.
@@ -40,7 +51,9 @@ const MAX_ROUND_JITTER_MS = 500
 const EPOCHS_AHEAD = 2
 const DEFAULT_TIMEOUT_MS = 3000
 const MAX_TIMEOUT_MS = 60_000
-const STORE_OPTIONS = ['url', 'client', 'wrapSecret', 'prefix', 'timeout', 'warnings']
+const STORE_OPTIONS = ['url', 'client', 'wrapSecret', 'prefix', 'timeout', 'warnings', 'fallback']
+// What a ring does at a boundary whose key Redis has not agreed: see the top of this file.
+const FALLBACKS = ['derived', 'local']
 const URL_SCHEMES = ['redis:', 'rediss:']
 
 function untilDeadline(deadline) {
@@ -102,6 +115,7 @@ class RedisKeyStore {
   #ownClient
   #wrapper
   #prefix
+  #fallback
   #feeds = new Set()
   #closed = false
   #connecting = null
@@ -115,22 +129,27 @@ class RedisKeyStore {
   // What a Feed may call: the store's Redis work, kept off its public surface.
   #access = {
     fetch: (ring, epoch, deadline) => this.#fetch(ring, epoch, deadline),
-    agree: (ring, epoch, deadline) => this.#agree(ring, epoch, deadline),
+    agree: (ring, epoch, deadline, options) => this.#agree(ring, epoch, deadline, options),
+    writeBack: (ring, epoch, deadline) => this.#agree(ring, epoch, deadline, { heldOnly: true }),
     noteError: (err, operation, ring) => this.#failed(err, operation, [ring.name]),
     deadline: () => Date.now() + this.#timeout,
   }
 
   /**
-   * @param {{ url?: string, wrapSecret: Buffer, prefix?: string, client?: object, timeout?: number }} options
+   * @param {{ url?: string, wrapSecret: Buffer, prefix?: string, client?: object, timeout?: number,
+   *   fallback?: 'derived' | 'local' }} options
    *   `client`: a node-redis or ioredis client to use instead of one made from `url` (see
    *   redis-client.js for which); it is not closed.
    *   `timeout`: milliseconds any Redis call may take before it counts as failed.
+   *   `fallback`: the key of an epoch Redis did not agree in time: 'derived' (the default),
+   *   alike in every member; 'local', random and the member's own.
    */
   constructor(options = {}) {
     validateObject(options, 'options')
     validateOptionNames(options, 'options', STORE_OPTIONS)
     this.#timeout = options.timeout === undefined ? DEFAULT_TIMEOUT_MS
       : validateInteger(options.timeout, 'options.timeout', 1, MAX_TIMEOUT_MS)
+    this.#fallback = options.fallback === undefined ? FALLBACKS[0] : validateOneOf(options.fallback, 'options.fallback', FALLBACKS)
     const secret = validateKeyBytes(options.wrapSecret, 'options.wrapSecret')
     if (secret.length < binding.MIN_WRAP_SECRET_BYTES) {
       throw invalidArgValue('options.wrapSecret', `must be at least ${binding.MIN_WRAP_SECRET_BYTES} bytes. Received ${secret.length} bytes`)
@@ -194,7 +213,12 @@ class RedisKeyStore {
     if (options.keys !== undefined || options.secret !== undefined) {
       throw invalidArgValue('options', 'of a store ring cannot have keys or secret: the store provides the keys')
     }
-    const ring = new TicketKeyRing(options, kFed)
+    const wrapper = this.#wrapper
+    const prefix = this.#prefix
+    const fed = this.#fallback === 'derived'
+      ? { fallback: 'derived', makeNative: (...schedule) => binding.NativeRing.fedDerived(...schedule, wrapper, prefix) }
+      : { fallback: 'local' }
+    const ring = new TicketKeyRing(options, { [kFed]: fed })
     const feed = new Feed(this.#access, ring)
     this.#feeds.add(feed)
     const deadline = this.#access.deadline()
@@ -260,6 +284,11 @@ class RedisKeyStore {
     return this.#timeout
   }
 
+  /** 'derived' or 'local': what a ring makes for an epoch that Redis did not agree in time. */
+  get fallback() {
+    return this.#fallback
+  }
+
   get closed() {
     return this.#closed
   }
@@ -286,16 +315,23 @@ class RedisKeyStore {
    * the one the ring holds (written back, so that a Redis that lost it never changes the key
    * of an epoch under way); else a new one. SET NX decides between processes. A lost SET NX
    * is always followed by a GET, also for a key the ring took from Redis before: a process
-   * that joined after Redis was emptied may have set another one meanwhile.
+   * that joined after Redis was emptied may have set another one meanwhile. `heldOnly`: for
+   * a past epoch, write back the key the ring holds, and never make one. `proposeFallback`:
+   * propose the fleet's fallback key rather than a random one (see Feed).
    */
-  async #agree(ring, epoch, deadline) {
+  async #agree(ring, epoch, deadline, { heldOnly = false, proposeFallback = false } = {}) {
     const { cipher, rotationInterval, ticketLifetime } = ring
     const redisKey = this.#redisKey(ring, epoch)
     // Kept until every ticket of this key has expired, with one interval to spare.
     const ttl = (epoch + 1) * rotationInterval + ticketLifetime + rotationInterval - nowSeconds()
     if (ttl <= 0) return
     const held = callNative(() => nativeOf(ring).sealHeld(this.#wrapper, this.#prefix, epoch))
-    const candidate = held ?? callNative(() => this.#wrapper.sealFresh(cipher, this.#prefix, epoch))
+    if (held === null && heldOnly) return
+    let candidate = held
+    if (candidate === null && proposeFallback) {
+      candidate = callNative(() => nativeOf(ring).sealFallback(this.#wrapper, this.#prefix, epoch))
+    }
+    candidate ??= callNative(() => this.#wrapper.sealFresh(cipher, this.#prefix, epoch, rotationInterval))
     const won = await this.#redis(deadline, 'setNX', redisKey, candidate.toString('base64'), ttl)
     let value = candidate
     if (!won) {
@@ -339,6 +375,10 @@ class Feed {
   #timer = null
   #stopped = false
   #caughtUp = false
+  // A round failed since the last one that wrote back the keys of past epochs: the keys the
+  // ring sealed with meanwhile (fallbacks) go to Redis once it answers, for members that
+  // start later.
+  #writeBackPast = false
 
   /** `store`: the store's fetch, agree, noteError and deadline. */
   constructor(store, ring) {
@@ -357,6 +397,11 @@ class Feed {
     let ok = true
     if (ring.destroyed) return this.stop()
     const epoch = Math.floor(nowSeconds() / ring.rotationInterval)
+    // The first round that reaches Redis after an outage proposes the fleet's fallback key for
+    // the epoch that begins next instead of a random one: members that hear from Redis a little
+    // later (their retry, their reconnection) derive that same key at its boundary. The epoch
+    // after it is agreed a full interval ahead, as random as ever.
+    const afterOutage = this.#writeBackPast
     if (!this.#caughtUp) {
       // Tickets that other processes (or this one before a restart) sealed in recent epochs
       // are still live: fetch those keys once, without ever making new past keys.
@@ -369,16 +414,37 @@ class Feed {
         ok = false
       }
     }
-    for (let e = epoch; e <= epoch + EPOCHS_AHEAD; e++) {
-      // A Redis that did not answer in time will not answer the next call either.
-      if (!ok) break
+    if (ok && this.#writeBackPast) {
       try {
-        await this.#store.agree(ring, e, deadline)
+        for (let e = epoch - nativeOf(ring).livePreviousEpochs; e < epoch; e++) await this.#store.writeBack(ring, e, deadline)
+        this.#writeBackPast = false
       } catch (err) {
         this.#store.noteError(err, 'agree', ring)
         ok = false
       }
     }
+    for (let e = epoch; e <= epoch + EPOCHS_AHEAD; e++) {
+      // A Redis that did not answer in time will not answer the next call either.
+      if (!ok) break
+      try {
+        await this.#store.agree(ring, e, deadline, { proposeFallback: afterOutage && e === epoch + 1 })
+      } catch (err) {
+        this.#store.noteError(err, 'agree', ring)
+        ok = false
+      }
+    }
+    if (!ok) {
+      this.#writeBackPast = true
+      // Without Redis (derived fallbacks only): the fleet's key of the running epoch in place of
+      // a random start-up key, and if the keys of recent epochs could not be fetched, theirs,
+      // so that tickets peers sealed while Redis was away open here too.
+      try {
+        callNative(() => nativeOf(ring).fallBackNow(!this.#caughtUp))
+      } catch {
+        // Destroyed meanwhile: nothing to open any more.
+      }
+    }
+    feedRoundDone(ring)
     if (this.#stopped) return
     const interval = ring.rotationInterval * 1000
     const delay = ok

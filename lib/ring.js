@@ -130,6 +130,7 @@ class TicketKeyRing {
   #ticketLifetime
 
   constructor(options = {}, internal = undefined) {
+    const fed = internal?.[kFed]
     validateObject(options, 'options')
     validateOptionNames(options, 'options', RING_OPTIONS)
     const name = options.name === undefined ? undefined : validateRingName(options.name, 'options.name')
@@ -165,8 +166,9 @@ class TicketKeyRing {
         const which = options.scope !== undefined ? 'options.scope' : 'options.previousSecrets'
         throw invalidArgValue(which, 'needs options.secret: it separates or renews the keys derived from a fleet secret ' +
           '(rings fed from Redis get separate keys from another RedisKeyStore prefix)')
-      } else if (internal === kFed) {
-        this.#native = callNative(() => binding.NativeRing.fed(cipher, rotationInterval, ticketLifetime))
+      } else if (fed !== undefined) {
+        const make = fed.makeNative ?? ((...args) => binding.NativeRing.fed(...args))
+        this.#native = callNative(() => make(cipher, rotationInterval, ticketLifetime))
         this.#keysFrom = 'feed'
       } else {
         this.#native = callNative(() => binding.NativeRing.random(cipher, rotationInterval, ticketLifetime))
@@ -177,9 +179,10 @@ class TicketKeyRing {
     this.#name = name ?? defaultRingName()
     const native = this.#native
     // A fed ring's first keys come from its feed before the ring is handed out.
-    this.#watcher = new KeyWatcher(this.#name, native, { publishing: internal !== kFed })
+    this.#watcher = new KeyWatcher(this.#name, native, { publishing: fed === undefined, fallbackKind: fed?.fallback })
     bindNative(this, native, {
       offered: () => this.#watcher.check(native, 'feed'),
+      roundDone: () => this.#watcher.checkFallbacks(native),
       ready: () => this.#watcher.startPublishing(native),
     })
     this.#scheduleTick()

@@ -1,6 +1,7 @@
 //! Where the keys of a scheduled ring come from: the operating system's CSPRNG, or a fleet
 //! secret. (A fed ring takes its keys from outside through `Ring::offer`, and falls back to
-//! random keys when they are late.)
+//! a source of its own when they are late: random keys, or a store fleet's derived keys, see
+//! `fallback`.)
 
 use crate::derive::DerivedKeys;
 use crate::key::{Cipher, KeyError, TicketKey};

@@ -1,8 +1,12 @@
 //! Key material sealed for a shared store with AES-256-GCM, so that a dump of the store holds
-//! no usable key. The epoch and the store's prefix are the associated data: a value copied to
-//! another epoch or another store does not open.
+//! no usable key. The cipher, the epoch, the rotation interval and the store's prefix are the
+//! associated data: a value copied to another epoch, another schedule or another store does
+//! not open (two fleets that share a prefix and a wrapping secret but rotate at different
+//! intervals use different store keys, and cannot replay each other's values either).
 //!
-//! Wrapped value: `version(1) = 1 | nonce(12) | ciphertext | tag(16)`.
+//! Wrapped value: `version(1) = 2 | nonce(12) | ciphertext | tag(16)`. Version 1, whose
+//! associated data lacked the interval, is not opened: such a value could be a copy from
+//! another schedule.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -13,7 +17,7 @@ use zeroize::Zeroizing;
 use crate::key::{fill_random, Cipher, KeyError, TicketKey};
 
 pub const MIN_WRAP_SECRET_LEN: usize = 32;
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 const SALT: &[u8] = b"tls-ticket-keys/v1";
@@ -21,8 +25,8 @@ const WRAP_LABEL: &[u8] = b"tls-ticket-keys/v1 wrapping key";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WrapError {
-    /// Not a value this version wrote, or one sealed under another secret, epoch or prefix,
-    /// or altered. Deliberately one case: which of these it was is nobody's business.
+    /// Not a value this version wrote, or one sealed under another secret, epoch, interval,
+    /// cipher or prefix, or altered. Deliberately one case: which of these it was is nobody's business.
     Unopenable,
     Key(KeyError),
 }
@@ -55,21 +59,24 @@ impl Wrapper {
         Ok(Wrapper { cipher: Aes256Gcm::new_from_slice(&key[..]).expect("a 32-byte key") })
     }
 
-    fn associated_data(prefix: &str, epoch: u64, cipher: Cipher) -> Vec<u8> {
-        let mut aad = b"tls-ticket-keys/v1 wrapped key|".to_vec();
+    /// Fixed-length fields before the prefix, which runs to the end: no two inputs share bytes.
+    fn associated_data(prefix: &str, epoch: u64, cipher: Cipher, rotation_interval: u64) -> Vec<u8> {
+        let mut aad = b"tls-ticket-keys/v2 wrapped key|".to_vec();
         aad.extend_from_slice(cipher.name().as_bytes());
         aad.push(b'|');
         aad.extend_from_slice(&epoch.to_be_bytes());
+        aad.extend_from_slice(&rotation_interval.to_be_bytes());
         aad.push(b'|');
         aad.extend_from_slice(prefix.as_bytes());
         aad
     }
 
-    pub fn seal(&self, key: &TicketKey, prefix: &str, epoch: u64) -> Result<Vec<u8>, KeyError> {
+    /// `key`, the key of `epoch` of a ring that rotates every `rotation_interval` seconds.
+    pub fn seal(&self, key: &TicketKey, prefix: &str, epoch: u64, rotation_interval: u64) -> Result<Vec<u8>, KeyError> {
         let mut nonce = [0u8; NONCE_LEN];
         fill_random(&mut nonce)?;
         let material = key.to_layout();
-        let aad = Wrapper::associated_data(prefix, epoch, key.cipher());
+        let aad = Wrapper::associated_data(prefix, epoch, key.cipher(), rotation_interval);
         let sealed = self
             .cipher
             .encrypt(Nonce::from_slice(&nonce), Payload { msg: &material, aad: &aad })
@@ -81,12 +88,12 @@ impl Wrapper {
         Ok(out)
     }
 
-    pub fn open(&self, wrapped: &[u8], prefix: &str, epoch: u64, cipher: Cipher) -> Result<TicketKey, WrapError> {
+    pub fn open(&self, wrapped: &[u8], prefix: &str, epoch: u64, cipher: Cipher, rotation_interval: u64) -> Result<TicketKey, WrapError> {
         if wrapped.len() != 1 + NONCE_LEN + cipher.layout_len() + TAG_LEN || wrapped[0] != VERSION {
             return Err(WrapError::Unopenable);
         }
         let (nonce, sealed) = wrapped[1..].split_at(NONCE_LEN);
-        let aad = Wrapper::associated_data(prefix, epoch, cipher);
+        let aad = Wrapper::associated_data(prefix, epoch, cipher, rotation_interval);
         let material = Zeroizing::new(
             self.cipher
                 .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: &aad })
@@ -108,8 +115,8 @@ mod tests {
     fn round_trip() {
         for cipher in [Cipher::Aes128Cbc, Cipher::Aes256Cbc] {
             let key = TicketKey::generate(cipher).unwrap();
-            let sealed = wrapper(1).seal(&key, "p:", 9).unwrap();
-            let opened = wrapper(1).open(&sealed, "p:", 9, cipher).unwrap();
+            let sealed = wrapper(1).seal(&key, "p:", 9, 60).unwrap();
+            let opened = wrapper(1).open(&sealed, "p:", 9, cipher, 60).unwrap();
             assert_eq!(opened.to_layout(), key.to_layout());
         }
     }
@@ -117,33 +124,42 @@ mod tests {
     #[test]
     fn the_wrapped_value_holds_no_key_bytes() {
         let key = TicketKey::generate(Cipher::Aes256Cbc).unwrap();
-        let sealed = wrapper(1).seal(&key, "p:", 9).unwrap();
+        let sealed = wrapper(1).seal(&key, "p:", 9, 60).unwrap();
         for secret in [key.aes_key(), key.hmac_key(), &key.name()[..]] {
             assert!(!sealed.windows(8).any(|w| secret.windows(8).any(|s| s == w)));
         }
     }
 
     #[test]
-    fn another_secret_epoch_prefix_or_cipher_does_not_open() {
+    fn another_secret_epoch_prefix_cipher_or_interval_does_not_open() {
         let key = TicketKey::generate(Cipher::Aes256Cbc).unwrap();
-        let sealed = wrapper(1).seal(&key, "p:", 9).unwrap();
-        assert_eq!(wrapper(2).open(&sealed, "p:", 9, Cipher::Aes256Cbc).err(), Some(WrapError::Unopenable));
-        assert_eq!(wrapper(1).open(&sealed, "p:", 10, Cipher::Aes256Cbc).err(), Some(WrapError::Unopenable));
-        assert_eq!(wrapper(1).open(&sealed, "q:", 9, Cipher::Aes256Cbc).err(), Some(WrapError::Unopenable));
-        assert_eq!(wrapper(1).open(&sealed, "p:", 9, Cipher::Aes128Cbc).err(), Some(WrapError::Unopenable));
+        let sealed = wrapper(1).seal(&key, "p:", 9, 60).unwrap();
+        assert_eq!(wrapper(2).open(&sealed, "p:", 9, Cipher::Aes256Cbc, 60).err(), Some(WrapError::Unopenable));
+        assert_eq!(wrapper(1).open(&sealed, "p:", 10, Cipher::Aes256Cbc, 60).err(), Some(WrapError::Unopenable));
+        assert_eq!(wrapper(1).open(&sealed, "q:", 9, Cipher::Aes256Cbc, 60).err(), Some(WrapError::Unopenable));
+        assert_eq!(wrapper(1).open(&sealed, "p:", 9, Cipher::Aes128Cbc, 60).err(), Some(WrapError::Unopenable));
+        assert_eq!(wrapper(1).open(&sealed, "p:", 9, Cipher::Aes256Cbc, 120).err(), Some(WrapError::Unopenable));
+    }
+
+    #[test]
+    fn a_value_of_the_version_without_the_interval_does_not_open() {
+        let key = TicketKey::generate(Cipher::Aes256Cbc).unwrap();
+        let mut sealed = wrapper(1).seal(&key, "p:", 9, 60).unwrap();
+        sealed[0] = 1;
+        assert_eq!(wrapper(1).open(&sealed, "p:", 9, Cipher::Aes256Cbc, 60).err(), Some(WrapError::Unopenable));
     }
 
     #[test]
     fn tampered_or_truncated_values_do_not_open() {
         let key = TicketKey::generate(Cipher::Aes128Cbc).unwrap();
-        let sealed = wrapper(1).seal(&key, "p:", 9).unwrap();
+        let sealed = wrapper(1).seal(&key, "p:", 9, 60).unwrap();
         for i in 0..sealed.len() {
             let mut bad = sealed.clone();
             bad[i] ^= 0x40;
-            assert!(wrapper(1).open(&bad, "p:", 9, Cipher::Aes128Cbc).is_err(), "byte {i}");
+            assert!(wrapper(1).open(&bad, "p:", 9, Cipher::Aes128Cbc, 60).is_err(), "byte {i}");
         }
         for len in 0..sealed.len() {
-            assert!(wrapper(1).open(&sealed[..len], "p:", 9, Cipher::Aes128Cbc).is_err());
+            assert!(wrapper(1).open(&sealed[..len], "p:", 9, Cipher::Aes128Cbc, 60).is_err());
         }
     }
 

@@ -167,4 +167,4 @@ async function reconnectThrough(port, { count, spanMs = 0, version = 'TLSv1.3', 
   return result
 }
 
-module.exports = { freePort, waitForPort, startRedis, startHaproxy, startFleet, reconnectThrough, stopChild }
+module.exports = { freePort, waitForPort, startRedis, startHaproxy, startFleet, startMember, reconnectThrough, stopChild }

@@ -76,13 +76,13 @@ proptest! {
     #[test]
     fn wrapped_keys(c in cipher(), seed: u8, epoch: u64, garbage in proptest::collection::vec(any::<u8>(), 0..200), at: usize) {
         let w = Wrapper::new(&[seed; 32]).unwrap();
-        prop_assert!(w.open(&garbage, "p:", epoch, c).is_err());
+        prop_assert!(w.open(&garbage, "p:", epoch, c, 3600).is_err());
         let k = key(c, seed);
-        let sealed = w.seal(&k, "p:", epoch).unwrap();
-        prop_assert_eq!(w.open(&sealed, "p:", epoch, c).unwrap().to_layout(), k.to_layout());
+        let sealed = w.seal(&k, "p:", epoch, 3600).unwrap();
+        prop_assert_eq!(w.open(&sealed, "p:", epoch, c, 3600).unwrap().to_layout(), k.to_layout());
         let mut bad = sealed.clone();
         let i = at % bad.len();
         bad[i] ^= 0x20;
-        prop_assert!(w.open(&bad, "p:", epoch, c).is_err());
+        prop_assert!(w.open(&bad, "p:", epoch, c, 3600).is_err());
     }
 }

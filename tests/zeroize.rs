@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use tls_ticket_keys::derive::DerivedKeys;
+use tls_ticket_keys::fallback::FallbackRoot;
 use tls_ticket_keys::key::{Cipher, TicketKey};
 use tls_ticket_keys::ring::{Ring, Schedule};
 
@@ -172,6 +173,21 @@ fn no_freed_block_holds_a_retired_or_destroyed_key() {
         drop(Box::new(aes::Aes128::new_from_slice(&key[..16]).unwrap()));
         drop(Box::new(aes_gcm::Aes256Gcm::new_from_slice(&key).unwrap()));
     }
+
+    // A store-fed ring's fallback keys, derived for the epochs its feed missed, for past ones
+    // at start, replaced by offered keys, and destroyed.
+    let fallback = FallbackRoot::new(&[9u8; 32]).unwrap().keys("p:", interval);
+    let ring = Ring::fed(Cipher::Aes256Cbc, schedule, Box::new(fallback), now).unwrap();
+    ring.fall_back_now(true, now).unwrap();
+    for i in 0..20u8 {
+        watch_current(&ring, now);
+        if i % 3 == 0 {
+            ring.offer(now / interval, explicit_keys(Cipher::Aes256Cbc, 100 + i..101 + i)[0].clone(), now).unwrap();
+            watch_current(&ring, now);
+        }
+        now += interval;
+    }
+    ring.destroy();
 
     SCANNING.store(false, Ordering::Relaxed);
     assert_eq!(leaked(), 0, "freed heap blocks still held key secrets");

@@ -59,6 +59,8 @@ async function redis(): Promise<void> {
   const store = new RedisKeyStore({ url: 'redis://127.0.0.1:6379', wrapSecret: randomBytes(32), prefix: 'tls-ticket-keys:', timeout: 3000 })
   new RedisKeyStore({ url: 'redis://127.0.0.1:6379', wrapSecret: randomBytes(32), warnings: false })
   const timeout: number = store.timeout
+  const splitFleet = new RedisKeyStore({ url: 'redis://127.0.0.1:6379', wrapSecret: randomBytes(32), fallback: 'local' })
+  const fallback: 'derived' | 'local' = splitFleet.fallback
   const fed: TicketKeyRing = await store.ring({ rotationInterval: 3600, ticketLifetime: 7200 })
   attach(https.createServer({ key, cert }), fed)
   const s: { agreed: number; won: number; redisErrors: number; unopenable: number } = store.stats()
@@ -165,7 +167,8 @@ diagnosticsChannel.subscribe('tls-ticket-keys:rotate', (message) => {
   console.log(r, now, previous, states, why)
 })
 diagnosticsChannel.subscribe('tls-ticket-keys:fallback', (message) => {
-  const { ring: r, key: k, fallbackKeys }: FallbackMessage = message as FallbackMessage
+  const { ring: r, key: k, kind, fallbackKeys }: FallbackMessage = message as FallbackMessage
+  const derived: boolean = kind === 'derived'
   console.log(r, k, fallbackKeys + 1)
 })
 diagnosticsChannel.subscribe('tls-ticket-keys:refused', (message) => {

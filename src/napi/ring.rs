@@ -13,6 +13,7 @@ use crate::derive::{self, DerivedKeys, MAX_SCOPE_LEN};
 use crate::key::{fill_random, hex, Cipher, StackScrub, TicketKey, NAME_LEN};
 use crate::mirror;
 use crate::ring::{Decision, Miss, Ring};
+use crate::source::RandomKeys;
 use crate::wrap::WrapError;
 
 /// `name | hmac | aes | iv`, 16 bytes each: the buffer callback mode hands keys to Node in.
@@ -109,12 +110,41 @@ impl NativeRing {
         Ok(NativeRing { ring: Arc::new(ring), session_id_context: Some(context) })
     }
 
-    /// A ring fed with keys from outside (a store, a cluster's primary) through `offer`.
+    /// A ring fed with keys from outside (a store, a cluster's primary) through `offer`; it
+    /// makes random keys of its own when they are late.
     #[napi(factory)]
     pub fn fed(cipher: String, rotation_interval: f64, ticket_lifetime: f64) -> Result<NativeRing> {
         let _scrub = StackScrub;
-        let ring = Ring::fed(cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?, now()).map_err(ring_error)?;
+        let ring = Ring::fed(cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?, Box::new(RandomKeys), now())
+            .map_err(ring_error)?;
         Ok(NativeRing { ring: Arc::new(ring), session_id_context: None })
+    }
+
+    /// A ring fed from a store whose keys `wrapper` opens: when they are late it derives the
+    /// key every member of the fleet derives alike from the wrapping secret, `prefix`, the
+    /// interval, the cipher and the epoch.
+    #[napi(factory)]
+    pub fn fed_derived(
+        cipher: String,
+        rotation_interval: f64,
+        ticket_lifetime: f64,
+        wrapper: &NativeWrapper,
+        prefix: String,
+    ) -> Result<NativeRing> {
+        let _scrub = StackScrub;
+        let schedule = schedule(rotation_interval, ticket_lifetime)?;
+        let fallback = wrapper.fallback.keys(&prefix, schedule.rotation_interval);
+        let ring = Ring::fed(cipher_named(&cipher)?, schedule, Box::new(fallback), now()).map_err(ring_error)?;
+        Ok(NativeRing { ring: Arc::new(ring), session_id_context: None })
+    }
+
+    /// For a fed ring whose store did not answer: the fleet's fallback key of the running
+    /// epoch in place of a random start-up key, and with `past` those of recent epochs, to
+    /// open tickets only. Returns how many keys it made.
+    #[napi]
+    pub fn fall_back_now(&self, past: bool) -> Result<u32> {
+        let _scrub = StackScrub;
+        self.ring.fall_back_now(past, now()).map_err(ring_error)
     }
 
     #[napi(getter)]
@@ -137,7 +167,8 @@ impl NativeRing {
     pub fn offer_wrapped(&self, wrapper: &NativeWrapper, prefix: String, epoch: f64, wrapped: BufferSlice) -> Result<bool> {
         let _scrub = StackScrub;
         let epoch = whole_seconds("epoch", epoch)?;
-        let key = wrapper.wrapper.open(&wrapped, &prefix, epoch, self.ring.cipher()).map_err(|e| match e {
+        let (cipher, interval) = (self.ring.cipher(), self.ring.schedule().rotation_interval);
+        let key = wrapper.wrapper.open(&wrapped, &prefix, epoch, cipher, interval).map_err(|e| match e {
             WrapError::Unopenable => Error::new(UNOPENABLE, e.to_string()),
             WrapError::Key(k) => key_error(k),
         })?;
@@ -150,7 +181,20 @@ impl NativeRing {
     pub fn seal_held(&self, wrapper: &NativeWrapper, prefix: String, epoch: f64) -> Result<Option<Buffer>> {
         let _scrub = StackScrub;
         let epoch = whole_seconds("epoch", epoch)?;
-        let sealed = self.ring.with_epoch_key(epoch, now(), |key| wrapper.wrapper.seal(key, &prefix, epoch)).map_err(ring_error)?;
+        let interval = self.ring.schedule().rotation_interval;
+        let sealed =
+            self.ring.with_epoch_key(epoch, now(), |key| wrapper.wrapper.seal(key, &prefix, epoch, interval)).map_err(ring_error)?;
+        Ok(sealed.transpose().map_err(key_error)?.map(Buffer::from))
+    }
+
+    /// The fallback key of `epoch`, sealed as `sealHeld` seals, or null when the ring's
+    /// fallbacks are random: what a member proposes for the next epoch after an outage.
+    #[napi]
+    pub fn seal_fallback(&self, wrapper: &NativeWrapper, prefix: String, epoch: f64) -> Result<Option<Buffer>> {
+        let _scrub = StackScrub;
+        let epoch = whole_seconds("epoch", epoch)?;
+        let interval = self.ring.schedule().rotation_interval;
+        let sealed = self.ring.with_fallback_key(epoch, |key| wrapper.wrapper.seal(key, &prefix, epoch, interval)).map_err(ring_error)?;
         Ok(sealed.transpose().map_err(key_error)?.map(Buffer::from))
     }
 
@@ -274,6 +318,12 @@ impl NativeRing {
             expired: s.expired as f64,
             fallback_keys: s.fallback_keys as f64,
         }
+    }
+
+    /// The name (hex) of the fallback key counted last in `stats().fallbackKeys`, if any.
+    #[napi(getter)]
+    pub fn last_fallback_key(&self) -> Option<String> {
+        self.ring.last_fallback_name().map(|n| hex(&n))
     }
 
     #[napi(getter)]

@@ -6,6 +6,7 @@ use napi_derive::napi;
 use super::{cipher_named, key_error, whole_seconds, Result};
 use crate::key::{StackScrub, TicketKey};
 use crate::mirror::Inbox;
+use crate::fallback::FallbackRoot;
 use crate::wrap::Wrapper;
 
 /// A cluster worker's X25519 key pair: the primary seals the ring's keys to its public key.
@@ -39,6 +40,8 @@ impl NativeClusterInbox {
 #[napi]
 pub struct NativeWrapper {
     pub(super) wrapper: Wrapper,
+    /// What the store's rings derive their fallback keys from (`NativeRing.fedDerived`).
+    pub(super) fallback: FallbackRoot,
 }
 
 #[napi]
@@ -46,15 +49,18 @@ impl NativeWrapper {
     #[napi(constructor)]
     pub fn new(wrap_secret: BufferSlice) -> Result<NativeWrapper> {
         let _scrub = StackScrub;
-        Ok(NativeWrapper { wrapper: Wrapper::new(&wrap_secret).map_err(key_error)? })
+        let wrapper = Wrapper::new(&wrap_secret).map_err(key_error)?;
+        Ok(NativeWrapper { wrapper, fallback: FallbackRoot::new(&wrap_secret).map_err(key_error)? })
     }
 
-    /// A fresh random key for `epoch`, sealed; only the sealed form leaves Rust.
+    /// A fresh random key for `epoch` of a ring rotating every `rotation_interval` seconds,
+    /// sealed; only the sealed form leaves Rust.
     #[napi]
-    pub fn seal_fresh(&self, cipher: String, prefix: String, epoch: f64) -> Result<Buffer> {
+    pub fn seal_fresh(&self, cipher: String, prefix: String, epoch: f64, rotation_interval: f64) -> Result<Buffer> {
         let _scrub = StackScrub;
         let key = TicketKey::generate(cipher_named(&cipher)?).map_err(key_error)?;
-        let sealed = self.wrapper.seal(&key, &prefix, whole_seconds("epoch", epoch)?).map_err(key_error)?;
+        let (epoch, interval) = (whole_seconds("epoch", epoch)?, whole_seconds("rotationInterval", rotation_interval)?);
+        let sealed = self.wrapper.seal(&key, &prefix, epoch, interval).map_err(key_error)?;
         Ok(sealed.into())
     }
 }

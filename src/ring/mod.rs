@@ -25,8 +25,8 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 use zeroize::Zeroizing;
@@ -150,7 +150,8 @@ pub struct Stats {
     pub renewed: u64,
     pub unknown_key: u64,
     pub expired: u64,
-    /// Keys a fed ring had to make itself because its feed had not delivered in time.
+    /// Keys a fed ring had to make itself because its feed had not delivered in time, counted
+    /// when such a key seals its first ticket.
     pub fallback_keys: u64,
 }
 
@@ -171,9 +172,38 @@ struct Slot {
     /// When it stops encrypting, if that is scheduled.
     ends_at: Option<u64>,
     role: Role,
+    origin: Origin,
+    /// A fallback key that has sealed no ticket yet: it counts as a fallback (in
+    /// `Stats::fallback_keys`) when it first does, so that a start-up key the feed replaced in
+    /// time, or one made for an epoch whose shared key arrived before any handshake, is none.
+    fallback_unsealed: AtomicBool,
+}
+
+/// Where a slot's key came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// Offered by the feed, or any key of a ring that is not fed.
+    Given,
+    /// The random key a fed ring starts on, before its feed has answered: replaced by the
+    /// feed's key (or by the fallback source's, see `fall_back_now`) before the ring is used.
+    StartUp,
+    /// Made by a fed ring from its fallback source for an epoch its feed had not delivered.
+    Fallback,
+    /// Made by a fed ring for a past epoch that its feed could not deliver at start (see
+    /// `fall_back_now`): opens tickets, never seals one, and is never written back.
+    PastFallback,
 }
 
 impl Slot {
+    fn new(key: TicketKey, epoch: Option<u64>, activates_at: u64, ends_at: Option<u64>, role: Role) -> Slot {
+        Slot::with_origin(key, epoch, activates_at, ends_at, role, Origin::Given)
+    }
+
+    fn with_origin(key: TicketKey, epoch: Option<u64>, activates_at: u64, ends_at: Option<u64>, role: Role, origin: Origin) -> Slot {
+        let fallback_unsealed = AtomicBool::new(matches!(origin, Origin::StartUp | Origin::Fallback));
+        Slot { key: Box::new(key), epoch, activates_at, ends_at, role, origin, fallback_unsealed }
+    }
+
     fn state(&self) -> KeyState {
         match self.role {
             Role::Next => KeyState::Next,
@@ -240,6 +270,8 @@ pub struct Ring {
     /// Rings of the secrets a fleet is moving away from (or to): they open tickets, renewed
     /// under this ring's keys, and never seal one.
     also_open: Vec<Ring>,
+    /// The name (public) of the fallback key counted last, for the fallback diagnostics.
+    last_fallback: Mutex<Option<[u8; NAME_LEN]>>,
 }
 
 impl fmt::Debug for Ring {
@@ -283,11 +315,19 @@ impl Ring {
     }
 
     /// A scheduled ring whose keys come from outside through [`Ring::offer`]. Until they do,
-    /// and whenever they are late, it makes random keys of its own (counted as fallbacks), so
-    /// rotation never stalls.
-    pub fn fed(cipher: Cipher, schedule: Schedule, now: u64) -> Result<Ring, RingError> {
-        let mut ring = Ring::empty(cipher, schedule, Box::new(RandomKeys), Mode::Scheduled { shift: 0 });
+    /// and whenever they are late, it takes the key of the running epoch from `fallback`
+    /// (random keys, or keys every member of a fleet derives alike), so rotation never stalls.
+    /// Such a key counts as a fallback once it seals a ticket.
+    pub fn fed(cipher: Cipher, schedule: Schedule, fallback: Box<dyn KeySource>, now: u64) -> Result<Ring, RingError> {
+        let mut ring = Ring::empty(cipher, schedule, fallback, Mode::Scheduled { shift: 0 });
         ring.fed = true;
+        // A random start-up key, not one from the fallback source: a fleet whose store answers
+        // in time agrees it (or another) for the running epoch, and an agreed key is random.
+        let interval = schedule.rotation_interval;
+        let (epoch, start) = (now / interval, now / interval * interval);
+        let key = TicketKey::generate(cipher)?;
+        let slot = Slot::with_origin(key, Some(epoch), start, Some(start.saturating_add(interval)), Role::Next, Origin::StartUp);
+        ring.write().slots.push(slot);
         ring.started(now)
     }
 
@@ -334,6 +374,7 @@ impl Ring {
             stepped_back_below: AtomicU64::new(0),
             counters: Counters::default(),
             also_open: Vec::new(),
+            last_fallback: Mutex::new(None),
         }
     }
 
@@ -391,6 +432,11 @@ impl Ring {
         let slot = inner.slots.iter().find(|s| s.role == Role::Current)?;
         let out = seal(&slot.key)?;
         bump(&self.counters.issued);
+        // A plain load first: the swap, a write, happens once per fallback key.
+        if slot.fallback_unsealed.load(Ordering::Relaxed) && slot.fallback_unsealed.swap(false, Ordering::Relaxed) {
+            *self.last_fallback.lock().unwrap_or_else(|e| e.into_inner()) = Some(*slot.key.name());
+            bump(&self.counters.fallback_keys);
+        }
         Some(out)
     }
 
@@ -489,16 +535,11 @@ impl Ring {
         // Copied into boxes, so that `keys` is wiped in place when it drops here; moving the
         // keys out would leave their bytes in the list's freed buffer.
         for (index, key) in keys.iter().enumerate() {
-            inner.slots.push(Slot {
-                key: Box::new(key.clone()),
-                epoch: None,
-                activates_at: now,
-                ends_at: None,
-                role: if index == 0 { Role::Current } else { Role::Previous { expires_at: None } },
-            });
+            let role = if index == 0 { Role::Current } else { Role::Previous { expires_at: None } };
+            inner.slots.push(Slot::new(key.clone(), None, now, None, role));
         }
         for key in &next {
-            inner.slots.push(Slot { key: Box::new(key.clone()), epoch: None, activates_at: now, ends_at: None, role: Role::Next });
+            inner.slots.push(Slot::new(key.clone(), None, now, None, Role::Next));
         }
         inner.mode = Mode::Explicit;
         self.roll(inner, now);
@@ -523,7 +564,8 @@ impl Ring {
                     Some(index) => index,
                     None => {
                         let key = self.source.key_for_epoch(next, self.cipher)?;
-                        inner.slots.push(Slot { key: Box::new(key), epoch: Some(next), activates_at: now, ends_at: None, role: Role::Next });
+                        let origin = if self.fed { Origin::Fallback } else { Origin::Given };
+                        inner.slots.push(Slot::with_origin(key, Some(next), now, None, Role::Next, origin));
                         inner.slots.len() - 1
                     }
                 };
@@ -537,7 +579,7 @@ impl Ring {
                 Some(index) => index,
                 None => {
                     let key = TicketKey::generate(self.cipher)?;
-                    inner.slots.push(Slot { key: Box::new(key), epoch: None, activates_at: now, ends_at: None, role: Role::Next });
+                    inner.slots.push(Slot::new(key, None, now, None, Role::Next));
                     inner.slots.len() - 1
                 }
             },
@@ -587,6 +629,11 @@ impl Ring {
             expired: c.expired.load(Ordering::Relaxed),
             fallback_keys: c.fallback_keys.load(Ordering::Relaxed),
         }
+    }
+
+    /// The name of the fallback key counted last in `Stats::fallback_keys`, if any.
+    pub fn last_fallback_name(&self) -> Option<[u8; NAME_LEN]> {
+        *self.last_fallback.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn is_destroyed(&self) -> bool {
@@ -923,26 +970,100 @@ mod tests {
     }
 
     fn fed_at(now: u64) -> Ring {
-        Ring::fed(Cipher::Aes128Cbc, schedule(), now).unwrap()
+        Ring::fed(Cipher::Aes128Cbc, schedule(), Box::new(RandomKeys), now).unwrap()
     }
 
     #[test]
     fn a_fed_ring_uses_offered_keys_and_counts_what_it_made_itself() {
         let ring = fed_at(T0 + 1);
-        assert_eq!(ring.stats().fallback_keys, 1, "nothing was offered yet: the current key is local");
         assert_eq!(states(&ring, T0 + 1), ["current"], "the next key is the feed's to deliver");
+        assert_eq!(ring.stats().fallback_keys, 0, "a start-up key that sealed nothing is no fallback");
         let e = T0 / I;
         let shared_next = TicketKey::generate(Cipher::Aes128Cbc).unwrap();
         let name = *shared_next.name();
         assert!(ring.offer(e + 1, shared_next.clone(), T0 + 2).unwrap());
         assert!(!ring.offer(e + 1, shared_next, T0 + 2).unwrap(), "the same key twice is taken once");
         assert_eq!(ring.state_of(&name, T0 + 2).unwrap(), Some(KeyState::Next));
+        // Sealing with the start-up key makes it a fallback, counted once.
+        assert_eq!(ring.last_fallback_name(), None);
+        let local = current_name(&ring, T0 + 3);
+        current_name(&ring, T0 + 4);
+        assert_eq!(ring.stats().fallback_keys, 1);
+        assert_eq!(ring.last_fallback_name(), Some(local));
         // The boundary passes without a fallback: the offered key takes over.
         assert_eq!(current_name(&ring, T0 + I), name);
         assert_eq!(ring.stats().fallback_keys, 1);
-        // A feed that stays away: the ring makes the current key itself, and counts it.
+        // A feed that stays away: the ring makes the current key itself, and counts it when
+        // it seals.
         assert_ne!(current_name(&ring, T0 + 2 * I), name);
         assert_eq!(ring.stats().fallback_keys, 2);
+    }
+
+    #[test]
+    fn a_start_up_key_the_feed_replaced_in_time_is_no_fallback_and_is_gone() {
+        let ring = fed_at(T0 + 1);
+        let local = ring.keys(T0 + 1).unwrap()[0].name;
+        let shared = TicketKey::generate(Cipher::Aes128Cbc).unwrap();
+        assert!(ring.offer(T0 / I, shared.clone(), T0 + 1).unwrap());
+        assert_eq!(current_name(&ring, T0 + 2), *shared.name());
+        assert_eq!(ring.stats().fallback_keys, 0);
+        assert_eq!(ring.state_of(&local, T0 + 2).unwrap(), None, "a random key that sealed nothing opens nothing");
+        // A start-up key that the store agreed (written back, then offered) is the fleet's.
+        let ring = derived_fed_at(1, T0 + 1);
+        let own = TicketKey::from_layout(Cipher::Aes128Cbc, &ring.current_layout(T0 + 1).unwrap()).unwrap();
+        assert!(!ring.offer(T0 / I, own, T0 + 1).unwrap());
+        current_name(&ring, T0 + 2);
+        assert_eq!(ring.stats().fallback_keys, 0);
+        assert_eq!(ring.fall_back_now(false, T0 + 3).unwrap(), 0, "a ring holding the agreed key derives none");
+    }
+
+    fn derived_fed_at(secret: u8, now: u64) -> Ring {
+        let fallback = crate::fallback::FallbackRoot::new(&[secret; 32]).unwrap().keys("p:", I);
+        Ring::fed(Cipher::Aes128Cbc, schedule(), Box::new(fallback), now).unwrap()
+    }
+
+    #[test]
+    fn fed_rings_that_fall_back_alike_agree_and_one_holding_the_shared_key_keeps_it() {
+        let e = T0 / I;
+        let (a, b) = (derived_fed_at(1, T0 + 1), derived_fed_at(1, T0 + 2 * I + 7));
+        current_name(&a, T0 + 1);
+        // b starts without its feed: it takes the fleet's fallback key instead of its random one.
+        assert_eq!(b.fall_back_now(false, T0 + 2 * I + 8).unwrap(), 1);
+        // Both without their feed in epoch e + 2: the same key, one of their own.
+        assert_eq!(current_name(&a, T0 + 2 * I + 9), current_name(&b, T0 + 2 * I + 9));
+        assert_ne!(current_name(&a, T0 + 2 * I + 9), current_name(&derived_fed_at(2, T0 + 2 * I), T0 + 2 * I + 9));
+        assert_eq!(a.stats().fallback_keys, 2, "the start-up key and epoch e + 2's sealed");
+        // A ring that holds the shared key of an epoch never derives one for it.
+        let c = derived_fed_at(1, T0 + 1);
+        let shared = TicketKey::generate(Cipher::Aes128Cbc).unwrap();
+        assert!(c.offer(e + 3, shared.clone(), T0 + 1).unwrap());
+        assert_eq!(current_name(&c, T0 + 3 * I + 1), *shared.name());
+        assert_ne!(current_name(&a, T0 + 3 * I + 1), *shared.name());
+        // A derived fallback that sealed stays decrypt-only once the shared key arrives:
+        // peers that fell back alike sealed with it too.
+        let derived = current_name(&a, T0 + 4 * I + 1);
+        assert!(a.offer(e + 4, TicketKey::generate(Cipher::Aes128Cbc).unwrap(), T0 + 4 * I + 2).unwrap());
+        assert_eq!(decision(&a, &derived, T0 + 4 * I + 3), Some(Decision::Renew));
+    }
+
+    #[test]
+    fn a_fed_ring_started_without_its_feed_opens_the_past_fallback_keys_of_its_peers() {
+        let early = derived_fed_at(1, T0 + 1);
+        let ticket = current_name(&early, T0 + I + 1);
+        let late = derived_fed_at(1, T0 + 2 * I + 1);
+        assert_eq!(decision(&late, &ticket, T0 + 2 * I + 1), None, "nothing past is derived on its own");
+        assert_eq!(late.fall_back_now(true, T0 + 2 * I + 1).unwrap(), 4, "the running epoch's, and e - 1, e and e + 1");
+        assert_eq!(late.fall_back_now(true, T0 + 2 * I + 1).unwrap(), 0, "once");
+        // What it proposes for the next epoch once its store answers: what the others derive.
+        let proposed = late.with_fallback_key(T0 / I + 3, |k| *k.name()).unwrap();
+        assert_eq!(proposed, Some(current_name(&early, T0 + 3 * I + 1)));
+        assert_eq!(fed_at(T0).with_fallback_key(T0 / I + 1, |k| *k.name()).unwrap(), None, "random fallbacks propose nothing");
+        assert_eq!(decision(&late, &ticket, T0 + 2 * I + 2), Some(Decision::Renew));
+        // Opens only, counts nothing, and is never written back.
+        assert_eq!(late.stats().fallback_keys, 0);
+        assert!(late.with_epoch_key(T0 / I + 1, T0 + 2 * I + 2, |_| ()).unwrap().is_none());
+        // A random fallback has no past to derive.
+        assert_eq!(fed_at(T0 + 2 * I).fall_back_now(true, T0 + 2 * I).unwrap(), 0);
     }
 
     #[test]
@@ -995,7 +1116,7 @@ mod tests {
     #[test]
     fn epoch_keys_mirror_a_ring_into_a_fed_one() {
         let primary = ring_at(T0 + 5);
-        let worker = Ring::fed(Cipher::Aes256Cbc, schedule(), T0 + 5).unwrap();
+        let worker = Ring::fed(Cipher::Aes256Cbc, schedule(), Box::new(RandomKeys), T0 + 5).unwrap();
         for (epoch, material) in primary.epoch_keys(T0 + 5).unwrap() {
             worker.offer(epoch, TicketKey::from_layout(Cipher::Aes256Cbc, &material).unwrap(), T0 + 5).unwrap();
         }

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{bump, forget_unscheduled_copy, Inner, Mode, Ring, RingError, Role, Slot, REMEMBERED_RETIRED_NAMES};
+use super::{forget_unscheduled_copy, Inner, Mode, Origin, Ring, RingError, Role, Slot, REMEMBERED_RETIRED_NAMES};
 
 /// RFC 8446 §4.6.1: servers must not use a ticket lifetime above seven days.
 pub const MAX_TICKET_LIFETIME: u64 = 604_800;
@@ -91,7 +91,8 @@ impl Ring {
             // step_back has taken every key off the epoch numbering).
             let epoch = (now / interval + shift).max(current_epoch.unwrap_or(0));
             next_change = (now / interval + 1).saturating_mul(interval);
-            let first = if self.source.reproducible() {
+            // A fed ring never makes past keys here: its feed has them (see fall_back_now).
+            let first = if self.source.reproducible() && !self.fed {
                 epoch.saturating_sub(self.schedule.live_previous_epochs()).max(shift)
             } else {
                 epoch
@@ -110,15 +111,13 @@ impl Ring {
                         // After the clock stepped back, a reproducible source gives again a key
                         // the ring still holds from the other timeline.
                         forget_unscheduled_copy(&mut inner.slots, &key);
-                        if self.fed {
-                            bump(&self.counters.fallback_keys);
-                        }
+                        let origin = if self.fed { Origin::Fallback } else { Origin::Given };
                         let role = if e < epoch {
                             Role::Previous { expires_at: Some(end.saturating_add(lifetime)) }
                         } else {
                             Role::Next
                         };
-                        inner.slots.push(Slot { key: Box::new(key), epoch: Some(e), activates_at: start, ends_at: Some(end), role });
+                        inner.slots.push(Slot::with_origin(key, Some(e), start, Some(end), role, origin));
                     }
                     Err(e) => {
                         inner.last_error = Some(e);
