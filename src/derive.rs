@@ -190,9 +190,6 @@ mod tests {
 
     #[test]
     fn short_secrets_are_refused() {
-        assert_eq!(
-            DerivedKeys::new(&[1; 31]).err(),
-            Some(KeyError::ShortSecret { min: 32, got: 31 })
-        );
+        assert_eq!(DerivedKeys::new(&[1; 31]).err(), Some(KeyError::ShortSecret { min: 32, got: 31 }));
     }
 }

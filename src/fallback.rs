@@ -35,10 +35,7 @@ pub struct FallbackRoot {
 impl FallbackRoot {
     pub fn new(wrap_secret: &[u8]) -> Result<FallbackRoot, KeyError> {
         if wrap_secret.len() < MIN_WRAP_SECRET_LEN {
-            return Err(KeyError::ShortSecret {
-                min: MIN_WRAP_SECRET_LEN,
-                got: wrap_secret.len(),
-            });
+            return Err(KeyError::ShortSecret { min: MIN_WRAP_SECRET_LEN, got: wrap_secret.len() });
         }
         let (mut prk, _) = Hkdf::<Sha256>::extract(Some(SALT), wrap_secret);
         let mut out = Zeroizing::new([0u8; 32]);
@@ -49,10 +46,7 @@ impl FallbackRoot {
 
     /// The fallback keys of one ring: a store `prefix` and a `rotation_interval` (seconds).
     pub fn keys(&self, prefix: &str, rotation_interval: u64) -> FallbackKeys {
-        FallbackKeys {
-            prk: RwLock::new(Some(self.prk.clone())),
-            context: context(prefix, rotation_interval),
-        }
+        FallbackKeys { prk: RwLock::new(Some(self.prk.clone())), context: context(prefix, rotation_interval) }
     }
 }
 
@@ -61,12 +55,7 @@ impl FallbackRoot {
 fn context(prefix: &str, rotation_interval: u64) -> Vec<u8> {
     let prefix = prefix.as_bytes();
     let len = u64::try_from(prefix.len()).unwrap_or(u64::MAX);
-    [
-        &rotation_interval.to_be_bytes()[..],
-        &len.to_be_bytes(),
-        prefix,
-    ]
-    .concat()
+    [&rotation_interval.to_be_bytes()[..], &len.to_be_bytes(), prefix].concat()
 }
 
 /// A ring's fallback source: the key of an epoch, the same in every member of the fleet.
@@ -77,28 +66,14 @@ pub struct FallbackKeys {
 }
 
 impl FallbackKeys {
-    fn expand(
-        &self,
-        label: &[u8],
-        cipher: Cipher,
-        epoch: u64,
-        out: &mut [u8],
-    ) -> Result<(), KeyError> {
+    fn expand(&self, label: &[u8], cipher: Cipher, epoch: u64, out: &mut [u8]) -> Result<(), KeyError> {
         let prk = self.prk.read().unwrap_or_else(PoisonError::into_inner);
         let prk = prk.as_ref().ok_or(KeyError::Wiped)?;
         let hkdf = Hkdf::<Sha256>::from_prk(&prk[..]).expect("a 32-byte PRK is valid");
         let cipher_name = cipher.name().as_bytes();
         let cipher_len = [u8::try_from(cipher_name.len()).expect("a short cipher name")];
-        let info = [
-            label,
-            &cipher_len,
-            cipher_name,
-            &epoch.to_be_bytes(),
-            &self.context,
-        ]
-        .concat();
-        hkdf.expand(&info, out)
-            .expect("at most 255 blocks are requested");
+        let info = [label, &cipher_len, cipher_name, &epoch.to_be_bytes(), &self.context].concat();
+        hkdf.expand(&info, out).expect("at most 255 blocks are requested");
         Ok(())
     }
 }
@@ -133,11 +108,7 @@ mod tests {
     const SECRET: &[u8; 32] = b"an example wrapping secret, 32 B";
 
     fn key(secret: &[u8], prefix: &str, interval: u64, epoch: u64, cipher: Cipher) -> TicketKey {
-        FallbackRoot::new(secret)
-            .unwrap()
-            .keys(prefix, interval)
-            .key_for_epoch(epoch, cipher)
-            .unwrap()
+        FallbackRoot::new(secret).unwrap().keys(prefix, interval).key_for_epoch(epoch, cipher).unwrap()
     }
 
     #[test]
@@ -167,19 +138,13 @@ mod tests {
             assert_ne!(base.aes_key(), other.aes_key());
             assert_ne!(base.hmac_key(), other.hmac_key());
         }
-        assert_ne!(
-            base.name(),
-            key(SECRET, "p:", 2, 900, Cipher::Aes128Cbc).name()
-        );
+        assert_ne!(base.name(), key(SECRET, "p:", 2, 900, Cipher::Aes128Cbc).name());
     }
 
     #[test]
     fn unrelated_to_a_secret_ring_of_the_same_secret() {
         let fallback = key(SECRET, "", 1, 7, Cipher::Aes256Cbc);
-        let derived = DerivedKeys::new(SECRET)
-            .unwrap()
-            .key_for_epoch(7, Cipher::Aes256Cbc)
-            .unwrap();
+        let derived = DerivedKeys::new(SECRET).unwrap().key_for_epoch(7, Cipher::Aes256Cbc).unwrap();
         assert_ne!(fallback.name(), derived.name());
         assert_ne!(fallback.aes_key(), derived.aes_key());
         assert_ne!(fallback.hmac_key(), derived.hmac_key());
@@ -196,13 +161,7 @@ mod tests {
     fn a_wiped_source_derives_nothing_and_short_secrets_are_refused() {
         let keys = FallbackRoot::new(SECRET).unwrap().keys("p:", 2);
         keys.wipe();
-        assert_eq!(
-            keys.key_for_epoch(1, Cipher::Aes256Cbc).err(),
-            Some(KeyError::Wiped)
-        );
-        assert!(matches!(
-            FallbackRoot::new(&[1; 31]),
-            Err(KeyError::ShortSecret { min: 32, got: 31 })
-        ));
+        assert_eq!(keys.key_for_epoch(1, Cipher::Aes256Cbc).err(), Some(KeyError::Wiped));
+        assert!(matches!(FallbackRoot::new(&[1; 31]), Err(KeyError::ShortSecret { min: 32, got: 31 })));
     }
 }

@@ -80,10 +80,9 @@ pub enum KeyError {
 impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            KeyError::Length { layout, got } => write!(
-                f,
-                "key material must be a non-zero multiple of {layout} bytes, got {got} bytes"
-            ),
+            KeyError::Length { layout, got } => {
+                write!(f, "key material must be a non-zero multiple of {layout} bytes, got {got} bytes")
+            }
             KeyError::AllZero { index } => {
                 write!(f, "key {index} has an all-zero HMAC or AES key")
             }
@@ -126,12 +125,7 @@ impl TicketKey {
         if bytes.len() != cipher.layout_len() {
             return Err(KeyError::Length { layout: cipher.layout_len(), got: bytes.len() });
         }
-        let mut key = TicketKey {
-            cipher,
-            name: [0; NAME_LEN],
-            hmac: [0; MAX_SECRET_LEN],
-            aes: [0; MAX_SECRET_LEN],
-        };
+        let mut key = TicketKey { cipher, name: [0; NAME_LEN], hmac: [0; MAX_SECRET_LEN], aes: [0; MAX_SECRET_LEN] };
         key.name.copy_from_slice(&bytes[..NAME_LEN]);
         key.hmac[..n].copy_from_slice(&bytes[NAME_LEN..NAME_LEN + n]);
         key.aes[..n].copy_from_slice(&bytes[NAME_LEN + n..]);
@@ -285,19 +279,13 @@ mod tests {
 
     #[test]
     fn all_zero_keys_are_refused() {
-        assert_eq!(
-            TicketKey::from_layout(Cipher::Aes128Cbc, &[0; 48]).unwrap_err(),
-            KeyError::AllZero { index: 0 }
-        );
+        assert_eq!(TicketKey::from_layout(Cipher::Aes128Cbc, &[0; 48]).unwrap_err(), KeyError::AllZero { index: 0 });
         let mut bytes = layout(Cipher::Aes128Cbc, 1);
         bytes[32..48].fill(0); // AES key only
         assert!(TicketKey::from_layout(Cipher::Aes128Cbc, &bytes).is_err());
         let mut two = layout(Cipher::Aes128Cbc, 1);
         two.extend_from_slice(&[0; 48]);
-        assert_eq!(
-            TicketKey::parse_many(Cipher::Aes128Cbc, &two).unwrap_err(),
-            KeyError::AllZero { index: 1 }
-        );
+        assert_eq!(TicketKey::parse_many(Cipher::Aes128Cbc, &two).unwrap_err(), KeyError::AllZero { index: 1 });
     }
 
     #[test]
@@ -306,10 +294,7 @@ mod tests {
         let mut second = layout(Cipher::Aes128Cbc, 1);
         second[20] ^= 0xff; // same name, other secrets
         two.extend_from_slice(&second);
-        assert_eq!(
-            TicketKey::parse_many(Cipher::Aes128Cbc, &two).unwrap_err(),
-            KeyError::DuplicateName { index: 1 }
-        );
+        assert_eq!(TicketKey::parse_many(Cipher::Aes128Cbc, &two).unwrap_err(), KeyError::DuplicateName { index: 1 });
     }
 
     #[test]

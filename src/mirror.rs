@@ -71,7 +71,9 @@ fn message_cipher(shared: &[u8; 32], ephemeral: &[u8; PUBLIC_KEY_LEN], recipient
     salt[..PUBLIC_KEY_LEN].copy_from_slice(ephemeral);
     salt[PUBLIC_KEY_LEN..].copy_from_slice(recipient);
     let mut key = Zeroizing::new([0u8; 32]);
-    Hkdf::<Sha256>::new(Some(&salt), shared).expand(KEY_LABEL, &mut key[..]).expect("32 bytes is a valid HKDF output length");
+    Hkdf::<Sha256>::new(Some(&salt), shared)
+        .expand(KEY_LABEL, &mut key[..])
+        .expect("32 bytes is a valid HKDF output length");
     Aes256Gcm::new_from_slice(&key[..]).expect("a 32-byte key")
 }
 
@@ -167,7 +169,13 @@ impl Inbox {
     /// The epoch keys of a message sealed to this inbox for the ring named `channel` of
     /// `cipher` and `schedule`. The list is sized once, so no key is left behind in memory it
     /// grew out of; dropping it wipes the keys in place.
-    pub fn open(&self, message: &[u8], channel: &str, cipher: Cipher, schedule: Schedule) -> Result<Vec<(u64, TicketKey)>, MirrorError> {
+    pub fn open(
+        &self,
+        message: &[u8],
+        channel: &str,
+        cipher: Cipher,
+        schedule: Schedule,
+    ) -> Result<Vec<(u64, TicketKey)>, MirrorError> {
         let secret = self.secret.as_ref().ok_or(MirrorError::Wiped)?;
         let aad = associated_data(channel, cipher, schedule)?;
         if message.len() < HEADER_LEN + TAG_LEN || message[0] != VERSION {
@@ -234,10 +242,17 @@ mod tests {
                 assert!(!sealed.windows(8).any(|w| secret.windows(8).any(|s| s == w)));
             }
         }
-        assert_eq!(Inbox::new().unwrap().open(&sealed, "a", Cipher::Aes256Cbc, SCHEDULE).err(), Some(MirrorError::Unopenable));
+        assert_eq!(
+            Inbox::new().unwrap().open(&sealed, "a", Cipher::Aes256Cbc, SCHEDULE).err(),
+            Some(MirrorError::Unopenable)
+        );
         assert_eq!(inbox.open(&sealed, "a", Cipher::Aes128Cbc, SCHEDULE).err(), Some(MirrorError::Unopenable));
         let other = Schedule { rotation_interval: 60, ticket_lifetime: 121 };
-        assert_eq!(inbox.open(&sealed, "a", Cipher::Aes256Cbc, other).err(), Some(MirrorError::Unopenable), "a schedule it was not sealed for");
+        assert_eq!(
+            inbox.open(&sealed, "a", Cipher::Aes256Cbc, other).err(),
+            Some(MirrorError::Unopenable),
+            "a schedule it was not sealed for"
+        );
         for i in 0..sealed.len() {
             let mut bad = sealed.clone();
             bad[i] ^= 0x20;
@@ -251,8 +266,14 @@ mod tests {
     #[test]
     fn degenerate_public_keys_are_refused() {
         let (_, layouts) = keys(Cipher::Aes128Cbc, 1);
-        assert_eq!(seal_to(&[0; 32], "a", Cipher::Aes128Cbc, SCHEDULE, &layouts).err(), Some(MirrorError::BadPublicKey));
-        assert_eq!(seal_to(&[1; 31], "a", Cipher::Aes128Cbc, SCHEDULE, &layouts).err(), Some(MirrorError::BadPublicKey));
+        assert_eq!(
+            seal_to(&[0; 32], "a", Cipher::Aes128Cbc, SCHEDULE, &layouts).err(),
+            Some(MirrorError::BadPublicKey)
+        );
+        assert_eq!(
+            seal_to(&[1; 31], "a", Cipher::Aes128Cbc, SCHEDULE, &layouts).err(),
+            Some(MirrorError::BadPublicKey)
+        );
     }
 
     #[test]
@@ -261,11 +282,18 @@ mod tests {
         let (_, layouts) = keys(Cipher::Aes256Cbc, 2);
         let sealed = seal_to(&inbox.public_key(), "a", Cipher::Aes256Cbc, SCHEDULE, &layouts).unwrap();
         for other in ["b", "", "a ", "A"] {
-            assert_eq!(inbox.open(&sealed, other, Cipher::Aes256Cbc, SCHEDULE).err(), Some(MirrorError::Unopenable), "{other:?}");
+            assert_eq!(
+                inbox.open(&sealed, other, Cipher::Aes256Cbc, SCHEDULE).err(),
+                Some(MirrorError::Unopenable),
+                "{other:?}"
+            );
         }
         assert!(inbox.open(&sealed, "a", Cipher::Aes256Cbc, SCHEDULE).is_ok());
         let long = "x".repeat(MAX_CHANNEL_LEN + 1);
-        assert_eq!(seal_to(&inbox.public_key(), &long, Cipher::Aes256Cbc, SCHEDULE, &layouts).err(), Some(MirrorError::BadChannel));
+        assert_eq!(
+            seal_to(&inbox.public_key(), &long, Cipher::Aes256Cbc, SCHEDULE, &layouts).err(),
+            Some(MirrorError::BadChannel)
+        );
     }
 
     #[test]

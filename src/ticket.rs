@@ -138,11 +138,10 @@ mod tests {
         let mut h = <Hmac<Sha256> as Mac>::new_from_slice(b"Jefe").unwrap();
         h.update(b"what do ya want for nothing?");
         let tag: Vec<u8> = h.finalize().into_bytes().to_vec();
-        assert_eq!(
-            crate::key::hex(&tag),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-        let unhex = |s: &str| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect::<Vec<u8>>();
+        assert_eq!(crate::key::hex(&tag), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        let unhex = |s: &str| {
+            (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect::<Vec<u8>>()
+        };
         let k = unhex("2b7e151628aed2a6abf7158809cf4f3c");
         let iv = unhex("000102030405060708090a0b0c0d0e0f");
         let mut block = unhex("6bc1bee22e409f96e93d7e117393172a");

@@ -34,7 +34,9 @@ pub enum WrapError {
 impl std::fmt::Display for WrapError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            WrapError::Unopenable => write!(f, "the stored key does not open under this wrapping secret, epoch and prefix"),
+            WrapError::Unopenable => {
+                write!(f, "the stored key does not open under this wrapping secret, epoch and prefix")
+            }
             WrapError::Key(e) => e.fmt(f),
         }
     }
@@ -88,7 +90,14 @@ impl Wrapper {
         Ok(out)
     }
 
-    pub fn open(&self, wrapped: &[u8], prefix: &str, epoch: u64, cipher: Cipher, rotation_interval: u64) -> Result<TicketKey, WrapError> {
+    pub fn open(
+        &self,
+        wrapped: &[u8],
+        prefix: &str,
+        epoch: u64,
+        cipher: Cipher,
+        rotation_interval: u64,
+    ) -> Result<TicketKey, WrapError> {
         if wrapped.len() != 1 + NONCE_LEN + cipher.layout_len() + TAG_LEN || wrapped[0] != VERSION {
             return Err(WrapError::Unopenable);
         }

@@ -6,9 +6,9 @@
 //! cases).
 
 use proptest::prelude::*;
-use tls_ticket_keys::ticket::{open, seal, TicketError, MIN_TICKET_LEN};
 use tls_ticket_keys::key::{Cipher, TicketKey};
 use tls_ticket_keys::session::parse_session;
+use tls_ticket_keys::ticket::{open, seal, TicketError, MIN_TICKET_LEN};
 use tls_ticket_keys::wrap::Wrapper;
 
 fn cipher() -> impl Strategy<Value = Cipher> {

@@ -155,7 +155,8 @@ fn no_freed_block_holds_a_retired_or_destroyed_key() {
     ring.destroy();
 
     // Keys derived from a secret, over epochs and dropped with the ring.
-    let ring = Ring::with_source(Cipher::Aes256Cbc, schedule, Box::new(DerivedKeys::new(&[7u8; 32]).unwrap()), now).unwrap();
+    let ring =
+        Ring::with_source(Cipher::Aes256Cbc, schedule, Box::new(DerivedKeys::new(&[7u8; 32]).unwrap()), now).unwrap();
     for _ in 0..20 {
         watch_current(&ring, now);
         now += interval;

@@ -106,11 +106,14 @@ pub fn native_attach(
     let session_id_context = match session_id_context {
         None => None,
         Some(bytes) => Some(native::SessionIdContext::new(&bytes).ok_or_else(|| {
-            Error::new(super::OUT_OF_RANGE, format!(
-                "The value of \"sessionIdContext\" is out of range. It must be at most {} bytes. Received {} bytes",
-                native::MAX_SESSION_ID_CONTEXT,
-                bytes.len()
-            ))
+            Error::new(
+                super::OUT_OF_RANGE,
+                format!(
+                    "The value of \"sessionIdContext\" is out of range. It must be at most {} bytes. Received {} bytes",
+                    native::MAX_SESSION_ID_CONTEXT,
+                    bytes.len()
+                ),
+            )
         })?),
     };
     let ctx = ssl_ctx(external, expected_timeout)?;
@@ -126,4 +129,3 @@ pub fn native_detach(external: Unknown, expected_timeout: i64) -> Result<bool> {
     // SAFETY: as in native_attach.
     unsafe { native::uninstall(ctx) }.map_err(|e| Error::new(NATIVE_UNAVAILABLE, e.to_owned()))
 }
-

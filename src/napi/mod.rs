@@ -39,7 +39,6 @@ fn key_error(e: KeyError) -> Error {
     ring_error(RingError::Key(e))
 }
 
-
 fn cipher_named(name: &str) -> Result<Cipher> {
     Cipher::from_name(name).ok_or_else(|| {
         Error::new(INVALID_ARG_VALUE, format!("cipher must be 'aes-128-cbc' or 'aes-256-cbc', got '{name}'"))
@@ -71,9 +70,7 @@ fn mirror_error(e: MirrorError) -> Error {
 }
 
 fn key_name(bytes: &[u8]) -> Result<[u8; NAME_LEN]> {
-    bytes
-        .try_into()
-        .map_err(|_| Error::new(INVALID_ARG_VALUE, format!("a key name is 16 bytes, got {}", bytes.len())))
+    bytes.try_into().map_err(|_| Error::new(INVALID_ARG_VALUE, format!("a key name is 16 bytes, got {}", bytes.len())))
 }
 
 // The limits, defined once in the core and read by `lib/` from here.

@@ -7,7 +7,10 @@ use napi_derive::napi;
 
 use super::inspect::{summarize_session, TicketReport};
 use super::store::{NativeClusterInbox, NativeWrapper};
-use super::{TicketOutcome, cipher_named, key_error, key_name, mirror_error, ring_error, schedule, whole_seconds, Error, Result, OUT_OF_RANGE, UNOPENABLE};
+use super::{
+    cipher_named, key_error, key_name, mirror_error, ring_error, schedule, whole_seconds, Error, Result, TicketOutcome,
+    OUT_OF_RANGE, UNOPENABLE,
+};
 use crate::clock::now;
 use crate::derive::{self, DerivedKeys, MAX_SCOPE_LEN};
 use crate::key::{fill_random, hex, Cipher, StackScrub, TicketKey, NAME_LEN};
@@ -115,8 +118,13 @@ impl NativeRing {
     #[napi(factory)]
     pub fn fed(cipher: String, rotation_interval: f64, ticket_lifetime: f64) -> Result<NativeRing> {
         let _scrub = StackScrub;
-        let ring = Ring::fed(cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?, Box::new(RandomKeys), now())
-            .map_err(ring_error)?;
+        let ring = Ring::fed(
+            cipher_named(&cipher)?,
+            schedule(rotation_interval, ticket_lifetime)?,
+            Box::new(RandomKeys),
+            now(),
+        )
+        .map_err(ring_error)?;
         Ok(NativeRing { ring: Arc::new(ring), session_id_context: None })
     }
 
@@ -164,7 +172,13 @@ impl NativeRing {
     /// Opens a key that `NativeWrapper.sealFresh` sealed and takes it, without the key ever
     /// reaching JavaScript.
     #[napi]
-    pub fn offer_wrapped(&self, wrapper: &NativeWrapper, prefix: String, epoch: f64, wrapped: BufferSlice) -> Result<bool> {
+    pub fn offer_wrapped(
+        &self,
+        wrapper: &NativeWrapper,
+        prefix: String,
+        epoch: f64,
+        wrapped: BufferSlice,
+    ) -> Result<bool> {
         let _scrub = StackScrub;
         let epoch = whole_seconds("epoch", epoch)?;
         let (cipher, interval) = (self.ring.cipher(), self.ring.schedule().rotation_interval);
@@ -182,8 +196,10 @@ impl NativeRing {
         let _scrub = StackScrub;
         let epoch = whole_seconds("epoch", epoch)?;
         let interval = self.ring.schedule().rotation_interval;
-        let sealed =
-            self.ring.with_epoch_key(epoch, now(), |key| wrapper.wrapper.seal(key, &prefix, epoch, interval)).map_err(ring_error)?;
+        let sealed = self
+            .ring
+            .with_epoch_key(epoch, now(), |key| wrapper.wrapper.seal(key, &prefix, epoch, interval))
+            .map_err(ring_error)?;
         Ok(sealed.transpose().map_err(key_error)?.map(Buffer::from))
     }
 
@@ -194,7 +210,10 @@ impl NativeRing {
         let _scrub = StackScrub;
         let epoch = whole_seconds("epoch", epoch)?;
         let interval = self.ring.schedule().rotation_interval;
-        let sealed = self.ring.with_fallback_key(epoch, |key| wrapper.wrapper.seal(key, &prefix, epoch, interval)).map_err(ring_error)?;
+        let sealed = self
+            .ring
+            .with_fallback_key(epoch, |key| wrapper.wrapper.seal(key, &prefix, epoch, interval))
+            .map_err(ring_error)?;
         Ok(sealed.transpose().map_err(key_error)?.map(Buffer::from))
     }
 
@@ -214,7 +233,8 @@ impl NativeRing {
     #[napi]
     pub fn offer_sealed(&self, inbox: &NativeClusterInbox, message: BufferSlice, channel: String) -> Result<u32> {
         let _scrub = StackScrub;
-        let keys = inbox.inbox.open(&message, &channel, self.ring.cipher(), self.ring.schedule()).map_err(mirror_error)?;
+        let keys =
+            inbox.inbox.open(&message, &channel, self.ring.cipher(), self.ring.schedule()).map_err(mirror_error)?;
         let mut taken = 0;
         // Copies go to the ring; the list wipes its own keys where they lie when it drops.
         for (epoch, key) in &keys {

@@ -4,9 +4,9 @@ use napi::bindgen_prelude::{Buffer, BufferSlice};
 use napi_derive::napi;
 
 use super::{cipher_named, key_error, whole_seconds, Result};
+use crate::fallback::FallbackRoot;
 use crate::key::{StackScrub, TicketKey};
 use crate::mirror::Inbox;
-use crate::fallback::FallbackRoot;
 use crate::wrap::Wrapper;
 
 /// A cluster worker's X25519 key pair: the primary seals the ring's keys to its public key.

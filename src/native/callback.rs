@@ -8,8 +8,11 @@ use std::ptr;
 use std::sync::atomic::Ordering;
 
 use super::hook::{hook_of, sealing_ring};
+use super::symbols::{
+    symbols, CallbackPath, CipherInit, OsslParam, Symbols, OSSL_PARAM_OCTET_STRING, OSSL_PARAM_UNMODIFIED,
+    OSSL_PARAM_UTF8_STRING,
+};
 use super::RingOnContext;
-use super::symbols::{symbols, CipherInit, CallbackPath, OsslParam, Symbols, OSSL_PARAM_OCTET_STRING, OSSL_PARAM_UNMODIFIED, OSSL_PARAM_UTF8_STRING};
 use crate::clock::now;
 use crate::key::{Cipher, StackScrub, TicketKey, NAME_LEN};
 use crate::ring::{Decision, Miss};
@@ -51,7 +54,9 @@ pub(super) unsafe extern "C" fn check_client_auth(
         // SAFETY: `arg` is the hook of the context the connection started on, alive while
         // OpenSSL works on the connection.
         let hook = unsafe { &*(arg as *const RingOnContext) };
-        if let (Some(context), Some(set)) = (hook.session_id_context, symbols().ok().and_then(|s| s.session_id.as_ref())) {
+        if let (Some(context), Some(set)) =
+            (hook.session_id_context, symbols().ok().and_then(|s| s.session_id.as_ref()))
+        {
             let (bytes, len) = context.as_parts();
             // SAFETY: the live connection; the setter copies the bytes.
             unsafe { (set.set)(ssl, bytes, len) };
@@ -82,7 +87,6 @@ pub(super) unsafe extern "C" fn check_client_auth(
     }))
     .unwrap_or(SSL_TICKET_RETURN_IGNORE_RENEW)
 }
-
 
 /// `int (*cb)(SSL *s, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
 ///            EVP_CIPHER_CTX *ctx, EVP_MAC_CTX *hctx (or HMAC_CTX *hctx), int enc)`
@@ -202,4 +206,3 @@ unsafe fn load_key(
         }
     }
 }
-

@@ -28,7 +28,9 @@ pub unsafe fn install(
 ) -> Result<(), &'static str> {
     let s = symbols()?;
     if let Some(context) = session_id_context {
-        let Some(set) = &s.session_id else { return Err("this process's OpenSSL does not export the session id context setters") };
+        let Some(set) = &s.session_id else {
+            return Err("this process's OpenSSL does not export the session id context setters");
+        };
         let (bytes, len) = context.as_parts();
         // SAFETY: ctx is live; OpenSSL copies the bytes. Also for sessions that never see
         // our callbacks (a session id cache).
@@ -45,8 +47,9 @@ pub unsafe fn install(
             drop(Box::from_raw(hook));
             return Err("OpenSSL refused to store the ring on the SSL_CTX");
         }
-        let hooked = (s.set_session_ticket_cb)(ctx, Some(note_ring_before_sealing), Some(check_client_auth), hook.cast()) == 1
-            && set_ticket_callback(s, ctx, true);
+        let hooked =
+            (s.set_session_ticket_cb)(ctx, Some(note_ring_before_sealing), Some(check_client_auth), hook.cast()) == 1
+                && set_ticket_callback(s, ctx, true);
         if !old.is_null() {
             drop(Box::from_raw(old));
         }
@@ -99,7 +102,6 @@ pub(super) unsafe extern "C" fn free_hook(
     }
 }
 
-
 thread_local! {
     /// The connection about to be sealed and its ring, from the generation callback. A weak
     /// reference: a stale entry can never point at freed memory, and (when no ticket follows,
@@ -113,7 +115,9 @@ pub(super) unsafe extern "C" fn note_ring_before_sealing(ssl: *mut c_void, arg: 
         // while OpenSSL works on the connection.
         let hook = unsafe { &*(arg as *const RingOnContext) };
         SEALING.with(|s| *s.borrow_mut() = Some((ssl as usize, Arc::downgrade(&hook.ring))));
-        if let (Some(context), Some(set)) = (hook.session_id_context, symbols().ok().and_then(|s| s.session_id.as_ref())) {
+        if let (Some(context), Some(set)) =
+            (hook.session_id_context, symbols().ok().and_then(|s| s.session_id.as_ref()))
+        {
             let (bytes, len) = context.as_parts();
             // SAFETY: OpenSSL calls this with the live connection whose session it is about
             // to seal; the setter copies the bytes.
@@ -127,7 +131,6 @@ pub(super) unsafe extern "C" fn note_ring_before_sealing(ssl: *mut c_void, arg: 
     }));
     1 // 0 would abort the handshake
 }
-
 
 /// The hook of the context `ssl` is on now: the one it started on, until SNI moves it.
 ///
@@ -156,8 +159,6 @@ pub(super) unsafe fn sealing_ring(s: &Symbols, ssl: *mut c_void) -> Option<Arc<R
     unsafe { hook_of(s, ssl) }.map(|h| h.ring.clone())
 }
 
-
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,7 +168,12 @@ mod tests {
         use crate::key::Cipher;
         use crate::ring::Schedule;
         let ring = Arc::new(Ring::random(Cipher::Aes256Cbc, Schedule::new(60, 120).unwrap(), 1_000_000).unwrap());
-        let hook = RingOnContext { ring: ring.clone(), outcomes: Arc::default(), session_id_context: None, client_auth: false };
+        let hook = RingOnContext {
+            ring: ring.clone(),
+            outcomes: Arc::default(),
+            session_id_context: None,
+            client_auth: false,
+        };
         // SAFETY: the hook outlives the call; the SSL pointer is only noted, never read.
         unsafe { note_ring_before_sealing(1 as *mut c_void, &hook as *const RingOnContext as *mut c_void) };
         drop(hook);

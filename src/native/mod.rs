@@ -15,7 +15,6 @@
 //! generation callback, which OpenSSL calls with our argument just before sealing, notes
 //! which ring the connection belongs to.
 
-
 mod callback;
 mod hook;
 mod symbols;
@@ -48,4 +47,3 @@ pub(crate) struct RingOnContext {
     /// set without (`server.requestCert` turned on later) resumes nothing.
     pub(crate) client_auth: bool,
 }
-

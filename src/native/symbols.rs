@@ -68,12 +68,8 @@ pub(super) enum CallbackPath {
 
 pub(super) struct Symbols {
     pub(super) callback_path: CallbackPath,
-    pub(super) set_session_ticket_cb: unsafe extern "C" fn(
-        *mut c_void,
-        Option<GenerateTicketCb>,
-        Option<DecryptTicketCb>,
-        *mut c_void,
-    ) -> c_int,
+    pub(super) set_session_ticket_cb:
+        unsafe extern "C" fn(*mut c_void, Option<GenerateTicketCb>, Option<DecryptTicketCb>, *mut c_void) -> c_int,
     pub(super) ctx_get_timeout: unsafe extern "C" fn(*const c_void) -> c_long,
     /// For `shareWith` only: native mode works without them.
     pub(super) session_id: Option<SessionIdSymbols>,
@@ -91,7 +87,6 @@ pub(super) struct Symbols {
     pub(super) external_value: ExternalValue,
     pub(super) ex_index: c_int,
 }
-
 
 #[cfg(unix)]
 pub(super) fn lookup(name: &CStr) -> Option<*mut c_void> {
@@ -157,7 +152,9 @@ pub(super) fn check_openssl(seen: &[(&'static str, *mut c_void)]) -> Result<(), 
     // SAFETY: takes no argument and reads a constant.
     let major = unsafe { version_major() };
     if major != OPENSSL_MAJOR {
-        return Err(format!("this process runs OpenSSL {major}, and the native path is written for OpenSSL {OPENSSL_MAJOR}"));
+        return Err(format!(
+            "this process runs OpenSSL {major}, and the native path is written for OpenSSL {OPENSSL_MAJOR}"
+        ));
     }
     Ok(())
 }
@@ -270,7 +267,6 @@ fn callback_path(seen: &mut Vec<(&'static str, *mut c_void)>) -> Result<Callback
     })
 }
 
-
 /// Sets the ring's ticket callback on `ctx`, or (`ours` false) puts Node's back. False when
 /// OpenSSL refused.
 pub(super) unsafe fn set_ticket_callback(s: &Symbols, ctx: *mut c_void, ours: bool) -> bool {
@@ -283,12 +279,15 @@ pub(super) unsafe fn set_ticket_callback(s: &Symbols, ctx: *mut c_void, ours: bo
             CallbackPath::Legacy { callback_ctrl, node_callback, clear_evp_callback, .. } => {
                 // OpenSSL prefers an EVP callback; make sure none hides ours.
                 clear_evp_callback(ctx, None) == 1
-                    && callback_ctrl(ctx, SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB, Some(if ours { ticket_key_callback } else { node_callback })) == 1
+                    && callback_ctrl(
+                        ctx,
+                        SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB,
+                        Some(if ours { ticket_key_callback } else { node_callback }),
+                    ) == 1
             }
         }
     }
 }
-
 
 pub(super) fn symbols() -> Result<&'static Symbols, &'static str> {
     static SYMBOLS: OnceLock<Result<Symbols, String>> = OnceLock::new();
@@ -299,7 +298,6 @@ pub(super) fn symbols() -> Result<&'static Symbols, &'static str> {
 pub fn availability() -> Result<(), &'static str> {
     symbols().map(|_| ())
 }
-
 
 /// The `SSL_CTX*` inside a V8 External, given the address of a local handle to it (which is
 /// what a `napi_value` is). Node-API's own `napi_get_value_external` must not be used here:
@@ -357,7 +355,6 @@ impl SessionIdContext {
         (self.bytes.as_ptr(), c_uint::from(self.len))
     }
 }
-
 
 #[cfg(test)]
 mod tests {

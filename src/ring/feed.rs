@@ -78,7 +78,12 @@ impl Ring {
     /// Runs `read` with the key the ring holds for `epoch` (from its feed or made locally),
     /// if any: for writing it back to a store that lost it. Keys made for past epochs at
     /// start (`fall_back_now`) are not: the fleet may have agreed others.
-    pub fn with_epoch_key<R>(&self, epoch: u64, now: u64, read: impl FnOnce(&TicketKey) -> R) -> Result<Option<R>, RingError> {
+    pub fn with_epoch_key<R>(
+        &self,
+        epoch: u64,
+        now: u64,
+        read: impl FnOnce(&TicketKey) -> R,
+    ) -> Result<Option<R>, RingError> {
         let inner = self.read_at(now)?;
         let held = inner.slots.iter().find(|s| s.epoch == Some(epoch) && s.origin != Origin::PastFallback);
         Ok(held.map(|s| read(&s.key)))
@@ -100,11 +105,20 @@ impl Ring {
         let (interval, lifetime) = (self.schedule.rotation_interval, self.schedule.ticket_lifetime);
         let epoch = now / interval + shift;
         let mut made = 0;
-        let start_up = |s: &Slot| s.epoch == Some(epoch) && s.origin == Origin::StartUp && s.fallback_unsealed.load(Ordering::Relaxed);
+        let start_up = |s: &Slot| {
+            s.epoch == Some(epoch) && s.origin == Origin::StartUp && s.fallback_unsealed.load(Ordering::Relaxed)
+        };
         if let Some(i) = inner.slots.iter().position(start_up) {
             let key = self.source.key_for_epoch(epoch, self.cipher)?;
             let old = inner.slots.remove(i);
-            inner.slots.push(Slot::with_origin(key, Some(epoch), old.activates_at, old.ends_at, old.role, Origin::Fallback));
+            inner.slots.push(Slot::with_origin(
+                key,
+                Some(epoch),
+                old.activates_at,
+                old.ends_at,
+                old.role,
+                Origin::Fallback,
+            ));
             made += 1;
         }
         let first = if past { epoch.saturating_sub(self.schedule.live_previous_epochs()) } else { epoch };

@@ -38,8 +38,8 @@ mod feed;
 mod schedule;
 mod testing;
 
-pub use schedule::{Schedule, MAX_ROTATION_INTERVAL, MAX_SCHEDULED_KEYS, MAX_TICKET_LIFETIME};
 use schedule::KEYS_BESIDES_PREVIOUS;
+pub use schedule::{Schedule, MAX_ROTATION_INTERVAL, MAX_SCHEDULED_KEYS, MAX_TICKET_LIFETIME};
 
 /// Bound on the keys held at once, so a `rotate()` loop cannot grow memory without end. The
 /// ring never drops a key early to stay under it: a schedule that would need more is refused
@@ -52,11 +52,22 @@ const REMEMBERED_RETIRED_NAMES: usize = 64;
 pub enum RingError {
     Destroyed,
     Key(KeyError),
-    OutOfRange { what: &'static str, min: u64, max: u64, got: u64 },
+    OutOfRange {
+        what: &'static str,
+        min: u64,
+        max: u64,
+        got: u64,
+    },
     /// A lifetime that would need more keys at once than a ring holds.
-    LifetimeTooLong { rotation_interval: u64, max: u64, got: u64 },
+    LifetimeTooLong {
+        rotation_interval: u64,
+        max: u64,
+        got: u64,
+    },
     /// Another key would pass `MAX_HELD_KEYS`, and every key held may still open live tickets.
-    Full { held: usize },
+    Full {
+        held: usize,
+    },
     /// The ring holds no key that could encrypt (only when making the first one failed).
     NoCurrentKey,
 }
@@ -199,7 +210,14 @@ impl Slot {
         Slot::with_origin(key, epoch, activates_at, ends_at, role, Origin::Given)
     }
 
-    fn with_origin(key: TicketKey, epoch: Option<u64>, activates_at: u64, ends_at: Option<u64>, role: Role, origin: Origin) -> Slot {
+    fn with_origin(
+        key: TicketKey,
+        epoch: Option<u64>,
+        activates_at: u64,
+        ends_at: Option<u64>,
+        role: Role,
+        origin: Origin,
+    ) -> Slot {
         let fallback_unsealed = AtomicBool::new(matches!(origin, Origin::StartUp | Origin::Fallback));
         Slot { key: Box::new(key), epoch, activates_at, ends_at, role, origin, fallback_unsealed }
     }
@@ -326,18 +344,20 @@ impl Ring {
         let interval = schedule.rotation_interval;
         let (epoch, start) = (now / interval, now / interval * interval);
         let key = TicketKey::generate(cipher)?;
-        let slot = Slot::with_origin(key, Some(epoch), start, Some(start.saturating_add(interval)), Role::Next, Origin::StartUp);
+        let slot = Slot::with_origin(
+            key,
+            Some(epoch),
+            start,
+            Some(start.saturating_add(interval)),
+            Role::Next,
+            Origin::StartUp,
+        );
         ring.write().slots.push(slot);
         ring.started(now)
     }
 
     /// A ring of explicit keys: the first encrypts, all decrypt, nothing rotates on its own.
-    pub fn explicit(
-        cipher: Cipher,
-        schedule: Schedule,
-        keys: Vec<TicketKey>,
-        now: u64,
-    ) -> Result<Ring, RingError> {
+    pub fn explicit(cipher: Cipher, schedule: Schedule, keys: Vec<TicketKey>, now: u64) -> Result<Ring, RingError> {
         Ring::explicit_with_next(cipher, schedule, keys, Vec::new(), now)
     }
 
@@ -507,7 +527,13 @@ impl Ring {
         self.put_explicit_keys(&mut inner, keys, Vec::new(), now)
     }
 
-    fn put_explicit_keys(&self, inner: &mut Inner, keys: Vec<TicketKey>, next: Vec<TicketKey>, now: u64) -> Result<(), RingError> {
+    fn put_explicit_keys(
+        &self,
+        inner: &mut Inner,
+        keys: Vec<TicketKey>,
+        next: Vec<TicketKey>,
+        now: u64,
+    ) -> Result<(), RingError> {
         if keys.is_empty() {
             return Err(KeyError::Length { layout: self.cipher.layout_len(), got: 0 }.into());
         }
@@ -686,8 +712,8 @@ fn find<'a>(slots: &'a [Slot], name: &[u8; NAME_LEN]) -> Option<&'a Slot> {
 
 #[cfg(test)]
 mod tests {
-    use super::testing::*;
     use super::schedule::RETRY_AFTER_FAILURE;
+    use super::testing::*;
     use super::*;
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
@@ -763,7 +789,8 @@ mod tests {
     fn set_keys_past_the_bound_is_refused_and_changes_nothing() {
         let ring = ring_at(T0);
         let before = ring.keys(T0).unwrap().len();
-        let keys: Vec<TicketKey> = (0..MAX_HELD_KEYS).map(|_| TicketKey::generate(Cipher::Aes256Cbc).unwrap()).collect();
+        let keys: Vec<TicketKey> =
+            (0..MAX_HELD_KEYS).map(|_| TicketKey::generate(Cipher::Aes256Cbc).unwrap()).collect();
         assert!(matches!(ring.set_keys(keys, T0), Err(RingError::Full { .. })));
         assert_eq!(ring.keys(T0).unwrap().len(), before);
     }
@@ -826,7 +853,8 @@ mod tests {
     fn an_announced_next_key_opens_tickets_and_takes_over_on_rotate() {
         let [current, next, previous] = [(); 3].map(|_| TicketKey::generate(Cipher::Aes256Cbc).unwrap());
         let names = [*current.name(), *next.name(), *previous.name()];
-        let ring = Ring::explicit_with_next(Cipher::Aes256Cbc, schedule(), vec![current, previous], vec![next], T0).unwrap();
+        let ring =
+            Ring::explicit_with_next(Cipher::Aes256Cbc, schedule(), vec![current, previous], vec![next], T0).unwrap();
         assert_eq!(current_name(&ring, T0), names[0]);
         let mut held = states(&ring, T0);
         held.sort();
@@ -841,7 +869,8 @@ mod tests {
     fn a_previous_secret_opens_its_tickets_renewed_and_never_seals() {
         use crate::derive::DerivedKeys;
         let ring_of = |secret: u8| {
-            Ring::with_source(Cipher::Aes256Cbc, schedule(), Box::new(DerivedKeys::new(&[secret; 32]).unwrap()), T0).unwrap()
+            Ring::with_source(Cipher::Aes256Cbc, schedule(), Box::new(DerivedKeys::new(&[secret; 32]).unwrap()), T0)
+                .unwrap()
         };
         let (old, new) = (ring_of(1), ring_of(2));
         let moving = ring_of(2).also_opening(vec![ring_of(1)]);
@@ -1057,7 +1086,11 @@ mod tests {
         // What it proposes for the next epoch once its store answers: what the others derive.
         let proposed = late.with_fallback_key(T0 / I + 3, |k| *k.name()).unwrap();
         assert_eq!(proposed, Some(current_name(&early, T0 + 3 * I + 1)));
-        assert_eq!(fed_at(T0).with_fallback_key(T0 / I + 1, |k| *k.name()).unwrap(), None, "random fallbacks propose nothing");
+        assert_eq!(
+            fed_at(T0).with_fallback_key(T0 / I + 1, |k| *k.name()).unwrap(),
+            None,
+            "random fallbacks propose nothing"
+        );
         assert_eq!(decision(&late, &ticket, T0 + 2 * I + 2), Some(Decision::Renew));
         // Opens only, counts nothing, and is never written back.
         assert_eq!(late.stats().fallback_keys, 0);
@@ -1108,7 +1141,9 @@ mod tests {
         let name = *recent.name();
         assert!(ring.offer(old + 9, recent, T0 + 10 * I).unwrap());
         assert_eq!(ring.state_of(&name, T0 + 10 * I).unwrap(), Some(KeyState::Previous));
-        let explicit = Ring::explicit(Cipher::Aes128Cbc, schedule(), vec![TicketKey::generate(Cipher::Aes128Cbc).unwrap()], T0).unwrap();
+        let explicit =
+            Ring::explicit(Cipher::Aes128Cbc, schedule(), vec![TicketKey::generate(Cipher::Aes128Cbc).unwrap()], T0)
+                .unwrap();
         assert!(!explicit.offer(old, TicketKey::generate(Cipher::Aes128Cbc).unwrap(), T0).unwrap());
         assert!(ring.offer(old + 10, TicketKey::generate(Cipher::Aes256Cbc).unwrap(), T0 + 10 * I).is_err());
     }

@@ -103,7 +103,8 @@ impl Ring {
             for e in first..=last {
                 let start = (e - shift).saturating_mul(interval);
                 let end = start.saturating_add(interval);
-                if inner.slots.iter().any(|s| s.epoch == Some(e)) || (e < epoch && end.saturating_add(lifetime) <= now) {
+                if inner.slots.iter().any(|s| s.epoch == Some(e)) || (e < epoch && end.saturating_add(lifetime) <= now)
+                {
                     continue;
                 }
                 match self.source.key_for_epoch(e, self.cipher) {
@@ -131,9 +132,7 @@ impl Ring {
                     (Role::Current, Some(e)) if e < epoch && has_epoch_key => slot.retire(now, lifetime),
                     // The key of this epoch could not be made: keep encrypting, and keep this
                     // key's tickets valid for a lifetime after it finally stops.
-                    (Role::Current, _) if !has_epoch_key => {
-                        slot.ends_at = Some(now + RETRY_AFTER_FAILURE)
-                    }
+                    (Role::Current, _) if !has_epoch_key => slot.ends_at = Some(now + RETRY_AFTER_FAILURE),
                     (Role::Next, Some(e)) if e == epoch => slot.role = Role::Current,
                     // Skipped while the ring was idle: it never encrypted here, but a peer with
                     // the same source may have used it, so it lives out its own schedule.
@@ -280,7 +279,10 @@ mod tests {
     fn a_schedule_that_needs_more_keys_than_a_ring_holds_is_refused() {
         // The case from the field: five-minute keys, seven-day tickets, 2,018 keys at once.
         let err = Schedule::new(300, MAX_TICKET_LIFETIME).unwrap_err();
-        assert_eq!(err, RingError::LifetimeTooLong { rotation_interval: 300, max: 238 * 300, got: MAX_TICKET_LIFETIME });
+        assert_eq!(
+            err,
+            RingError::LifetimeTooLong { rotation_interval: 300, max: 238 * 300, got: MAX_TICKET_LIFETIME }
+        );
         assert!(err.to_string().contains("<= 71400"), "{err}");
         assert!(Schedule::new(300, 238 * 300).is_ok());
         // Seven-day tickets need keys of at least 42 minutes.

@@ -43,7 +43,6 @@ pub fn assert_all_gone_within_a_lifetime(ring: &Ring, before: &[[u8; 16]], now: 
     }
 }
 
-
 pub fn derived(secret: u8, now: u64) -> Ring {
     let source = crate::derive::DerivedKeys::new(&[secret; 32]).unwrap();
     Ring::with_source(Cipher::Aes256Cbc, schedule(), Box::new(source), now).unwrap()
