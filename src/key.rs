@@ -138,7 +138,7 @@ impl TicketKey {
     /// Several keys concatenated, as nginx and Go take them: the first one encrypts.
     pub fn parse_many(cipher: Cipher, bytes: &[u8]) -> Result<Vec<TicketKey>, KeyError> {
         let layout = cipher.layout_len();
-        if bytes.is_empty() || bytes.len() % layout != 0 {
+        if bytes.is_empty() || !bytes.len().is_multiple_of(layout) {
             return Err(KeyError::Length { layout, got: bytes.len() });
         }
         let mut keys: Vec<TicketKey> = Vec::with_capacity(bytes.len() / layout);

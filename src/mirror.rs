@@ -211,7 +211,7 @@ mod tests {
 
     const SCHEDULE: Schedule = Schedule { rotation_interval: 60, ticket_lifetime: 120 };
 
-    fn keys(cipher: Cipher, n: u64) -> (Vec<TicketKey>, Vec<(u64, Zeroizing<Vec<u8>>)>) {
+    fn keys(cipher: Cipher, n: u64) -> (Vec<TicketKey>, crate::ring::EpochKeys) {
         let keys: Vec<TicketKey> = (0..n).map(|_| TicketKey::generate(cipher).unwrap()).collect();
         let layouts = keys.iter().enumerate().map(|(i, k)| (100 + i as u64, k.to_layout())).collect();
         (keys, layouts)

@@ -84,7 +84,7 @@ pub fn seal(key: &TicketKey, iv: &[u8; IV_LEN], plaintext: &[u8]) -> Vec<u8> {
 /// Opens a ticket sealed under `key`: the plaintext (an SSL_SESSION's DER), wiped on drop.
 pub fn open(key: &TicketKey, ticket: &[u8]) -> Result<Zeroizing<Vec<u8>>, TicketError> {
     let len = ticket.len();
-    if !(MIN_TICKET_LEN..=MAX_TICKET_LEN).contains(&len) || (len - NAME_LEN - IV_LEN - MAC_LEN) % BLOCK != 0 {
+    if !(MIN_TICKET_LEN..=MAX_TICKET_LEN).contains(&len) || !(len - NAME_LEN - IV_LEN - MAC_LEN).is_multiple_of(BLOCK) {
         return Err(TicketError::Length);
     }
     let name: &[u8; NAME_LEN] = ticket[..NAME_LEN].try_into().expect("length checked");

@@ -61,14 +61,11 @@ proptest! {
     /// secrets and distinct names.
     #[test]
     fn key_layouts(c in cipher(), bytes in proptest::collection::vec(any::<u8>(), 0..500)) {
-        match TicketKey::parse_many(c, &bytes) {
-            Ok(keys) => {
-                prop_assert_eq!(keys.len() * c.layout_len(), bytes.len());
-                for (k, chunk) in keys.iter().zip(bytes.chunks(c.layout_len())) {
-                    prop_assert_eq!(&k.to_layout()[..], chunk);
-                }
+        if let Ok(keys) = TicketKey::parse_many(c, &bytes) {
+            prop_assert_eq!(keys.len() * c.layout_len(), bytes.len());
+            for (k, chunk) in keys.iter().zip(bytes.chunks(c.layout_len())) {
+                prop_assert_eq!(&k.to_layout()[..], chunk);
             }
-            Err(_) => {}
         }
     }
 

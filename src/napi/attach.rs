@@ -72,6 +72,12 @@ pub struct TicketOutcomeCounts {
     pub expired_key: f64,
 }
 
+impl Default for NativeTicketOutcomes {
+    fn default() -> NativeTicketOutcomes {
+        NativeTicketOutcomes::new()
+    }
+}
+
 #[napi]
 impl NativeTicketOutcomes {
     #[napi(constructor)]

@@ -111,7 +111,7 @@ pub fn generate_ticket_keys(size: u32) -> Result<Buffer> {
     let size = size as usize;
     let cipher = [Cipher::Aes128Cbc, Cipher::Aes256Cbc]
         .into_iter()
-        .find(|c| size > 0 && size % c.layout_len() == 0)
+        .find(|c| size > 0 && size.is_multiple_of(c.layout_len()))
         .ok_or_else(|| Error::new(INVALID_ARG_VALUE, format!("size must be a multiple of 48 or 80, got {size}")))?;
     let mut out = Vec::with_capacity(size);
     for _ in 0..size / cipher.layout_len() {

@@ -175,7 +175,12 @@ mod tests {
             client_auth: false,
         };
         // SAFETY: the hook outlives the call; the SSL pointer is only noted, never read.
-        unsafe { note_ring_before_sealing(1 as *mut c_void, &hook as *const RingOnContext as *mut c_void) };
+        unsafe {
+            note_ring_before_sealing(
+                std::ptr::NonNull::<u8>::dangling().as_ptr().cast(),
+                &hook as *const RingOnContext as *mut c_void,
+            )
+        };
         drop(hook);
         assert_eq!(Arc::strong_count(&ring), 1, "a connection that seals no ticket must not hold its ring");
     }

@@ -126,12 +126,22 @@ fn openssl_symbol(name: &'static CStr, seen: &mut Vec<(&'static str, *mut c_void
     Some(p)
 }
 
+/// A symbol's address as the function type `F`.
+///
+/// # Safety
+/// `p` must be the address of a function whose C signature is `F` (a function pointer type).
+unsafe fn as_fn<F: Copy>(p: *mut c_void) -> F {
+    const { assert!(std::mem::size_of::<F>() == std::mem::size_of::<*mut c_void>()) };
+    // SAFETY: same size (checked at compile time); the caller vouches for the signature.
+    unsafe { std::mem::transmute_copy::<*mut c_void, F>(&p) }
+}
+
 macro_rules! symbol {
     ($seen:ident, $name:literal) => {
         match openssl_symbol($name, $seen) {
             // SAFETY: the symbol has the C signature of the field it is assigned to, as
             // declared in OpenSSL 3's headers.
-            Some(p) => unsafe { std::mem::transmute::<*mut c_void, _>(p) },
+            Some(p) => unsafe { as_fn(p) },
             None => return Err(format!("symbol {} not found in this process", $name.to_string_lossy())),
         }
     };
@@ -146,7 +156,7 @@ pub(super) fn check_openssl(seen: &[(&'static str, *mut c_void)]) -> Result<(), 
     }
     let version_major: unsafe extern "C" fn() -> u32 = match lookup(c"OPENSSL_version_major") {
         // SAFETY: `unsigned int OPENSSL_version_major(void)`, OpenSSL 3.0 on.
-        Some(p) if library_of(p) == Some(first) => unsafe { std::mem::transmute::<*mut c_void, _>(p) },
+        Some(p) if library_of(p) == Some(first) => unsafe { as_fn(p) },
         _ => return Err(format!("this process's OpenSSL is not OpenSSL {OPENSSL_MAJOR}")),
     };
     // SAFETY: takes no argument and reads a constant.
@@ -162,10 +172,10 @@ pub(super) fn check_openssl(seen: &[(&'static str, *mut c_void)]) -> Result<(), 
 fn resolve() -> Result<Symbols, String> {
     let external_value = if let Some(p) = lookup(c"_ZNK2v88External5ValueEv") {
         // SAFETY: V8's `External::Value() const`: `this` in the first register, returns void*.
-        ExternalValue::Untagged(unsafe { std::mem::transmute::<*mut c_void, _>(p) })
+        ExternalValue::Untagged(unsafe { as_fn(p) })
     } else if let Some(p) = lookup(c"_ZNK2v88External5ValueEt") {
         // SAFETY: V8 14's `External::Value(uint16_t tag) const`.
-        ExternalValue::Tagged(unsafe { std::mem::transmute::<*mut c_void, _>(p) })
+        ExternalValue::Tagged(unsafe { as_fn(p) })
     } else {
         return Err("v8::External::Value is not exported by this process".into());
     };
@@ -223,10 +233,10 @@ fn session_id_symbols(seen: &mut Vec<(&'static str, *mut c_void)>) -> Option<Ses
     // SAFETY: each has the C signature of its field (OpenSSL 3 headers).
     Some(unsafe {
         SessionIdSymbols {
-            ctx_set: std::mem::transmute::<*mut c_void, _>(ctx_set),
-            set: std::mem::transmute::<*mut c_void, _>(set),
-            get_session: std::mem::transmute::<*mut c_void, _>(get_session),
-            session_set1: std::mem::transmute::<*mut c_void, _>(session_set1),
+            ctx_set: as_fn(ctx_set),
+            set: as_fn(set),
+            get_session: as_fn(get_session),
+            session_set1: as_fn(session_set1),
         }
     })
 }
@@ -250,10 +260,10 @@ fn callback_path(seen: &mut Vec<(&'static str, *mut c_void)>) -> Result<Callback
         // Node's callback has the signature of a ticket callback).
         return Ok(unsafe {
             CallbackPath::Legacy {
-                callback_ctrl: std::mem::transmute::<*mut c_void, _>(ctrl),
-                hmac_init_ex: std::mem::transmute::<*mut c_void, _>(init),
-                sha256: std::mem::transmute::<*mut c_void, _>(sha256),
-                node_callback: std::mem::transmute::<*mut c_void, TicketKeyCb>(node),
+                callback_ctrl: as_fn(ctrl),
+                hmac_init_ex: as_fn(init),
+                sha256: as_fn(sha256),
+                node_callback: as_fn::<TicketKeyCb>(node),
                 clear_evp_callback: set_evp,
             }
         });
@@ -263,7 +273,7 @@ fn callback_path(seen: &mut Vec<(&'static str, *mut c_void)>) -> Result<Callback
         mac_set_params: symbol!(seen, c"EVP_MAC_CTX_set_params"),
         // SAFETY: as above. Where Node's callback is not exported, unsetting ours leaves
         // OpenSSL's own ticket keys: tickets keep working, under keys Node does not show.
-        node_callback: lookup(NODE_EVP_CALLBACK).map(|p| unsafe { std::mem::transmute::<*mut c_void, TicketKeyCb>(p) }),
+        node_callback: lookup(NODE_EVP_CALLBACK).map(|p| unsafe { as_fn::<TicketKeyCb>(p) }),
     })
 }
 
@@ -328,7 +338,11 @@ pub unsafe fn external_pointer(handle: *const c_void) -> Result<*mut c_void, &'s
 pub unsafe fn session_timeout(ctx: *const c_void) -> Result<i64, &'static str> {
     let s = symbols()?;
     // SAFETY: per the caller's contract.
-    Ok(unsafe { (s.ctx_get_timeout)(ctx) } as i64)
+    // c_long is 64 bits on Linux and macOS, 32 on Windows, where the conversion is needed.
+    // SAFETY: per the caller's contract.
+    #[allow(clippy::useless_conversion)]
+    let timeout = i64::from(unsafe { (s.ctx_get_timeout)(ctx) });
+    Ok(timeout)
 }
 
 /// OpenSSL's `SSL_MAX_SID_CTX_LENGTH`.

@@ -3,9 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use zeroize::Zeroizing;
-
-use super::{find, forget_unscheduled_copy, Mode, Origin, Ring, RingError, Role, Slot};
+use super::{find, forget_unscheduled_copy, EpochKeys, Mode, Origin, Ring, RingError, Role, Slot};
 use crate::key::{KeyError, TicketKey};
 
 impl Ring {
@@ -156,7 +154,7 @@ impl Ring {
     }
 
     /// The keys of every epoch the ring holds, in its layout, for mirroring it elsewhere.
-    pub fn epoch_keys(&self, now: u64) -> Result<Vec<(u64, Zeroizing<Vec<u8>>)>, RingError> {
+    pub fn epoch_keys(&self, now: u64) -> Result<EpochKeys, RingError> {
         let inner = self.read_at(now)?;
         Ok(inner.slots.iter().filter_map(|s| s.epoch.map(|e| (e, s.key.to_layout()))).collect())
     }

@@ -41,6 +41,10 @@ mod testing;
 use schedule::KEYS_BESIDES_PREVIOUS;
 pub use schedule::{Schedule, MAX_ROTATION_INTERVAL, MAX_SCHEDULED_KEYS, MAX_TICKET_LIFETIME};
 
+/// The keys of several epochs in a ring's layout, each with its epoch: what a ring hands to a
+/// mirror (a cluster worker) or a store.
+pub type EpochKeys = Vec<(u64, Zeroizing<Vec<u8>>)>;
+
 /// Bound on the keys held at once, so a `rotate()` loop cannot grow memory without end. The
 /// ring never drops a key early to stay under it: a schedule that would need more is refused
 /// when the ring is made, and a `rotate()` or `set_keys()` that would pass it is refused.
