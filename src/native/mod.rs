@@ -15,35 +15,20 @@
 //! generation callback, which OpenSSL calls with our argument just before sealing, notes
 //! which ring the connection belongs to.
 
-mod callback;
+// One way down: install -> callbacks -> hook -> context -> symbols.
+mod callbacks;
+mod context;
 mod hook;
+mod install;
 mod symbols;
 
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+pub use context::{external_pointer, session_timeout, SessionIdContext, MAX_SESSION_ID_CONTEXT};
+pub use hook::TicketOutcomes;
+pub use install::{install, uninstall};
 
-use crate::ring::Ring;
-
-pub use hook::{install, uninstall};
-pub use symbols::{availability, external_pointer, session_timeout, SessionIdContext, MAX_SESSION_ID_CONTEXT};
-
-/// What became of the tickets clients offered to one attached server.
-#[derive(Default, Debug)]
-pub struct TicketOutcomes {
-    /// Opened with one of the ring's keys (OpenSSL may still refuse the session inside).
-    pub opened: AtomicU64,
-    pub unknown_key: AtomicU64,
-    pub expired_key: AtomicU64,
-}
-
-/// What hangs off a hooked `SSL_CTX` as ex_data.
-pub(crate) struct RingOnContext {
-    pub(crate) ring: Arc<Ring>,
-    pub(crate) outcomes: Arc<TicketOutcomes>,
-    /// The context of the servers this one shares sessions with (`shareWith`), if any.
-    pub(crate) session_id_context: Option<SessionIdContext>,
-    /// Whether the server asked for client certificates when its session id context was set
-    /// (that context then carries its policy). A connection that asks for one on a context
-    /// set without (`server.requestCert` turned on later) resumes nothing.
-    pub(crate) client_auth: bool,
+/// `Ok` when every symbol the native path needs is present in this process, and OpenSSL gave
+/// the hooks an ex_data index.
+pub fn availability() -> Result<(), &'static str> {
+    symbols::symbols()?;
+    hook::ex_index().map(|_| ())
 }

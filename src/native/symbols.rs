@@ -4,13 +4,9 @@
 //! null pointer.
 
 use std::ffi::{c_char, c_int, c_long, c_uint, c_void, CStr};
-use std::ptr;
 use std::sync::OnceLock;
 
-use super::callback::ticket_key_callback;
-use super::hook::free_hook;
-
-const CRYPTO_EX_INDEX_SSL_CTX: c_int = 1;
+pub(super) const CRYPTO_EX_INDEX_SSL_CTX: c_int = 1;
 pub(super) const OSSL_PARAM_UTF8_STRING: u32 = 4;
 pub(super) const OSSL_PARAM_OCTET_STRING: u32 = 5;
 pub(super) const OSSL_PARAM_UNMODIFIED: usize = usize::MAX;
@@ -85,8 +81,12 @@ pub(super) struct Symbols {
     pub(super) get_verify_mode: unsafe extern "C" fn(*const c_void) -> c_int,
     pub(super) session_get0_peer: unsafe extern "C" fn(*mut c_void) -> *mut c_void,
     pub(super) external_value: ExternalValue,
-    pub(super) ex_index: c_int,
+    pub(super) get_ex_new_index: GetExNewIndex,
 }
+
+/// `CRYPTO_get_ex_new_index(class_index, argl, argp, new_func, dup_func, free_func)`
+pub(super) type GetExNewIndex =
+    unsafe extern "C" fn(c_int, c_long, *mut c_void, *mut c_void, *mut c_void, Option<ExFree>) -> c_int;
 
 #[cfg(unix)]
 pub(super) fn lookup(name: &CStr) -> Option<*mut c_void> {
@@ -181,15 +181,7 @@ fn resolve() -> Result<Symbols, String> {
     };
     let mut seen = Vec::new();
     let seen = &mut seen;
-    let get_ex_new_index: unsafe extern "C" fn(
-        c_int,
-        c_long,
-        *mut c_void,
-        *mut c_void,
-        *mut c_void,
-        Option<ExFree>,
-    ) -> c_int = symbol!(seen, c"CRYPTO_get_ex_new_index");
-    let mut symbols = Symbols {
+    let symbols = Symbols {
         callback_path: callback_path(seen)?,
         set_session_ticket_cb: symbol!(seen, c"SSL_CTX_set_session_ticket_cb"),
         ctx_get_timeout: symbol!(seen, c"SSL_CTX_get_timeout"),
@@ -205,16 +197,9 @@ fn resolve() -> Result<Symbols, String> {
         get_verify_mode: symbol!(seen, c"SSL_get_verify_mode"),
         session_get0_peer: symbol!(seen, c"SSL_SESSION_get0_peer"),
         external_value,
-        ex_index: -1,
+        get_ex_new_index: symbol!(seen, c"CRYPTO_get_ex_new_index"),
     };
     check_openssl(seen)?;
-    // SAFETY: registers a process-wide ex_data index for SSL_CTX with our free callback.
-    symbols.ex_index = unsafe {
-        get_ex_new_index(CRYPTO_EX_INDEX_SSL_CTX, 0, ptr::null_mut(), ptr::null_mut(), ptr::null_mut(), Some(free_hook))
-    };
-    if symbols.ex_index < 0 {
-        return Err("OpenSSL refused an SSL_CTX ex_data index".into());
-    }
     Ok(symbols)
 }
 
@@ -277,97 +262,9 @@ fn callback_path(seen: &mut Vec<(&'static str, *mut c_void)>) -> Result<Callback
     })
 }
 
-/// Sets the ring's ticket callback on `ctx`, or (`ours` false) puts Node's back. False when
-/// OpenSSL refused.
-pub(super) unsafe fn set_ticket_callback(s: &Symbols, ctx: *mut c_void, ours: bool) -> bool {
-    // SAFETY: ctx is a live SSL_CTX; the callbacks have the signature OpenSSL expects.
-    unsafe {
-        match s.callback_path {
-            CallbackPath::Evp { set_callback, node_callback, .. } => {
-                set_callback(ctx, if ours { Some(ticket_key_callback) } else { node_callback }) == 1
-            }
-            CallbackPath::Legacy { callback_ctrl, node_callback, clear_evp_callback, .. } => {
-                // OpenSSL prefers an EVP callback; make sure none hides ours.
-                clear_evp_callback(ctx, None) == 1
-                    && callback_ctrl(
-                        ctx,
-                        SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB,
-                        Some(if ours { ticket_key_callback } else { node_callback }),
-                    ) == 1
-            }
-        }
-    }
-}
-
 pub(super) fn symbols() -> Result<&'static Symbols, &'static str> {
     static SYMBOLS: OnceLock<Result<Symbols, String>> = OnceLock::new();
     SYMBOLS.get_or_init(resolve).as_ref().map_err(String::as_str)
-}
-
-/// `Ok` when every symbol the native path needs is present in this process.
-pub fn availability() -> Result<(), &'static str> {
-    symbols().map(|_| ())
-}
-
-/// The `SSL_CTX*` inside a V8 External, given the address of a local handle to it (which is
-/// what a `napi_value` is). Node-API's own `napi_get_value_external` must not be used here:
-/// it expects its own wrapper and returns a wrong pointer for Node's externals.
-///
-/// # Safety
-/// `handle` must be a live handle to a V8 External in the current handle scope.
-pub unsafe fn external_pointer(handle: *const c_void) -> Result<*mut c_void, &'static str> {
-    let s = symbols()?;
-    // SAFETY: per the caller's contract, `handle` is what V8 takes as `this`.
-    let p = unsafe {
-        match s.external_value {
-            ExternalValue::Untagged(f) => f(handle),
-            ExternalValue::Tagged(f) => f(handle, 0),
-        }
-    };
-    if p.is_null() {
-        return Err("the secure context has no SSL_CTX (was it closed?)");
-    }
-    Ok(p)
-}
-
-/// The session timeout of `ctx`, used to prove that a pointer really is the SSL_CTX whose
-/// timeout JavaScript has just set.
-///
-/// # Safety
-/// `ctx` must come from [`external_pointer`] on a Node SecureContext.
-pub unsafe fn session_timeout(ctx: *const c_void) -> Result<i64, &'static str> {
-    let s = symbols()?;
-    // SAFETY: per the caller's contract.
-    // c_long is 64 bits on Linux and macOS, 32 on Windows, where the conversion is needed.
-    // SAFETY: per the caller's contract.
-    #[allow(clippy::useless_conversion)]
-    let timeout = i64::from(unsafe { (s.ctx_get_timeout)(ctx) });
-    Ok(timeout)
-}
-
-/// OpenSSL's `SSL_MAX_SID_CTX_LENGTH`.
-pub const MAX_SESSION_ID_CONTEXT: usize = 32;
-
-/// A session id context of raw bytes that the ring's callbacks give every connection and
-/// every ticket they seal, whatever Node set: Node's setter takes a string and passes its
-/// UTF-8 on, and Node 22 and 24 replace it per connection with a digest, neither of which
-/// can equal nginx's binary context or HAProxy's plain `haproxy`.
-#[derive(Clone, Copy)]
-pub struct SessionIdContext {
-    bytes: [u8; MAX_SESSION_ID_CONTEXT],
-    len: u8,
-}
-
-impl SessionIdContext {
-    pub fn new(context: &[u8]) -> Option<SessionIdContext> {
-        let mut bytes = [0; MAX_SESSION_ID_CONTEXT];
-        bytes.get_mut(..context.len())?.copy_from_slice(context);
-        Some(SessionIdContext { bytes, len: context.len() as u8 })
-    }
-
-    pub(super) fn as_parts(&self) -> (*const u8, c_uint) {
-        (self.bytes.as_ptr(), c_uint::from(self.len))
-    }
 }
 
 #[cfg(test)]
@@ -378,7 +275,7 @@ mod tests {
     fn a_plain_test_binary_has_no_openssl_and_says_so() {
         // cargo test links no OpenSSL and no V8: the native path must report, not crash.
         if lookup(c"SSL_CTX_set_tlsext_ticket_key_evp_cb").is_none() {
-            assert!(availability().is_err());
+            assert!(symbols().is_err());
         }
     }
 

@@ -1,21 +1,25 @@
-//! The ticket callbacks OpenSSL calls per handshake: the key callback, which seals and opens
-//! with the ring's keys (the EVP setup of both OpenSSL paths), and the decrypt callback, which
-//! keeps client authentication from being skipped.
+//! The callbacks OpenSSL calls per handshake: the key callback, which seals and opens with the
+//! ring's keys (the EVP setup of both OpenSSL paths); the generation callback, which notes the
+//! ring that is about to seal (SNI may have moved the connection to another context by then)
+//! and puts the shared session id context on the session; and the decrypt callback, which puts
+//! it on the connection and keeps client authentication from being skipped.
 
+use std::cell::RefCell;
 use std::ffi::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 
-use super::hook::{hook_of, sealing_ring};
+use super::context::SessionIdContext;
+use super::hook::{ex_index, hook_on, Hook};
 use super::symbols::{
-    symbols, CallbackPath, CipherInit, OsslParam, Symbols, OSSL_PARAM_OCTET_STRING, OSSL_PARAM_UNMODIFIED,
-    OSSL_PARAM_UTF8_STRING,
+    symbols, CallbackPath, CipherInit, OsslParam, SessionIdSymbols, Symbols, OSSL_PARAM_OCTET_STRING,
+    OSSL_PARAM_UNMODIFIED, OSSL_PARAM_UTF8_STRING,
 };
-use super::RingOnContext;
 use crate::clock::now;
 use crate::key::{Cipher, StackScrub, TicketKey, NAME_LEN};
-use crate::ring::{Decision, Miss};
+use crate::ring::{Decision, Miss, Ring};
 
 const IV_LEN: usize = 16;
 /// Set on a connection whose server asks for a client certificate (Node's `requestCert`).
@@ -53,14 +57,12 @@ pub(super) unsafe extern "C" fn check_client_auth(
         // OpenSSL compares the session's context with the connection's after this returns.
         // SAFETY: `arg` is the hook of the context the connection started on, alive while
         // OpenSSL works on the connection.
-        let hook = unsafe { &*(arg as *const RingOnContext) };
-        if let (Some(context), Some(set)) =
-            (hook.session_id_context, symbols().ok().and_then(|s| s.session_id.as_ref()))
-        {
+        let hook = unsafe { &*(arg as *const Hook) };
+        with_session_id_context(hook, |set, context| {
             let (bytes, len) = context.as_parts();
             // SAFETY: the live connection; the setter copies the bytes.
             unsafe { (set.set)(ssl, bytes, len) };
-        }
+        });
         let opened = status == SSL_TICKET_SUCCESS || status == SSL_TICKET_SUCCESS_RENEW;
         if !opened {
             // What OpenSSL does without a callback: a full handshake, with a new ticket
@@ -204,5 +206,92 @@ unsafe fn load_key(
                 mac_set_params(mac_ctx, params.as_ptr()) == 1
             }
         }
+    }
+}
+
+/// Runs `apply` with the session id context setters when the hook shares sessions with other
+/// servers (`shareWith`): the one place both callbacks get the context and its setters.
+fn with_session_id_context(hook: &Hook, apply: impl FnOnce(&SessionIdSymbols, &SessionIdContext)) {
+    if let (Some(context), Some(set)) = (&hook.session_id_context, symbols().ok().and_then(|s| s.session_id.as_ref())) {
+        apply(set, context);
+    }
+}
+
+thread_local! {
+    /// The connection about to be sealed and its ring, from the generation callback. A weak
+    /// reference: a stale entry can never point at freed memory, and (when no ticket follows,
+    /// as with `SSL_OP_NO_TICKET` on TLS 1.3) never keeps a destroyed ring's keys alive.
+    static SEALING: RefCell<Option<(usize, Weak<Ring>)>> = const { RefCell::new(None) };
+}
+
+pub(super) unsafe extern "C" fn note_ring_before_sealing(ssl: *mut c_void, arg: *mut c_void) -> c_int {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `arg` is the hook of the context this connection started on, which is alive
+        // while OpenSSL works on the connection.
+        let hook = unsafe { &*(arg as *const Hook) };
+        SEALING.with(|s| *s.borrow_mut() = Some((ssl as usize, Arc::downgrade(&hook.ring))));
+        with_session_id_context(hook, |set, context| {
+            let (bytes, len) = context.as_parts();
+            // SAFETY: OpenSSL calls this with the live connection whose session it is about
+            // to seal; the setter copies the bytes.
+            unsafe {
+                let session = (set.get_session)(ssl);
+                if !session.is_null() {
+                    (set.session_set1)(session, bytes, len);
+                }
+            }
+        });
+    }));
+    1 // 0 would abort the handshake
+}
+
+/// The hook of the context `ssl` is on now: the one it started on, until SNI moves it.
+///
+/// # Safety
+/// Called from inside OpenSSL's ticket callback for `ssl`, on its thread.
+unsafe fn hook_of<'a>(s: &Symbols, ssl: *mut c_void) -> Option<&'a Hook> {
+    let index = ex_index().ok()?;
+    // SAFETY: ssl is live; the hook lives as long as the context's ex_data holds it.
+    unsafe { hook_on(s, index, (s.get_ssl_ctx)(ssl)) }
+}
+
+/// Forgets the note of a ring about to seal (its context is losing its hook).
+pub(super) fn forget_sealing_note() {
+    SEALING.with(|noted| noted.borrow_mut().take());
+}
+
+/// The ring that seals for `ssl`: the one noted just before sealing, else its context's.
+///
+/// # Safety
+/// As for [`hook_of`].
+unsafe fn sealing_ring(s: &Symbols, ssl: *mut c_void) -> Option<Arc<Ring>> {
+    if let Some((noted, ring)) = SEALING.with(|c| c.borrow_mut().take()) {
+        if noted == ssl as usize {
+            return ring.upgrade();
+        }
+    }
+    // SAFETY: per the caller's contract.
+    unsafe { hook_of(s, ssl) }.map(|h| h.ring.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sealing_note_does_not_keep_a_ring_alive() {
+        use crate::key::Cipher;
+        use crate::ring::Schedule;
+        let ring = Arc::new(Ring::random(Cipher::Aes256Cbc, Schedule::new(60, 120).unwrap(), 1_000_000).unwrap());
+        let hook = Hook { ring: ring.clone(), outcomes: Arc::default(), session_id_context: None, client_auth: false };
+        // SAFETY: the hook outlives the call; the SSL pointer is only noted, never read.
+        unsafe {
+            note_ring_before_sealing(
+                std::ptr::NonNull::<u8>::dangling().as_ptr().cast(),
+                &hook as *const Hook as *mut c_void,
+            )
+        };
+        drop(hook);
+        assert_eq!(Arc::strong_count(&ring), 1, "a connection that seals no ticket must not hold its ring");
     }
 }
