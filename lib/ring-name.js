@@ -33,4 +33,4 @@ function defaultRingName() {
   return `ring-${n}`
 }
 
-module.exports = { validateRingName, defaultRingName, MAX_NAME_LENGTH }
+module.exports = { validateRingName, defaultRingName }

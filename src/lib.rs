@@ -1,8 +1,10 @@
 //! tls-ticket-keys: session-ticket key rings for Node.js TLS servers.
 //!
-//! The Rust core (`key`, `ring`, `native`) is plain Rust and tested with `cargo test`; the
-//! `napi` module is the N-API layer and only converts types and errors. The JavaScript layer in `lib/`
-//! validates arguments and turns the error codes below into Node-style errors.
+//! The Rust core (`key`, `ring`, `derive`, `ticket`, `wrap`, `mirror`, `fallback`, ...) is plain
+//! Rust, tested with `cargo test`; `native` is the OpenSSL fast path; `napi` is the N-API layer,
+//! which converts types and maps the core's typed errors to Node-style error codes
+//! (`napi/mod.rs`). The JavaScript layer in `lib/` validates options and writes the messages
+//! that name them.
 
 pub mod clock;
 pub mod derive;

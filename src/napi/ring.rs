@@ -160,15 +160,6 @@ impl NativeRing {
         self.session_id_context.clone()
     }
 
-    /// Takes the key of an epoch in the ring's layout; false when the ring already had it,
-    /// or has no use for it.
-    #[napi]
-    pub fn offer(&self, epoch: f64, material: BufferSlice) -> Result<bool> {
-        let _scrub = StackScrub;
-        let key = TicketKey::from_layout(self.ring.cipher(), &material).map_err(key_error)?;
-        self.ring.offer(whole_seconds("epoch", epoch)?, key, now()).map_err(ring_error)
-    }
-
     /// Opens a key that `NativeWrapper.sealFresh` sealed and takes it, without the key ever
     /// reaching JavaScript.
     #[napi]
@@ -290,14 +281,6 @@ impl NativeRing {
                 expires_at: k.expires_at.map(|t| t as f64),
             })
             .collect())
-    }
-
-    /// The state of the key named by a 16-byte buffer, or null when the ring does not hold it.
-    #[napi]
-    pub fn state_of(&self, name: BufferSlice) -> Result<Option<&'static str>> {
-        let _scrub = StackScrub;
-        let name = key_name(&name)?;
-        Ok(self.ring.state_of(&name, now()).map_err(ring_error)?.map(|s| s.as_str()))
     }
 
     /// Which key sealed a ticket (from `getTLSTicket()`), its state, and the session inside.
