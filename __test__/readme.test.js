@@ -2,8 +2,11 @@
 
 // Every JavaScript block of README.md, run as a reader would run it: extracted into a file of
 // a project where `tls-ticket-keys` resolves to this package (through its exports map), with
-// only certificates and ports filled in (fixtures/readme-harness.js). A block that throws,
-// rejects, serves no TLS on a port it listens on, or does not shut down on SIGTERM fails.
+// only certificates and ports filled in (fixtures/readme-harness.js). The certificates are the
+// reader's own: key.pem and cert.pem in the project's folder for the quick start, which reads
+// them, and `key` and `cert` for the later blocks, which use them as the quick start defined
+// them. A block that throws, rejects, serves no TLS on a port it listens on, or does not shut
+// down on SIGTERM fails.
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
@@ -60,6 +63,13 @@ async function startRedis() {
   throw new Error('redis-server did not start')
 }
 
+test('the README\'s first JavaScript block, the quick start, defines the key and cert the others use', () => {
+  const [first, ...rest] = jsBlocks(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8'))
+  assert.match(first.code, /^const key = fs\.readFileSync\('key\.pem'\)/m)
+  assert.match(first.code, /^const cert = fs\.readFileSync\('cert\.pem'\)/m)
+  assert.ok(rest.some((block) => /\{ key, cert \}/.test(block.code)))
+})
+
 const haveRedis = spawnSync('sh', ['-c', 'command -v redis-server']).status === 0
 
 test('every JavaScript block of README.md runs', async (t) => {
@@ -83,6 +93,8 @@ test('every JavaScript block of README.md runs', async (t) => {
     // and the Redis clients a reader passes to RedisKeyStore.
     for (const name of ['redis', 'ioredis']) fs.symlinkSync(path.join(ROOT, 'node_modules', name), path.join(tmp, 'node_modules', name))
     fs.writeFileSync(path.join(tmp, 'example-ca.pem'), example.cert)
+    fs.writeFileSync(path.join(tmp, 'key.pem'), key)
+    fs.writeFileSync(path.join(tmp, 'cert.pem'), cert)
     exampleServer.listen(0, '127.0.0.1')
     await once(exampleServer, 'listening')
     const examplePort = exampleServer.address().port
@@ -103,8 +115,10 @@ test('every JavaScript block of README.md runs', async (t) => {
           .replace(/port: 443\b/g, `port: ${examplePort}`)
           .replace(/https:\/\/example\.com\//g, `https://example.com:${examplePort}/`)
         const file = path.join(tmp, `block-${i}.js`)
-        // Filling in certificates: the reader's own key and cert.
-        fs.writeFileSync(file, `const key = process.env.README_KEY, cert = process.env.README_CERT\n${code}\n`)
+        // Filling in certificates: the reader's own key and cert, unless the block reads them itself.
+        const definesCertificates = /^\s*(const|let|var)\s+(key|cert)\b/m.test(code)
+        const certificates = definesCertificates ? '' : 'const key = process.env.README_KEY, cert = process.env.README_CERT\n'
+        fs.writeFileSync(file, `${certificates}${code}\n`)
         const child = spawn(process.execPath, ['--require', HARNESS, file], {
           cwd: tmp,
           env: {

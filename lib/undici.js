@@ -5,8 +5,8 @@
 //
 // Node's built-in fetch is undici, bundled (process.versions.undici), but it takes any
 // dispatcher object; the Agent comes from the user's own copy of undici, an optional peer
-// dependency. Which copies fit which built-in fetch was measured (README, "fetch on Node 24 and
-// later"): the two sides must share a handler interface. undici 6 and the fetch of undici 6
+// dependency. Which copies fit which built-in fetch was measured (README, "Which undici fits
+// which Node"): the two sides must share a handler interface. undici 6 and the fetch of undici 6
 // and 7 (Node 20, 22, 24) speak the old one (onConnect, onHeaders...); undici 8 and the fetch
 // of undici 8 (Node 26) only the new one (onRequestStart...); undici 7 speaks both.
 
