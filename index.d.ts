@@ -297,8 +297,8 @@ export interface RedisKeyStoreOptions {
 
 /**
  * Random epoch keys agreed through Redis, for forward secrecy across a fleet: for each epoch
- * the first process to `SET ... NX EX` wins, one epoch before the key starts to encrypt, and
- * every process loads it as its next key. Values are sealed (AES-256-GCM, epoch and prefix as
+ * the first process to `SET ... NX EX` wins, two epochs (at least a full interval) before the
+ * key starts to encrypt, and every process loads it as its next key. Values are sealed (AES-256-GCM, epoch and prefix as
  * associated data, with the cipher and the interval), so a Redis dump holds no usable key;
  * Redis expires them once their tickets have. While Redis is unreachable the rings rotate on
  * fallback keys (see `fallback`), and take the shared ones again when it answers. With `url` it needs the `redis` package (node-redis 5 or

@@ -124,3 +124,16 @@ test('check: a TLS 1.3 server without tickets gets a hint about session ids, not
     await close(server)
   }
 })
+
+test('a reader that stops early (| head) ends the output quietly, exit 0', async () => {
+  const { spawn } = require('node:child_process')
+  const { once } = require('node:events')
+  const child = spawn(process.execPath, [require('node:path').join(__dirname, '..', 'bin', 'tls-ticket-keys.js'), 'generate', '--count', '16', '--size', '80'])
+  let stderr = ''
+  child.stderr.on('data', (d) => { stderr += d })
+  // Closed before the command writes: every write meets a closed pipe (EPIPE).
+  child.stdout.destroy()
+  const [code] = await once(child, 'exit')
+  assert.equal(stderr, '')
+  assert.equal(code, 0)
+})

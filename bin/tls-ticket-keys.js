@@ -16,6 +16,12 @@ const USAGE = `Usage:
   tls-ticket-keys inspect FILE      (a session saved by openssl s_client -sess_out, PEM or DER)
   tls-ticket-keys demo`
 
+// A reader that stops early (`| head`) closes the pipe: that ends the output, not in a stack trace.
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(0)
+  throw err
+})
+
 const tty = process.stdout.isTTY && !process.env.NO_COLOR
 const paint = (code, text) => (tty ? `\x1b[${code}m${text}\x1b[0m` : text)
 const green = (t) => paint(32, t)

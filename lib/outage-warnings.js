@@ -10,10 +10,21 @@ const OUTAGE = 'TLS_TICKET_STORE_OUTAGE'
 const RECOVERED = 'TLS_TICKET_STORE_RECOVERED'
 const TYPE = 'TlsTicketKeysWarning'
 
+// The longest part of an error's message a warning quotes.
+const MAX_MESSAGE = 100
+
 function describe(err) {
   if (err && typeof err.code === 'string' && /^[A-Z0-9_]+$/.test(err.code)) return err.code
-  if (err && typeof err.name === 'string' && /^\w+$/.test(err.name)) return err.name
-  return 'an error'
+  // node-redis' errors for a refused or closed socket carry no code: their first line says it.
+  const name = err && typeof err.name === 'string' && /^\w+$/.test(err.name) ? err.name : 'an error'
+  const line = err && typeof err.message === 'string' ? err.message.split('\n')[0].slice(0, MAX_MESSAGE) : ''
+  return line ? `${name} (${line})` : name
+}
+
+// What the rings of a store do while it is away, by its `fallback` option.
+const WHILE_AWAY = {
+  derived: 'rings keep rotating on the keys they hold ahead, then on keys derived from wrapSecret, the same in every member,',
+  local: 'rings keep rotating on the keys they hold ahead, then on random keys of their own (the fleet splits),',
 }
 
 function ringList(rings) {
@@ -27,8 +38,11 @@ class OutageWarnings {
   #since = 0
   #failures = 0
 
-  constructor(enabled = true) {
+  #whileAway
+
+  constructor(enabled = true, fallback = 'derived') {
     this.#enabled = enabled
+    this.#whileAway = WHILE_AWAY[fallback] ?? WHILE_AWAY.derived
   }
 
   get down() {
@@ -44,7 +58,7 @@ class OutageWarnings {
     this.#failures = 1
     if (!this.#enabled) return
     process.emitWarning(`Redis store unreachable: ${describe(err)} on ${operation}${ringList(rings)}; ` +
-      'rings keep rotating on keys of their own until it answers (one warning now, one when it is back)', { type: TYPE, code: OUTAGE })
+      `${this.#whileAway} until it answers (one warning now, one when it is back)`, { type: TYPE, code: OUTAGE })
   }
 
   /** A Redis call succeeded: ends an outage, with one warning. */

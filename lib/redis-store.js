@@ -161,7 +161,7 @@ class RedisKeyStore {
     if (options.warnings !== undefined && typeof options.warnings !== 'boolean') {
       throw invalidArgType('options.warnings', 'of type boolean', options.warnings)
     }
-    this.#outage = new OutageWarnings(options.warnings !== false)
+    this.#outage = new OutageWarnings(options.warnings !== false, this.#fallback)
     this.#wrapper = callNative(() => new binding.NativeWrapper(secret))
     if (options.client !== undefined && options.url !== undefined) {
       throw invalidArgValue('options', 'cannot have both url and client')

@@ -56,6 +56,12 @@ impl Ring {
             slot.ends_at = local.ends_at;
             slot.role = local.role;
             match local.role {
+                // A derived next key (the feed was late): peers that fell back alike and whose
+                // clocks run ahead may seal with it, so it opens their tickets for a lifetime.
+                Role::Next if local.origin == Origin::Fallback && self.source.reproducible() => {
+                    local.epoch = None;
+                    local.role = Role::Previous { expires_at: Some(end.saturating_add(lifetime)) };
+                }
                 Role::Next => {
                     inner.slots.remove(i);
                 }

@@ -1080,6 +1080,42 @@ mod tests {
     }
 
     #[test]
+    fn a_fed_ring_that_falls_back_holds_the_next_derived_key_for_peers_whose_clocks_run_ahead() {
+        let e = T0 / I;
+        let (slow, fast) = (derived_fed_at(1, T0 + 1), derived_fed_at(1, T0 + 1));
+        assert_eq!(slow.fall_back_now(false, T0 + 2).unwrap(), 1);
+        assert_eq!(fast.fall_back_now(false, T0 + 2).unwrap(), 1);
+        // No feed in epoch e + 1: the fast ring is in e + 2 already and seals with its key,
+        // which the slow one, still in e + 1, opens.
+        current_name(&slow, T0 + I + 1);
+        let sealed = current_name(&fast, T0 + 2 * I + 1);
+        assert_eq!(decision(&slow, &sealed, T0 + 2 * I - 1), Some(Decision::Resume), "next, derived alike");
+        // The feed's key for e + 3 arrives: it takes the place of the derived next key, which
+        // still opens what a peer ahead sealed with it.
+        let derived_next = current_name(&derived_fed_at(1, T0 + 1), T0 + 3 * I + 1);
+        let shared = TicketKey::generate(Cipher::Aes128Cbc).unwrap();
+        current_name(&slow, T0 + 2 * I + 1);
+        assert_eq!(decision(&slow, &derived_next, T0 + 2 * I + 2), Some(Decision::Resume));
+        assert!(slow.offer(e + 3, shared.clone(), T0 + 2 * I + 2).unwrap());
+        assert_eq!(current_name(&slow, T0 + 3 * I + 1), *shared.name());
+        assert_eq!(decision(&slow, &derived_next, T0 + 3 * I + 2), Some(Decision::Renew));
+        // A healthy ring, or one that has just started, derives no next key.
+        let healthy = derived_fed_at(1, T0 + 1);
+        assert!(healthy.offer(e, TicketKey::generate(Cipher::Aes128Cbc).unwrap(), T0 + 1).unwrap());
+        assert!(healthy.offer(e + 1, TicketKey::generate(Cipher::Aes128Cbc).unwrap(), T0 + 1).unwrap());
+        assert_eq!(decision(&healthy, &sealed, T0 + 2), None);
+        assert_eq!(healthy.keys(T0 + 2).unwrap().len(), 2);
+        // The agreed key of this epoch, and half of it gone without the next one: the feed is
+        // late for it, and the derived next key opens a faster peer's tickets.
+        let transition = derived_fed_at(1, T0 + 1);
+        assert!(transition.offer(e, TicketKey::generate(Cipher::Aes128Cbc).unwrap(), T0 + 1).unwrap());
+        assert_eq!(transition.keys(T0 + 2).unwrap().len(), 1);
+        let ahead = current_name(&derived_fed_at(1, T0 + 1), T0 + I + 1);
+        assert_eq!(decision(&transition, &ahead, T0 + I / 2 - 1), None);
+        assert_eq!(decision(&transition, &ahead, T0 + I / 2), Some(Decision::Resume));
+    }
+
+    #[test]
     fn a_fed_ring_started_without_its_feed_opens_the_past_fallback_keys_of_its_peers() {
         let early = derived_fed_at(1, T0 + 1);
         let ticket = current_name(&early, T0 + I + 1);

@@ -98,8 +98,25 @@ impl Ring {
                 epoch
             };
             // A fed ring makes only the current key when its feed is late; the next one is the
-            // feed's to deliver, an epoch ahead.
-            let last = if self.fed { epoch } else { epoch + 1 };
+            // feed's to deliver, an epoch ahead. But a fed ring that falls back to a reproducible
+            // source (a store's derived keys) also holds the next epoch's derived key, to open
+            // only, once the feed is late for it: a peer whose clock runs ahead reaches that
+            // epoch first and seals with it. The feed is late for the next epoch when it was
+            // for this one, or when half of this one has passed without it (a store agrees
+            // keys two epochs ahead); never at start, before the feed could answer.
+            let next_is_late = self.fed && self.source.reproducible() && {
+                let start = (epoch - shift).saturating_mul(interval);
+                let this_one = inner.slots.iter().find(|s| s.epoch == Some(epoch)).map(|s| s.origin);
+                let next_held = inner.slots.iter().any(|s| s.epoch == Some(epoch + 1));
+                let half_gone = now >= start.saturating_add(interval / 2);
+                if !next_held && !half_gone && matches!(this_one, Some(Origin::Given)) {
+                    next_change = next_change.min(start.saturating_add(interval / 2));
+                }
+                !next_held
+                    && (matches!(this_one, None | Some(Origin::Fallback))
+                        || (half_gone && this_one != Some(Origin::StartUp)))
+            };
+            let last = if self.fed && !next_is_late { epoch } else { epoch + 1 };
             for e in first..=last {
                 let start = (e - shift).saturating_mul(interval);
                 let end = start.saturating_add(interval);
