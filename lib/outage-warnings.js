@@ -21,14 +21,24 @@ function ringList(rings) {
   return names.length ? ` (rings: ${names.join(', ')})` : ''
 }
 
+// What a store outage's warnings say; exportKeys() gives its own (export-keys.js).
+const REDIS = {
+  what: 'Redis store',
+  outage: OUTAGE,
+  recovered: RECOVERED,
+  meanwhile: 'rings keep rotating on keys of their own until it answers',
+}
+
 class OutageWarnings {
   #enabled
   #down = false
   #since = 0
   #failures = 0
+  #words
 
-  constructor(enabled = true) {
+  constructor(enabled = true, words = REDIS) {
     this.#enabled = enabled
+    this.#words = words
   }
 
   get down() {
@@ -43,8 +53,9 @@ class OutageWarnings {
     this.#since = Date.now()
     this.#failures = 1
     if (!this.#enabled) return
-    process.emitWarning(`Redis store unreachable: ${describe(err)} on ${operation}${ringList(rings)}; ` +
-      'rings keep rotating on keys of their own until it answers (one warning now, one when it is back)', { type: TYPE, code: OUTAGE })
+    const w = this.#words
+    process.emitWarning(`${w.what} unreachable: ${describe(err)} on ${operation}${ringList(rings)}; ` +
+      `${w.meanwhile} (one warning now, one when it is back)`, { type: TYPE, code: w.outage })
   }
 
   /** A Redis call succeeded: ends an outage, with one warning. */
@@ -53,8 +64,8 @@ class OutageWarnings {
     this.#down = false
     if (!this.#enabled) return
     const seconds = ((Date.now() - this.#since) / 1000).toFixed(1)
-    process.emitWarning(`Redis store reachable again after ${seconds} s and ${this.#failures} failed calls${ringList(rings)}`,
-      { type: TYPE, code: RECOVERED })
+    process.emitWarning(`${this.#words.what} reachable again after ${seconds} s and ${this.#failures} failed calls${ringList(rings)}`,
+      { type: TYPE, code: this.#words.recovered })
   }
 }
 
