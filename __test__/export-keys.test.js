@@ -259,6 +259,7 @@ describe('exportKeys() keeps HAProxy and nginx on the ring', { skip, concurrency
       const current = fs.readFileSync(path.join(keysDir, 'current.key'))
       assert.equal(current.length, 80)
       assert.equal(current.subarray(0, 16).toString('hex'), windowOf(ring)[1])
+      await exporter.close() // a write may be under way until then
       assert.equal(fs.readdirSync(keysDir).filter((f) => f.endsWith('.tmp')).length, 0, 'no temporary file left')
     } finally {
       await runCleanup(cleanup)
