@@ -338,7 +338,7 @@ describe('exportKeys() keeps HAProxy and nginx on the ring', { skip, concurrency
       assert.ok(await until(() => exporter.stats().failures >= 3))
       const s = exporter.stats()
       assert.equal(s.reloads, 0)
-      assert.ok(s.retries >= 2)
+      assert.ok(s.retries >= 1, `retries: ${s.retries}`)
       assert.equal(s.lastError.code, 'ERR_TLS_TICKET_EXPORT_RELOAD')
       assert.match(s.lastError.message, /exited with code 3/)
       assert.ok(published.some((m) => m.operation === 'nginx reload' && m.error.code === 'ERR_TLS_TICKET_EXPORT_RELOAD'))
