@@ -574,6 +574,94 @@ export interface RefusedMessage {
 export interface StoreErrorMessage {
   /** The rings concerned: the one being fed, or every ring of the store for the client's own errors. */
   rings: string[]
-  operation: 'connect' | 'client' | 'fetch' | 'agree' | 'close'
+  /** Redis operations, or an exporter's: 'haproxy show tls-keys', 'haproxy set ssl tls-key', 'nginx write', 'nginx reload'. */
+  operation: 'connect' | 'client' | 'fetch' | 'agree' | 'close' | 'haproxy show tls-keys' | 'haproxy set ssl tls-key' | 'nginx write' | 'nginx reload'
   error: { name: string; code?: string; message: string }
+}
+
+/** `exportKeys(ring, { haproxy })`: HAProxy's runtime API, no reload. */
+export interface HaproxyExportOptions {
+  /** The runtime API socket (`stats socket … level admin`). */
+  socket: string
+  /** The `tls-ticket-keys` file named on HAProxy's bind, as HAProxy knows it (its reference). */
+  keyFile: string
+  /**
+   * HAProxy holds 3 keys (previous, current, next), so a ring whose ticketLifetime exceeds its
+   * rotationInterval is refused (ERR_OUT_OF_RANGE) unless this is true: HAProxy then opens a
+   * ticket for one to two intervals, and stats().truncatedKeys counts the keys it drops early.
+   */
+  truncate?: boolean
+}
+
+/** `exportKeys(ring, { nginx })`: key files in `dir`, then `reload`. */
+export interface NginxExportOptions {
+  /** Where current.key, next.key and previous-1.key … previous-N.key are kept (mode 0600). */
+  dir: string
+  /** The reload command as argv (no shell), e.g. ['nginx', '-s', 'reload']. */
+  reload: string[]
+}
+
+export interface KeyExportStats {
+  target: 'haproxy' | 'nginx'
+  /** Syncs that ended well (HAProxy agreed, or nginx's files were current and reloaded). */
+  syncs: number
+  /** `set ssl tls-key` commands HAProxy accepted. */
+  pushes: number
+  /** Times nginx's files were written. */
+  writes: number
+  /** Reload commands that exited 0. */
+  reloads: number
+  /** Read-backs (`show tls-keys`) that matched the ring's window. */
+  confirmed: number
+  failures: number
+  retries: number
+  /** HAProxy with truncate: previous keys the ring holds that HAProxy dropped early. */
+  truncatedKeys: number
+  /** Whether the last attempt failed. */
+  down: boolean
+  lastSyncAt: Date | null
+  lastError: { name: string; code?: string; message: string; operation: string } | null
+  /** Milliseconds from the last epoch boundary to the server holding the new window. */
+  boundaryLagMs: number | null
+}
+
+export interface KeyExportSyncEvent {
+  target: 'haproxy' | 'nginx'
+  operation: string
+  /** Key names (public: the first 16 bytes of every ticket), hex. */
+  current: string | null
+  next: string | null
+  rotated: boolean
+  lagMs: number
+}
+
+export interface KeyExportFailureEvent {
+  target: 'haproxy' | 'nginx'
+  operation: string
+  code?: string
+  message: string
+  retryInMs: number
+}
+
+/** What exportKeys() returns. Emits 'sync', 'failure' and 'recovered', never 'error'. */
+export interface KeyExport {
+  stats(): KeyExportStats
+  /** Stops exporting; the server keeps the keys it has. */
+  close(): Promise<void>
+  on(event: 'sync', listener: (e: KeyExportSyncEvent) => void): this
+  on(event: 'failure', listener: (e: KeyExportFailureEvent) => void): this
+  on(event: 'recovered', listener: (e: { target: 'haproxy' | 'nginx'; failures: number }) => void): this
+  off(event: string, listener: (...args: any[]) => void): this
+  toJSON(): { target: 'haproxy' | 'nginx'; ring: string; closed: boolean }
+}
+
+/**
+ * Keeps HAProxy or nginx on the ring's keys: at start and just after each epoch boundary (the
+ * next key a full interval before it encrypts), retried on failure, with one process warning
+ * (TLS_TICKET_EXPORT_FAILING / TLS_TICKET_EXPORT_RECOVERED) each way.
+ */
+export declare const exportKeys: {
+  (ring: TicketKeyRing, options: { haproxy: HaproxyExportOptions } | { nginx: NginxExportOptions }): KeyExport
+  /** The `ssl_session_ticket_key` lines for nginx's configuration, current.key first. */
+  nginxConfig(ring: TicketKeyRing, dir: string): string
 }

@@ -6,5 +6,6 @@ const { RedisKeyStore } = require('./lib/redis-store.js')
 const { SessionCache } = require('./lib/session-cache.js')
 const { inspectSession, inspectTicket } = require('./lib/inspect.js')
 const { registerMetrics } = require('./lib/prometheus.js')
+const { exportKeys } = require('./lib/export-keys.js')
 
-module.exports = { TicketKeyRing, attach, generateTicketKeys, RedisKeyStore, SessionCache, inspectSession, inspectTicket, registerMetrics }
+module.exports = { TicketKeyRing, attach, generateTicketKeys, RedisKeyStore, SessionCache, inspectSession, inspectTicket, registerMetrics, exportKeys }

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 'use strict'
 
-// tls-ticket-keys generate | check | inspect | demo. Writes no file; key material goes to stdout only.
+// tls-ticket-keys generate | check | inspect | demo | edge. Writes no file, except the nginx key
+// files that `edge --nginx-dir` is asked to keep; key material goes to stdout only with generate.
 
 const { parseArgs } = require('node:util')
 const fs = require('node:fs')
@@ -14,7 +15,13 @@ const USAGE = `Usage:
   tls-ticket-keys check host:port host:port [...] [--servername NAME] [--tls1.2|--tls1.3] [--ca FILE|--insecure] [--json]
       (a session from each server offered to each: exit 0 when every pair resumes, 1 when one does not)
   tls-ticket-keys inspect FILE      (a session saved by openssl s_client -sess_out, PEM or DER)
-  tls-ticket-keys demo`
+  tls-ticket-keys demo
+  tls-ticket-keys edge (--secret-env NAME [--scope S] | --redis-url URL --wrap-secret-env NAME [--redis-prefix P])
+      --rotation-interval SECONDS --ticket-lifetime SECONDS [--cipher aes-256-cbc|aes-128-cbc]
+      [--haproxy-socket PATH --haproxy-keyfile FILE [--haproxy-truncate]]
+      [--nginx-dir DIR --nginx-reload 'nginx -s reload'] [--print-nginx-config]
+      (keeps HAProxy and nginx on the ring's keys; secrets in base64 in the named environment variables;
+       --nginx-reload is split on spaces into argv, no shell; one log line per rotation and per failure; SIGTERM stops it)`
 
 // A reader that stops early (`| head`) closes the pipe: that ends the output, not in a stack trace.
 process.stdout.on('error', (err) => {
@@ -61,6 +68,122 @@ function generate(argv) {
       break
     default: fail('--format must be base64, hex, nginx or haproxy')
   }
+}
+
+/** A base64 secret from the environment variable `name`, or a usage error; never echoed. */
+function secretFromEnv(name, option) {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) fail(`${option} takes the name of an environment variable`)
+  const text = process.env[name]
+  if (text === undefined || text.trim() === '') fail(`${option}: the environment variable ${name} is not set`)
+  const bytes = Buffer.from(text.trim(), 'base64')
+  if (bytes.length === 0 || bytes.toString('base64').replace(/=+$/, '') !== text.trim().replace(/=+$/, '')) {
+    fail(`${option}: ${name} must hold the secret in base64`)
+  }
+  return bytes
+}
+
+function seconds(value, option) {
+  const n = Number(value)
+  if (value === undefined) fail(`edge needs ${option}`)
+  if (!Number.isInteger(n) || n < 1) fail(`${option} must be a whole number of seconds`)
+  return n
+}
+
+/**
+ * edge: a daemon for an nginx or HAProxy host with no Node server. One ring from the fleet's
+ * source, exported to HAProxy and/or nginx until SIGTERM or SIGINT.
+ */
+async function edge(argv) {
+  const { values } = parseArgs({ args: argv, options: {
+    'secret-env': { type: 'string' }, scope: { type: 'string' },
+    // --secret-file belongs with the secret-file ring source (DESIGN.md, third round): when
+    // TicketKeyRing takes { secretFile }, it is one more source here, beside --secret-env.
+    'redis-url': { type: 'string' }, 'wrap-secret-env': { type: 'string' }, 'redis-prefix': { type: 'string' },
+    'rotation-interval': { type: 'string' }, 'ticket-lifetime': { type: 'string' }, cipher: { type: 'string', default: 'aes-256-cbc' },
+    'haproxy-socket': { type: 'string' }, 'haproxy-keyfile': { type: 'string' }, 'haproxy-truncate': { type: 'boolean' },
+    'nginx-dir': { type: 'string' }, 'nginx-reload': { type: 'string' }, 'print-nginx-config': { type: 'boolean' },
+  } })
+  const sources = ['secret-env', 'redis-url'].filter((o) => values[o] !== undefined)
+  if (sources.length !== 1) fail('edge needs one key source: --secret-env NAME, or --redis-url URL with --wrap-secret-env NAME')
+  if (values['redis-url'] !== undefined && values['wrap-secret-env'] === undefined) fail('--redis-url needs --wrap-secret-env NAME')
+  if (values['redis-url'] !== undefined && values.scope !== undefined) fail('--scope separates secret-derived keys; with Redis, separate fleets with --redis-prefix')
+  const haproxy = values['haproxy-socket'] !== undefined || values['haproxy-keyfile'] !== undefined
+  const nginx = values['nginx-dir'] !== undefined || values['nginx-reload'] !== undefined
+  if (haproxy && (values['haproxy-socket'] === undefined || values['haproxy-keyfile'] === undefined)) fail('HAProxy needs both --haproxy-socket and --haproxy-keyfile')
+  if (nginx && values['nginx-dir'] === undefined) fail('nginx needs --nginx-dir')
+  if (nginx && values['nginx-reload'] === undefined && !values['print-nginx-config']) fail('nginx needs --nginx-reload, e.g. \'nginx -s reload\'')
+  if (!haproxy && !nginx) fail('edge needs --haproxy-socket and --haproxy-keyfile, or --nginx-dir and --nginx-reload, or both')
+  const ringOptions = {
+    rotationInterval: seconds(values['rotation-interval'], '--rotation-interval'),
+    ticketLifetime: seconds(values['ticket-lifetime'], '--ticket-lifetime'),
+    cipher: values.cipher,
+    name: 'edge',
+  }
+  const { TicketKeyRing, RedisKeyStore, exportKeys } = require('..')
+  const log = (line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`)
+  let ring, store
+  try {
+    if (values['secret-env'] !== undefined) {
+      const secret = secretFromEnv(values['secret-env'], '--secret-env')
+      ring = new TicketKeyRing({ ...ringOptions, secret, ...(values.scope === undefined ? {} : { scope: values.scope }) })
+      secret.fill(0)
+    } else {
+      const wrapSecret = secretFromEnv(values['wrap-secret-env'], '--wrap-secret-env')
+      store = new RedisKeyStore({ url: values['redis-url'], wrapSecret, ...(values['redis-prefix'] === undefined ? {} : { prefix: values['redis-prefix'] }) })
+      wrapSecret.fill(0)
+      ring = await store.ring(ringOptions)
+    }
+  } catch (err) {
+    process.stderr.write(`tls-ticket-keys: edge: ${err.code ?? err.name}: ${err.message}\n`)
+    await store?.close().catch(() => {})
+    process.exit(2)
+  }
+  if (values['print-nginx-config']) {
+    process.stdout.write(exportKeys.nginxConfig(ring, values['nginx-dir'] ?? '/run/nginx-tickets'))
+    ring.destroy()
+    await store?.close()
+    return
+  }
+  // Warnings go to the log as lines of their own (one when a server stops answering, one when it is back).
+  process.on('warning', (w) => { if (w.name === 'TlsTicketKeysWarning') log(`warning ${w.code}: ${w.message}`) })
+  const exporters = []
+  const watch = (exporter, label) => {
+    exporter.on('sync', (e) => {
+      if (e.rotated) log(`${label}: encrypts with ${e.current}, next ${e.next ?? 'none'} (${e.operation}, ${e.lagMs} ms after the epoch began)`)
+    })
+    exporter.on('failure', (e) => log(`${label}: ${e.operation} failed: ${e.code ?? 'error'}: ${e.message}; retry in ${(e.retryInMs / 1000).toFixed(1)} s`))
+    exporter.on('recovered', (e) => log(`${label}: reachable again after ${e.failures} failed attempt(s)`))
+    exporters.push(exporter)
+  }
+  try {
+    if (haproxy) {
+      watch(exportKeys(ring, { haproxy: { socket: values['haproxy-socket'], keyFile: values['haproxy-keyfile'], truncate: Boolean(values['haproxy-truncate']) } }), 'haproxy')
+    }
+    if (nginx) {
+      // Split on spaces into argv; no shell runs it (quote nothing; use a script for more).
+      const reload = values['nginx-reload'].split(' ').filter((a) => a !== '')
+      watch(exportKeys(ring, { nginx: { dir: values['nginx-dir'], reload } }), 'nginx')
+    }
+  } catch (err) {
+    process.stderr.write(`tls-ticket-keys: edge: ${err.code ?? err.name}: ${err.message}\n`)
+    for (const e of exporters) await e.close()
+    ring.destroy()
+    await store?.close().catch(() => {})
+    process.exit(2)
+  }
+  log(`edge: ring ${ring.cipher}, rotation every ${ring.rotationInterval} s, tickets for ${ring.ticketLifetime} s; exporting to ${exporters.map((e) => e.stats().target).join(' and ')}`)
+  await new Promise((resolve) => {
+    const stop = (signal) => {
+      log(`edge: ${signal}, stopping`)
+      resolve()
+    }
+    process.once('SIGTERM', () => stop('SIGTERM'))
+    process.once('SIGINT', () => stop('SIGINT'))
+  })
+  for (const e of exporters) await e.close()
+  ring.destroy()
+  await store?.close().catch(() => {})
+  process.exit(0)
 }
 
 /** host:port (IPv6 in brackets) -> { host, port, label }, or a usage error. */
@@ -204,6 +327,7 @@ async function main() {
     if (command === 'generate') return generate(rest)
     if (command === 'check') return await check(rest)
     if (command === 'inspect') return inspect(rest)
+    if (command === 'edge') return await edge(rest)
     if (command === 'demo') return await require('../examples/demo.js').main()
     if (command === '--help' || command === '-h' || command === 'help') return process.stdout.write(`${USAGE}\n`)
     if (command === '--version' || command === '-v') return process.stdout.write(`${require('../package.json').version}\n`)

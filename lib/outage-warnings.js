@@ -21,15 +21,21 @@ function describe(err) {
   return line ? `${name} (${line})` : name
 }
 
-// What the rings of a store do while it is away, by its `fallback` option.
-const WHILE_AWAY = {
-  derived: 'rings keep rotating on the keys they hold ahead, then on keys derived from wrapSecret, the same in every member,',
-  local: 'rings keep rotating on the keys they hold ahead, then on random keys of their own (the fleet splits),',
-}
-
 function ringList(rings) {
   const names = rings.filter((n) => typeof n === 'string')
   return names.length ? ` (rings: ${names.join(', ')})` : ''
+}
+
+// What a store outage's warnings say, by the store's `fallback` option; exportKeys() gives its
+// own (export-keys.js).
+function redisWords(fallback = 'derived') {
+  const then = fallback === 'local' ? 'random keys of their own (the fleet splits)' : 'keys derived from wrapSecret, the same in every member'
+  return {
+    what: 'Redis store',
+    outage: OUTAGE,
+    recovered: RECOVERED,
+    meanwhile: `rings keep rotating on the keys they hold ahead, then on ${then}, until it answers`,
+  }
 }
 
 class OutageWarnings {
@@ -37,12 +43,11 @@ class OutageWarnings {
   #down = false
   #since = 0
   #failures = 0
+  #words
 
-  #whileAway
-
-  constructor(enabled = true, fallback = 'derived') {
+  constructor(enabled = true, words = redisWords()) {
     this.#enabled = enabled
-    this.#whileAway = WHILE_AWAY[fallback] ?? WHILE_AWAY.derived
+    this.#words = words
   }
 
   get down() {
@@ -57,8 +62,9 @@ class OutageWarnings {
     this.#since = Date.now()
     this.#failures = 1
     if (!this.#enabled) return
-    process.emitWarning(`Redis store unreachable: ${describe(err)} on ${operation}${ringList(rings)}; ` +
-      `${this.#whileAway} until it answers (one warning now, one when it is back)`, { type: TYPE, code: OUTAGE })
+    const w = this.#words
+    process.emitWarning(`${w.what} unreachable: ${describe(err)} on ${operation}${ringList(rings)}; ` +
+      `${w.meanwhile} (one warning now, one when it is back)`, { type: TYPE, code: w.outage })
   }
 
   /** A Redis call succeeded: ends an outage, with one warning. */
@@ -67,9 +73,9 @@ class OutageWarnings {
     this.#down = false
     if (!this.#enabled) return
     const seconds = ((Date.now() - this.#since) / 1000).toFixed(1)
-    process.emitWarning(`Redis store reachable again after ${seconds} s and ${this.#failures} failed calls${ringList(rings)}`,
-      { type: TYPE, code: RECOVERED })
+    process.emitWarning(`${this.#words.what} reachable again after ${seconds} s and ${this.#failures} failed calls${ringList(rings)}`,
+      { type: TYPE, code: this.#words.recovered })
   }
 }
 
-module.exports = { OutageWarnings, OUTAGE, RECOVERED }
+module.exports = { OutageWarnings, redisWords, OUTAGE, RECOVERED }

@@ -34,7 +34,7 @@ const { TicketKeyRing } = require('./ring.js')
 const { kFed, nativeOf, msUntilNextEpoch, keysOffered, feedRoundDone, fedRingReady } = require('./internal.js')
 const { publishStoreError } = require('./diagnostics.js')
 const { wrapRedisClient, OwnRedisClient } = require('./redis-client.js')
-const { OutageWarnings } = require('./outage-warnings.js')
+const { OutageWarnings, redisWords } = require('./outage-warnings.js')
 const {
   callNative, invalidArgValue, invalidState, validateObject, validateKeyBytes, invalidArgType, validateInteger,
   validateOneOf, validateOptionNames, refuseAllZero,
@@ -161,7 +161,7 @@ class RedisKeyStore {
     if (options.warnings !== undefined && typeof options.warnings !== 'boolean') {
       throw invalidArgType('options.warnings', 'of type boolean', options.warnings)
     }
-    this.#outage = new OutageWarnings(options.warnings !== false, this.#fallback)
+    this.#outage = new OutageWarnings(options.warnings !== false, redisWords(this.#fallback))
     this.#wrapper = callNative(() => new binding.NativeWrapper(secret))
     if (options.client !== undefined && options.url !== undefined) {
       throw invalidArgValue('options', 'cannot have both url and client')

@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod derive;
+pub mod edge;
 pub mod fallback;
 pub mod inspect;
 pub mod key;

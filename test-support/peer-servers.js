@@ -62,13 +62,14 @@ async function stop(child) {
  * nginx serving `cert`/`key` with `ssl_session_ticket_key` files in nginx's order (the first
  * encrypts). `reload(files)` rewrites the key files and sends SIGHUP, as `nginx -s reload` does.
  */
-async function startNginx(dir, { cert, key, keyFiles }) {
+async function startNginx(dir, { cert, key, keyFiles, keyPaths: givenPaths }) {
   const port = await freePort()
   fs.mkdirSync(path.join(dir, 'logs'), { recursive: true })
   writePrivate(path.join(dir, 'cert.pem'), cert)
   writePrivate(path.join(dir, 'key.pem'), key)
   const writeKeys = (files) => files.map((bytes, i) => writePrivate(path.join(dir, `ticket-${i}.key`), bytes))
-  const keyPaths = writeKeys(keyFiles)
+  // `keyPaths`: key files kept by someone else (exportKeys), named in the configuration as given.
+  const keyPaths = givenPaths ?? writeKeys(keyFiles)
   const config = `
 daemon off;
 master_process on;
@@ -102,6 +103,9 @@ ${keyPaths.map((p) => `    ssl_session_ticket_key ${p};`).join('\n')}
   return {
     name: 'nginx',
     port,
+    pid: child.pid,
+    /** nginx's own reload command for this instance (argv). */
+    reloadCommand: ['nginx', '-p', dir, '-e', `${dir}/logs/error.log`, '-c', `${dir}/nginx.conf`, '-s', 'reload'],
     log,
     async reload(files) {
       if (files.length !== keyPaths.length) throw new Error('reload() takes as many key files as nginx started with')
@@ -164,6 +168,8 @@ async function startHaproxy(dir, { cert, key, frontends, balancers = [] }) {
   for (const port of Object.values(ports)) await waitForPort(port, child, () => output)
   return {
     name: 'haproxy',
+    pid: child.pid,
+    socketPath,
     ports,
     keysFiles,
     log: () => output,

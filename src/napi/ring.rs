@@ -9,10 +9,11 @@ use super::inspect::{summarize_session, TicketReport};
 use super::store::{NativeClusterInbox, NativeWrapper};
 use super::{
     cipher_named, key_error, key_name, mirror_error, ring_error, schedule, whole_seconds, Error, Result, TicketOutcome,
-    OUT_OF_RANGE, UNOPENABLE,
+    INVALID_ARG_VALUE, OUT_OF_RANGE, UNOPENABLE,
 };
 use crate::clock::now;
 use crate::derive::{self, DerivedKeys, MAX_SCOPE_LEN};
+use crate::edge::{edge_keys, EdgeFormat};
 use crate::key::{fill_random, hex, Cipher, StackScrub, TicketKey, NAME_LEN};
 use crate::mirror;
 use crate::ring::{Decision, Miss, Ring};
@@ -31,6 +32,17 @@ pub struct KeyDescription {
     pub activates_at: f64,
     /// Unix seconds, or null while explicit keys are held until replaced.
     pub expires_at: Option<f64>,
+}
+
+/// Keys for another server that follows the ring, in its format (`crate::edge`).
+#[napi(object)]
+pub struct EdgeKeyExport {
+    /// The keys in the server's format; the caller wipes it once written or sent.
+    pub keys: Buffer,
+    /// The public name (hex) of each slot's key in order, null for a random filler.
+    pub names: Vec<Option<String>>,
+    /// Previous keys the ring holds that did not fit.
+    pub left_out: u32,
 }
 
 #[napi(object)]
@@ -216,6 +228,23 @@ impl NativeRing {
         let keys = self.ring.epoch_keys(now()).map_err(ring_error)?;
         let sealed = mirror::seal_to(&worker_public_key, &channel, self.ring.cipher(), self.ring.schedule(), &keys);
         Ok(sealed.map_err(mirror_error)?.into())
+    }
+
+    /// The ring's keys for nginx key files or HAProxy's runtime API (`format`: 'nginx' or
+    /// 'haproxy'), with `previous` previous slots for nginx: the one way key bytes reach
+    /// JavaScript for `exportKeys()`, which writes or sends them and wipes the buffer.
+    #[napi]
+    pub fn export_edge_keys(&self, format: String, previous: u32) -> Result<EdgeKeyExport> {
+        let _scrub = StackScrub;
+        let format = EdgeFormat::from_name(&format).ok_or_else(|| {
+            Error::new(INVALID_ARG_VALUE, format!("format must be 'nginx' or 'haproxy', got '{format}'"))
+        })?;
+        let out = edge_keys(&self.ring, format, previous as usize, now()).map_err(ring_error)?;
+        Ok(EdgeKeyExport {
+            keys: Buffer::from(&out.bytes[..]),
+            names: out.names.iter().map(|n| n.map(|n| hex(&n))).collect(),
+            left_out: out.left_out as u32,
+        })
     }
 
     /// Opens a message that the cluster's primary sealed to `inbox` for the ring named

@@ -165,3 +165,35 @@ impl Ring {
         Ok(inner.slots.iter().filter_map(|s| s.epoch.map(|e| (e, s.key.to_layout()))).collect())
     }
 }
+
+/// The keys a server that follows the ring needs: the current key, the next one if the ring
+/// has it, and previous keys newest first.
+pub struct EdgeWindow {
+    pub current: TicketKey,
+    pub next: Option<TicketKey>,
+    /// At most the number of slots asked for, newest first.
+    pub previous: Vec<TicketKey>,
+    /// Previous keys held that did not fit.
+    pub left_out: usize,
+}
+
+impl Ring {
+    /// Copies of the keys at `now` for another server to follow the ring (nginx key files,
+    /// HAProxy's runtime API), with at most `slots` previous keys, newest first. The copies
+    /// wipe themselves when dropped.
+    pub fn edge_window(&self, slots: usize, now: u64) -> Result<EdgeWindow, RingError> {
+        let inner = self.read_at(now)?;
+        let current = inner.slots.iter().find(|s| s.role == Role::Current).ok_or(RingError::NoCurrentKey)?;
+        // The next key due first (a ring of explicit keys may announce several).
+        let next = inner.slots.iter().filter(|s| s.role == Role::Next).min_by_key(|s| (s.epoch, s.activates_at));
+        let mut previous: Vec<&Slot> = inner.slots.iter().filter(|s| matches!(s.role, Role::Previous { .. })).collect();
+        previous.sort_by(|a, b| b.activates_at.cmp(&a.activates_at).then(b.epoch.cmp(&a.epoch)));
+        let left_out = previous.len().saturating_sub(slots);
+        Ok(EdgeWindow {
+            current: (*current.key).clone(),
+            next: next.map(|s| (*s.key).clone()),
+            previous: previous.iter().take(slots).map(|s| (*s.key).clone()).collect(),
+            left_out,
+        })
+    }
+}

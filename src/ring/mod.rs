@@ -38,6 +38,7 @@ mod feed;
 mod schedule;
 mod testing;
 
+pub use feed::EdgeWindow;
 use schedule::KEYS_BESIDES_PREVIOUS;
 pub use schedule::{Schedule, MAX_ROTATION_INTERVAL, MAX_SCHEDULED_KEYS, MAX_TICKET_LIFETIME};
 
