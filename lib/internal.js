@@ -8,7 +8,8 @@ const { invalidState } = require('./errors.js')
 const CIPHERS = ['aes-128-cbc', 'aes-256-cbc']
 /** Key material per key, by cipher: Node's 48-byte layout, or the 80-byte extended one. */
 const LAYOUT = { 'aes-128-cbc': 48, 'aes-256-cbc': 80 }
-const RING_OPTIONS = ['rotationInterval', 'ticketLifetime', 'secret', 'keys', 'cipher', 'name', 'scope', 'previousSecrets']
+const RING_OPTIONS = ['rotationInterval', 'ticketLifetime', 'secret', 'keys', 'cipher', 'name', 'scope', 'previousSecrets',
+  'secretFile', 'secretFileCheckInterval']
 
 // Passed by the store and the cluster code to make a ring that is fed keys from outside:
 // new TicketKeyRing(options, { [kFed]: { fallback, makeNative? } }), where `fallback` says what
