@@ -51,7 +51,10 @@ function decodeBase64(bytes, start, end) {
   let pad = 0
   if (bytes[end - 1] === PAD) pad++
   if (bytes[end - 2] === PAD) pad++
-  const out = Buffer.alloc((length / 4) * 3 - pad)
+  // Off V8's heap: a typed array of up to 64 bytes made with a length lives on the heap,
+  // where the garbage collector copies it (and N-API moves it out), leaving copies that
+  // fill(0) cannot reach. An ArrayBuffer's own store stays put.
+  const out = Buffer.from(new ArrayBuffer((length / 4) * 3 - pad))
   let bits = 0
   let value = 0
   let o = 0
