@@ -99,7 +99,7 @@ function cipherForKeys(bytes, cipher) {
 }
 
 // The file decides the keys and their cipher; a secret and what goes with it have no place.
-const FROM_FILE = ['keys', 'cipher', 'secret', 'scope', 'previousSecrets']
+const FROM_FILE = ['keys', 'cipher', 'secret', 'scope', 'previousSecrets', 'secretFile', 'secretFileCheckInterval']
 
 function validateImporterOptions(options) {
   validateObject(options, 'options')
