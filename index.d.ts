@@ -150,6 +150,8 @@ export interface TicketKeyStats {
    * each counted once however often it is re-read; the ring kept its last good secrets.
    */
   secretFileErrors?: number
+  /** A ring of `secretFile` only: secrets dropped and wiped, a ticket lifetime after a newer one took over. */
+  secretsDropped?: number
 }
 
 /**

@@ -162,6 +162,21 @@ describe('the file and the options', () => {
     }
   })
 
+  test('metrics: the secrets by state, the one sealing, the file\'s changes, errors and drops', () => {
+    const secret = fresh()
+    const ring = new TicketKeyRing({ secretFile: writeFile(`${b64(secret)}\n${rfc3339(2e9)} ${b64(fresh())}\n`), name: 'edge' })
+    try {
+      const text = ring.metrics()
+      assert.match(text, /^tls_ticket_keys_secrets\{ring="edge",state="pending"\} 1$/m)
+      assert.match(text, /^tls_ticket_keys_secrets\{ring="edge",state="sealing"\} 1$/m)
+      assert.match(text, new RegExp(`^tls_ticket_keys_sealing_secret_info\\{ring="edge",secret="${fingerprint(secret)}"\\} 1$`, 'm'))
+      assert.match(text, /^tls_ticket_keys_secret_file_errors_total\{ring="edge"\} 0$/m)
+      assert.doesNotMatch(new TicketKeyRing({ secret }).metrics(), /^tls_ticket_keys_secrets\{/m, 'no samples for other rings')
+    } finally {
+      ring.destroy()
+    }
+  })
+
   test('the watch and its timer never keep a process alive', async () => {
     const file = writeFile(`${b64(fresh())}\n`)
     const started = Date.now()

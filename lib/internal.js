@@ -30,9 +30,18 @@ const attachmentsByRing = new WeakMap()
 // ring -> what its feed must stop and wipe when the ring is destroyed (cluster.js).
 const destroyHooks = new WeakMap()
 
-function bindNative(ring, native, watcher) {
+// ring -> the watch of its options.secretFile (secret-file-watch.js), for metrics.
+const secretFiles = new WeakMap()
+
+function bindNative(ring, native, watcher, secretFile) {
   natives.set(ring, native)
   keyWatchers.set(ring, watcher)
+  if (secretFile) secretFiles.set(ring, secretFile)
+}
+
+/** The watch of a ring's options.secretFile, if it has one. */
+function secretFileOf(ring) {
+  return secretFiles.get(ring)
 }
 
 /** Runs `hook` once, when `ring.destroy()` is called. */
@@ -109,7 +118,7 @@ function msUntilMidEpoch(rotationIntervalSeconds) {
 }
 
 module.exports = {
-  CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, bindNative, whenDestroyed, runDestroyHooks, nativeOf, keysOffered, feedRoundDone, fedRingReady,
+  CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, bindNative, secretFileOf, whenDestroyed, runDestroyHooks, nativeOf, keysOffered, feedRoundDone, fedRingReady,
   registerAttachment, unregisterAttachment, attachmentsOf,
   msUntilMidEpoch, msUntilNextEpoch,
 }

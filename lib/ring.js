@@ -206,7 +206,7 @@ class TicketKeyRing {
       offered: () => this.#watcher.check(native, 'feed'),
       roundDone: () => this.#watcher.checkFallbacks(native),
       ready: () => this.#watcher.startPublishing(native),
-    })
+    }, this.#secretFile)
     if (this.#secretFile !== null) {
       this.#secretFile.start(this.#name, this.#watcher)
       secretFileWatches.register(this, this.#secretFile, this.#secretFile)

@@ -65,6 +65,7 @@ class SecretFileWatch {
   #warnedFailing = false
   #errors = 0
   #changes = 0
+  #dropped = 0
   #name = ''
   #keyWatcher = null
   #watch = null
@@ -192,6 +193,7 @@ class SecretFileWatch {
       return
     }
     for (const { fingerprint, line } of dropped) {
+      this.#dropped++
       this.#warnedStale.add(line)
       if (channels.secret.hasSubscribers) channels.secret.publish({ ring: this.#name, event: 'dropped', secret: fingerprint, line })
       process.emitWarning(`Secret ${fingerprint} (line ${line} of ${this.#file}, ring ${this.#name}) dropped and wiped: a newer ` +
@@ -208,6 +210,7 @@ class SecretFileWatch {
   }
 
   secrets() {
+    if (this.native.destroyed) return []
     return this.native.secrets().map((s) => ({
       fingerprint: s.fingerprint,
       line: s.line,
@@ -219,7 +222,7 @@ class SecretFileWatch {
   }
 
   stats() {
-    return { secretFileChanges: this.#changes, secretFileErrors: this.#errors }
+    return { secretFileChanges: this.#changes, secretFileErrors: this.#errors, secretsDropped: this.#dropped }
   }
 }
 
