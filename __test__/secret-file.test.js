@@ -177,6 +177,32 @@ describe('the file and the options', () => {
     }
   })
 
+  test('the directory watch alone sees a Kubernetes symlink swap; the periodic re-read alone sees a change too', async () => {
+    const [a, b, c] = [fresh(), fresh(), fresh()]
+    const volume = createVolume(tmp(), { secrets: `${b64(a)}\n` })
+    // A re-read once an hour: only the watch of the directory can see the swap in time.
+    const watched = new TicketKeyRing({ secretFile: path.join(volume.root, 'secrets'), secretFileCheckInterval: 3600 })
+    const file = writeFile(`${b64(a)}\n`)
+    const polled = new TicketKeyRing({ secretFile: file, secretFileCheckInterval: 0.2 })
+    try {
+      volume.update({ secrets: `${b64(a)}\n${rfc3339(2e9)} ${b64(b)}\n` })
+      // Written in place, as an editor might: the periodic re-read sees it even if no event came.
+      fs.writeFileSync(file, `${b64(a)}\n${rfc3339(2e9)} ${b64(c)}\n`)
+      await sleep(800)
+      assert.deepEqual(watched.secrets().map((x) => x.fingerprint), [fingerprint(a), fingerprint(b)])
+      assert.deepEqual(polled.secrets().map((x) => x.fingerprint), [fingerprint(a), fingerprint(c)])
+      assert.equal(watched.stats().secretFileChanges, 1)
+    } finally {
+      watched.destroy()
+      polled.destroy()
+    }
+    // destroy() stops both: a later change is not read.
+    volume.update({ secrets: `${b64(c)}\n` })
+    await sleep(300)
+    assert.equal(watched.stats === undefined, false)
+    assert.throws(() => watched.secrets(), { code: 'ERR_INVALID_STATE' })
+  })
+
   test('the watch and its timer never keep a process alive', async () => {
     const file = writeFile(`${b64(fresh())}\n`)
     const started = Date.now()
