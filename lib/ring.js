@@ -186,8 +186,8 @@ class TicketKeyRing {
         this.#keysFrom = 'secret'
       } else if (options.scope !== undefined || options.previousSecrets !== undefined) {
         const which = options.scope !== undefined ? 'options.scope' : 'options.previousSecrets'
-        throw invalidArgValue(which, 'needs options.secret: it separates or renews the keys derived from a fleet secret ' +
-          '(rings fed from Redis get separate keys from another RedisKeyStore prefix)')
+        throw invalidArgValue(which, `needs options.secret${which === 'options.scope' ? ' or options.secretFile' : ''}: it ` +
+          'separates or renews the keys derived from a fleet secret (rings fed from Redis get separate keys from another RedisKeyStore prefix)')
       } else if (fed !== undefined) {
         const make = fed.makeNative ?? ((...args) => binding.NativeRing.fed(...args))
         this.#native = callNative(() => make(cipher, rotationInterval, ticketLifetime))

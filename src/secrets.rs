@@ -546,9 +546,8 @@ mod tests {
         assert_eq!(set.describe(at + L + 1).len(), 1);
         assert_eq!(opens(&ring, &old_ticket, at + L + 1), None);
         // A file read long after: the old line is stale from the start.
-        let (late, _) = SecretSet::new(Cipher::Aes256Cbc, schedule(), b"", &[line(1, 0, A), line(2, at, B)], at + L)
-            .map(|(s, u)| (s, u))
-            .unwrap();
+        let (late, _) =
+            SecretSet::new(Cipher::Aes256Cbc, schedule(), b"", &[line(1, 0, A), line(2, at, B)], at + L).unwrap();
         assert_eq!(late.describe(at + L).len(), 1);
     }
 

@@ -245,16 +245,15 @@ impl NativeRing {
         })
     }
 
-    /// Drops and wipes the secrets whose time to go has come.
+    /// Drops and wipes the secrets whose time to go has come; `lib/` calls it after each tick.
     #[napi]
     pub fn drop_secrets(&self) -> Result<Vec<DroppedSecret>> {
         let _scrub = StackScrub;
         let set = self.secret_set()?;
         let dropped = set.drop_expired(now());
-        if !dropped.is_empty() {
-            let held: Vec<_> = self.ring.keys(now()).map_err(ring_error)?.into_iter().map(|k| k.name).collect();
-            set.forget_origins_except(&held);
-        }
+        // Called after every epoch boundary: the origins of keys no longer held go too.
+        let held: Vec<_> = self.ring.keys(now()).map_err(ring_error)?.into_iter().map(|k| k.name).collect();
+        set.forget_origins_except(&held);
         Ok(dropped.into_iter().map(|d| DroppedSecret { fingerprint: hex(&d.fingerprint), line: d.line }).collect())
     }
 
