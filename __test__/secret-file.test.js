@@ -58,6 +58,16 @@ async function startServer(file, schedule) {
   }
 }
 
+/** The server's report once `ready(report)` holds, or after 5 s (for the assertions to say what is wrong). */
+async function reportWhen(server, ready) {
+  const deadline = Date.now() + 5000
+  for (;;) {
+    const report = await server.report()
+    if (ready(report) || Date.now() > deadline) return report
+    await sleep(100)
+  }
+}
+
 /**
  * Reconnects round-robin over `ports()` until `until()` says stop, each time offering the
  * newest session. Returns every connection: { at, port, reused } (the first has no session).
@@ -306,7 +316,7 @@ describe('a fleet on a Kubernetes Secret volume', () => {
       let session
       for (const [i, [what, files]] of bad.entries()) {
         for (const v of volumes) v.update(files)
-        await sleep(600)
+        for (const s of servers) await reportWhen(s, (r) => r.stats.secretFileErrors === i + 1)
         for (let n = 0; n < 6; n++) {
           const r = await connect(servers[n % 2].port, { session })
           log.push({ what, reused: r.reused })
@@ -323,9 +333,8 @@ describe('a fleet on a Kubernetes Secret volume', () => {
       assert.deepEqual(log.slice(1).filter((c) => c.reused !== true), [], 'every handshake resumed')
       // The next good version is taken.
       for (const v of volumes) v.update({ secrets: next })
-      await sleep(600)
       for (const s of servers) {
-        const report = await s.report()
+        const report = await reportWhen(s, (r) => r.stats.secretFileChanges === 1)
         assert.deepEqual(report.secrets.map((x) => [x.fingerprint, x.state]), [[fingerprint(a), 'sealing'], [fingerprint(b), 'pending']])
         const codes = report.seen.warnings.map((w) => w.code)
         assert.deepEqual(codes, ['TLS_TICKET_SECRET_FILE_REFUSED', 'TLS_TICKET_SECRET_FILE_RECOVERED'], 'one warning, then one when good again')
