@@ -17,7 +17,7 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const { createHash } = require('node:crypto')
-const { invalidArgValue, makeError } = require('./errors.js')
+const { invalidArgValue } = require('./errors.js')
 
 const MAX_SECRETS = 8
 // A file of 8 secrets with comments is a few kilobytes; anything much bigger is not ours.
@@ -249,5 +249,5 @@ function watchSecretFile(file, intervalMs, onChange) {
 
 module.exports = {
   parseSecretFile, readSecretFile, loadSecretFile, secretFileError, watchSecretFile, decodeBase64, parseTime,
-  LineError, MAX_SECRETS, makeError,
+  LineError, MAX_SECRETS,
 }
