@@ -242,17 +242,25 @@ describe('a fleet on a Kubernetes Secret volume', () => {
       let stop = false
       const load = roundRobin(ports, () => stop)
       await sleep(1000)
-      // The new secret, activating 6 s ahead; the copies change 0, 2 and 4 s apart.
-      const activation = Math.ceil(Date.now() / 1000) + 6
-      const takeover = Math.ceil(activation / ROTATION) * ROTATION
+      // The new secret, activating about 6 s ahead, on an epoch boundary; the copies change 0, 2
+      // and 4 s apart, the last one 0.3 s after the boundary before the activation, when every
+      // ring has already made its next key (the activation's epoch's) from the old secret: that
+      // one must be made again from the new secret.
+      const activation = Math.ceil((Date.now() / 1000 + 6.5) / ROTATION) * ROTATION
+      const takeover = activation
       const dropAt = takeover + LIFETIME
       const after = `${before}${rfc3339(activation)} ${b64(newSecret)}\n`
       for (const [i, v] of volumes.entries()) {
-        if (i > 0) await sleep(2000)
+        await sleep((activation - 6 + 2 * i + 0.3) * 1000 - Date.now())
         v.update({ secrets: after })
       }
-      // A pre-change session, and a process started after the change from the new file.
+      // Sealing with the new secret from the activation on, the last copy's too.
       await sleep(Math.max(0, takeover * 1000 - Date.now() + 300))
+      for (const s of servers) {
+        const report = await s.report()
+        assert.equal(report.keys.find((k) => k.state === 'current').secret, fingerprint(newSecret), `${s.port} seals with the new secret`)
+      }
+      // A pre-change session, and a process started after the change from the new file.
       const oldSession = (await connect(servers[0].port, { version: 'TLSv1.2' }))
       const restartVolume = createVolume(tmp(), { secrets: after })
       restarted = await startServer(path.join(restartVolume.root, 'secrets'), schedule)
