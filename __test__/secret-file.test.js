@@ -335,6 +335,7 @@ describe('a fleet on a Kubernetes Secret volume', () => {
           assert.equal(report.stats.secretFileErrors, i + 1, `${what}: counted`)
           assert.equal(report.seen.storeError.length, i + 1, `${what}: published`)
           assert.equal(report.seen.storeError[i].operation, 'secretFile')
+          assert.equal(report.seen.secret.filter((m) => m.event === 'refused').length, i + 1, `${what}: on tls-ticket-keys:secret`)
           assert.deepEqual(report.secrets.map((x) => x.fingerprint), [fingerprint(a)], `${what}: last good secrets kept`)
         }
       }
@@ -348,6 +349,8 @@ describe('a fleet on a Kubernetes Secret volume', () => {
         assert.deepEqual(codes, ['TLS_TICKET_SECRET_FILE_REFUSED', 'TLS_TICKET_SECRET_FILE_RECOVERED'], 'one warning, then one when good again')
         assert.ok(report.seen.warnings.every((w) => !w.message.includes(b64(b).slice(0, 10))))
         assert.equal(report.stats.secretFileChanges, 1)
+        const read = report.seen.secret.filter((m) => m.event === 'read')
+        assert.deepEqual(read.map((m) => m.added), [[fingerprint(b)]], 'the good version published')
       }
     } finally {
       for (const s of servers) await stopChild(s.child)
