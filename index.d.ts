@@ -548,6 +548,12 @@ export interface TicketReport {
   session: SessionInfo | null
   /** Why it did not open. */
   error: string | null
+  /**
+   * A ring of `secretFile` only: the fingerprint of the secret whose key sealed the ticket,
+   * or null when none of its secrets did. A key of a listed secret other than the one sealing
+   * shows as 'previous': it opens the ticket, which is renewed under the current key.
+   */
+  secret?: string | null
 }
 
 /** Which of `ring`'s keys sealed `ticket` (from `socket.getTLSTicket()`), and what it holds. */

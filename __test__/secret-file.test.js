@@ -213,6 +213,37 @@ describe('the file and the options', () => {
     assert.throws(() => watched.secrets(), { code: 'ERR_INVALID_STATE' })
   })
 
+  test('inspectTicket() names the secret that sealed a ticket, a listed secret not yet sealing included', async () => {
+    const [a, b] = [fresh(), fresh()]
+    const fileRing = new TicketKeyRing({ secretFile: writeFile(`${b64(a)}\n${rfc3339(2e9)} ${b64(b)}\n`) })
+    const codeRing = new TicketKeyRing({ secret: b })
+    const servers = [tlsServer(), tlsServer()]
+    const ticketFrom = (port) => new Promise((resolve, reject) => {
+      const socket = require('node:tls').connect({ host: '127.0.0.1', port, ca: cert, servername: 'localhost', maxVersion: 'TLSv1.2' }, () => {
+        const ticket = socket.getTLSTicket()
+        socket.destroy()
+        resolve(ticket)
+      })
+      socket.on('error', reject)
+    })
+    try {
+      attach(servers[0], fileRing)
+      attach(servers[1], codeRing)
+      const [own, other] = [await ticketFrom(await listen(servers[0])), await ticketFrom(await listen(servers[1]))]
+      const { inspectTicket } = require('..')
+      const seenOwn = inspectTicket(own, fileRing)
+      assert.deepEqual([seenOwn.keyState, seenOwn.secret], ['current', fingerprint(a)])
+      const seenOther = inspectTicket(other, fileRing)
+      assert.deepEqual([seenOther.keyState, seenOther.secret, seenOther.error], ['previous', fingerprint(b), null])
+      assert.equal(seenOther.session.protocol, 'TLSv1.2')
+      assert.equal('secret' in inspectTicket(other, codeRing), false, 'other rings say nothing of secrets')
+    } finally {
+      for (const server of servers) await close(server)
+      fileRing.destroy()
+      codeRing.destroy()
+    }
+  })
+
   test('the watch and its timer never keep a process alive', async () => {
     const file = writeFile(`${b64(fresh())}\n`)
     const started = Date.now()

@@ -319,6 +319,37 @@ impl SecretSet {
         out
     }
 
+    /// Runs `read` with a key named `name` of a listed secret other than the ring's own keys
+    /// (`inspectTicket()`), if one opens at `now`; with that secret's fingerprint.
+    pub fn with_other_key<R>(
+        &self,
+        name: &[u8; NAME_LEN],
+        now: u64,
+        read: impl FnOnce(&TicketKey) -> R,
+    ) -> Option<(Fingerprint, R)> {
+        let mut read = Some(read);
+        let mut out = None;
+        let fingerprint = self.open_with(name, now, &mut |key| out = read.take().map(|read| read(key)))?;
+        out.map(|r| (fingerprint, r))
+    }
+
+    /// Runs `open` with the key named `name` of a listed secret that still opens at `now`;
+    /// returns that secret's fingerprint.
+    fn open_with(&self, name: &[u8; NAME_LEN], now: u64, open: &mut dyn FnMut(&TicketKey)) -> Option<Fingerprint> {
+        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        let activations: Vec<u64> = entries.iter().map(|e| e.activates_at).collect();
+        for (i, entry) in entries.iter().enumerate() {
+            // Stops opening on time, even before `drop_expired` wipes it.
+            if self.drop_time(&activations, i).is_some_and(|t| t <= now) {
+                continue;
+            }
+            if let Ok(Some(())) = entry.opener.with_key(name, now, |key, _| open(key)) {
+                return Some(entry.fingerprint);
+            }
+        }
+        None
+    }
+
     /// The secret each held key came from; forgets the keys no longer held.
     pub fn origin_of(&self, name: &[u8; NAME_LEN]) -> Option<Fingerprint> {
         lock(&self.origins).get(name).copied()
@@ -394,19 +425,7 @@ impl KeySource for SecretSource {
     }
 
     fn open_other(&self, name: &[u8; NAME_LEN], now: u64, open: &mut dyn FnMut(&TicketKey)) -> bool {
-        let set = &self.0;
-        let entries = set.entries.read().unwrap_or_else(PoisonError::into_inner);
-        let activations: Vec<u64> = entries.iter().map(|e| e.activates_at).collect();
-        for (i, entry) in entries.iter().enumerate() {
-            // Stops opening on time, even before `drop_expired` wipes it.
-            if set.drop_time(&activations, i).is_some_and(|t| t <= now) {
-                continue;
-            }
-            if let Ok(Some(())) = entry.opener.with_key(name, now, |key, _| open(key)) {
-                return true;
-            }
-        }
-        false
+        self.0.open_with(name, now, open).is_some()
     }
 }
 
@@ -581,6 +600,15 @@ mod tests {
         }
         assert_eq!(set.describe(T0).len(), 1);
         assert_eq!(set.sealing_at(T0), Some(fp(A)));
+    }
+
+    #[test]
+    fn another_secrets_key_is_found_with_its_fingerprint() {
+        let (set, ring) = file_ring(&[line(1, 0, A), line(2, T0 + 50 * I, B)], T0);
+        let b_name = current(&code_ring(B, T0), T0);
+        assert_eq!(set.with_other_key(&b_name, T0, |k| *k.name()), Some((fp(B), b_name)));
+        assert_eq!(set.with_other_key(&current(&code_ring(C, T0), T0), T0, |_| ()), None);
+        assert_eq!(ring.stats().renewed, 0, "counts nothing");
     }
 
     #[test]

@@ -218,6 +218,12 @@ impl NativeRing {
         })
     }
 
+    /// Whether the ring's keys come from a secret file.
+    #[napi(getter)]
+    pub fn is_secret_file(&self) -> bool {
+        self.secrets.is_some()
+    }
+
     /// Lines of the secret file that listed secrets already dropped when the ring was made.
     #[napi(getter)]
     pub fn stale_secret_lines(&self) -> Vec<u32> {
@@ -483,7 +489,21 @@ impl NativeRing {
     #[napi]
     pub fn inspect_ticket(&self, ticket: BufferSlice) -> Result<TicketReport> {
         let _scrub = StackScrub;
-        let seen = crate::inspect::inspect_ticket(&self.ring, &ticket, now()).map_err(ring_error)?;
+        let mut seen = crate::inspect::inspect_ticket(&self.ring, &ticket, now()).map_err(ring_error)?;
+        let mut secret = None;
+        if let (Some(set), Some(name)) = (&self.secrets, seen.key_name) {
+            if seen.state.is_some() {
+                secret = set.origin_of(&name);
+            } else if let Some((fingerprint, opened)) =
+                set.with_other_key(&name, now(), |key| crate::ticket::open(key, &ticket))
+            {
+                // Another listed secret's key: it opens the ticket, renewed under the current key.
+                seen.state = Some(crate::ring::KeyState::Previous);
+                seen.opened = opened;
+                secret = Some(fingerprint);
+            }
+        }
+        let secret = secret.map(|f| hex(&f));
         let (session, error) = match seen.opened {
             Ok(der) => match summarize_session(&der) {
                 Ok(summary) => (Some(summary), None),
@@ -494,6 +514,7 @@ impl NativeRing {
         Ok(TicketReport {
             key_name: seen.key_name.map(|n| hex(&n)),
             key_state: seen.state.map_or("unknown", |s| s.as_str()).to_owned(),
+            secret,
             session,
             error,
         })
