@@ -127,7 +127,7 @@ const FOLLOWS = {
 
 class TicketKeyRing {
   #native
-  /** 'secret' or 'feed' for rings that follow keys shared by every process, else null. */
+  /** 'secret', 'secretFile' or 'feed' for rings that follow keys shared by every process, else null. */
   #keysFrom = null
   #name
   #watcher
