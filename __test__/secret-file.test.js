@@ -403,8 +403,19 @@ test('a dropped secret is gone from the process memory (procfs scan)', { skip: !
   const activation = Math.ceil(Date.now() / 1000) + 2
   const volume = createVolume(tmp(), { secrets: `${b64(a)}\n${rfc3339(activation)} ${b64(b)}\n` })
   const server = await startServer(path.join(volume.root, 'secrets'), { rotationInterval: 1, ticketLifetime: 2, secretFileCheckInterval: 0.2 })
+  // And the HMAC and AES keys of the epoch that seals the first ticket (src/derive.rs: HKDF
+  // with the label, the cipher and the epoch as info; 80-byte layout: name | hmac | aes).
+  const epochKeys = (secret, epoch) => {
+    const info = Buffer.concat([Buffer.from('tls-ticket-keys/v1 key secrets'), Buffer.from('aes-256-cbc'), Buffer.alloc(8)])
+    info.writeBigUInt64BE(BigInt(epoch), info.length - 8)
+    const material = Buffer.from(crypto.hkdfSync('sha256', secret, 'tls-ticket-keys/v1', info, 64))
+    return [material.subarray(0, 32), material.subarray(32)]
+  }
   try {
+    const epoch = Math.floor(Date.now() / 1000)
     await connect(server.port, { version: 'TLSv1.2' })
+    const [hmac, aes] = epochKeys(a, epoch)
+    needles.push(['hmac key a', hmac], ['aes key a', aes])
     const before = scan(server.pid, needles).sort()
     const deadline = Date.now() + 15_000
     let report
@@ -415,8 +426,8 @@ test('a dropped secret is gone from the process memory (procfs scan)', { skip: !
     assert.equal(report.secrets.length, 1, 'the old secret was dropped')
     await connect(server.port, { version: 'TLSv1.2' })
     const after = scan(server.pid, needles).sort()
-    assert.deepEqual(before, ['prk a', 'prk b'], 'the scan finds both while they live (the control); no copy of a secret or its text')
-    assert.deepEqual(after, ['prk b'], 'the dropped secret is gone, the live one is there')
+    assert.deepEqual(before, ['aes key a', 'hmac key a', 'prk a', 'prk b'], 'the scan finds them while they live (the control); no copy of a secret or its text')
+    assert.deepEqual(after, ['prk b'], 'the dropped secret and its keys are gone, the live one is there')
   } finally {
     await stopChild(server.child)
   }
