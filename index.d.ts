@@ -51,6 +51,31 @@ export interface TicketKeyRingOptions {
    */
   previousSecrets?: NodeJS.ArrayBufferView[]
   /**
+   * A file of fleet secrets, watched: one per line, `<RFC 3339 time> <standard base64 secret
+   * of >= 32 bytes>`, or a secret alone (active since the beginning of time); blank lines and
+   * `#` comments are ignored; 1 to 8 secrets. Each epoch is sealed by the secret with the
+   * latest time at or before the epoch's start (the earliest secret also seals before its
+   * time), and every listed secret opens tickets, including one whose time has not come. Each
+   * secret derives exactly the keys `{ secret }` derives (with the same `scope`). A secret
+   * stops opening and is wiped `ticketLifetime` after a newer one took over sealing, even if
+   * still listed (a `TLS_TICKET_SECRET_DROPPED` warning says the line can go).
+   *
+   * Read at construction (ERR_INVALID_ARG_VALUE, naming the line and never the secret, for a
+   * missing or refused file), then on every change of its directory (Kubernetes swaps a
+   * `..data` symlink there) and every `secretFileCheckInterval` seconds. A bad change
+   * (unreadable, empty, truncated, refused) keeps the last good secrets: counted in
+   * `stats().secretFileErrors`, published on `tls-ticket-keys:store-error` and
+   * `tls-ticket-keys:secret`, one `TLS_TICKET_SECRET_FILE_REFUSED` warning until a good version
+   * is read. Not with `secret`, `keys` or `previousSecrets`. README: "Rotating the fleet secret".
+   */
+  secretFile?: string | URL
+  /**
+   * With `secretFile`: seconds between re-reads of the file, for file systems whose changes
+   * a directory watch misses. 0.05 to 3600. The timer never keeps a process alive.
+   * @default 10
+   */
+  secretFileCheckInterval?: number
+  /**
    * The cipher for new keys. Defaults to 'aes-256-cbc' where the native mode is available and
    * to 'aes-128-cbc' elsewhere; with `keys`, to the layout their length implies.
    */
@@ -74,6 +99,29 @@ export interface TicketKeyInfo {
   activatesAt: Date
   /** When it will be wiped, or null for explicit keys, which are held until replaced. */
   expiresAt: Date | null
+  /**
+   * A ring of `secretFile` only: the fingerprint of the secret the key was derived from (16
+   * hex digits: HKDF-SHA256 of the secret, salt `tls-ticket-keys/v1`, info
+   * `tls-ticket-keys/v1 secret fingerprint`, 8 bytes; never the secret), as `secrets()` and
+   * `tls-ticket-keys secret add` show it.
+   */
+  secret?: string | null
+}
+
+/** A secret of a `secretFile` ring as `secrets()` shows it: never the secret. */
+export interface TicketSecretInfo {
+  /** 16 hex digits, as `keys()` shows them. */
+  fingerprint: string
+  /** Its line in the file version last read. */
+  line: number
+  /** Its time in the file, or null for a line with a secret alone. */
+  activatesAt: Date | null
+  /** The first epoch start at which it seals (the Unix epoch for the earliest secret). */
+  sealsFrom: Date
+  /** When it stops opening tickets and is wiped, once a newer secret is listed. */
+  dropsAt: Date | null
+  /** 'pending' (opens, seals later), 'sealing', or 'retired' (opens until `dropsAt`). */
+  state: 'pending' | 'sealing' | 'retired'
 }
 
 /** Counters since the ring was made, across every server it is attached to. */
@@ -95,6 +143,15 @@ export interface TicketKeyStats {
    * after an outage covered by the keys held ahead.
    */
   fallbackKeys: number
+  /** A ring of `secretFile` only: good new versions of the file taken since construction. */
+  secretFileChanges?: number
+  /**
+   * A ring of `secretFile` only: bad versions seen (unreadable, empty, truncated, refused),
+   * each counted once however often it is re-read; the ring kept its last good secrets.
+   */
+  secretFileErrors?: number
+  /** A ring of `secretFile` only: secrets dropped and wiped, a ticket lifetime after a newer one took over. */
+  secretsDropped?: number
 }
 
 /**
@@ -116,7 +173,7 @@ export declare class TicketKeyRing {
    * first handshake, and rotate with the primary. Rejects with ERR_INVALID_STATE in a worker
    * whose primary sends no keys within 10 s.
    */
-  static forCluster(options?: Omit<TicketKeyRingOptions, 'keys' | 'secret'>): Promise<TicketKeyRing>
+  static forCluster(options?: Omit<TicketKeyRingOptions, 'keys' | 'secret' | 'secretFile' | 'secretFileCheckInterval'>): Promise<TicketKeyRing>
   /** `options.name`, or `ring-<n>`; fixed for the ring's life. */
   readonly name: string
   readonly rotationInterval: number
@@ -133,9 +190,9 @@ export declare class TicketKeyRing {
    * tickets have expired, so this never costs a resumption, unlike `server.setTicketKeys()`.
    * @throws {TypeError} ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE
    * @throws {Error} ERR_INVALID_STATE when the ring would hold more than 256 keys, and on a
-   *   ring whose keys come from a `secret`, a `RedisKeyStore` or a cluster primary: one process
-   *   alone would seal with a key its peers do not hold (move to a new secret with
-   *   `previousSecrets` instead)
+   *   ring whose keys come from a `secret`, a `secretFile`, a `RedisKeyStore` or a cluster
+   *   primary: one process alone would seal with a key its peers do not hold (move to a new
+   *   secret with `previousSecrets`, or add one to the `secretFile`, instead)
    */
   setTicketKeys(keys: NodeJS.ArrayBufferView): void
   /**
@@ -148,6 +205,11 @@ export declare class TicketKeyRing {
   rotate(): void
   /** Every key held, newest first. */
   keys(): TicketKeyInfo[]
+  /**
+   * The secrets of a `secretFile` ring, earliest first, by fingerprint.
+   * @throws {Error} ERR_INVALID_STATE on other rings
+   */
+  secrets(): TicketSecretInfo[]
   stats(): TicketKeyStats
   /**
    * The ring's counters, its keys by state, and per attached server why handshakes resumed or
@@ -160,7 +222,7 @@ export declare class TicketKeyRing {
    * The keys of nginx `ssl_session_ticket_key` files, the first file's key encrypting.
    * 48-byte files are `name | aes | hmac`, 80-byte files `name | hmac | aes`.
    */
-  static fromNginx(files: NodeJS.ArrayBufferView | NodeJS.ArrayBufferView[], options?: Omit<TicketKeyRingOptions, 'keys' | 'secret' | 'cipher'>): TicketKeyRing
+  static fromNginx(files: NodeJS.ArrayBufferView | NodeJS.ArrayBufferView[], options?: Omit<TicketKeyRingOptions, 'keys' | 'secret' | 'cipher' | 'secretFile' | 'secretFileCheckInterval'>): TicketKeyRing
   /**
    * The keys of a HAProxy `tls-ticket-keys` file (base64 lines of `name | aes | hmac`, 48 or
    * 80 bytes): like HAProxy, the last three, labelled previous, current (it encrypts) and
@@ -168,7 +230,7 @@ export declare class TicketKeyRing {
    * @throws {Error} ERR_INVALID_ARG_VALUE for a file HAProxy refuses (fewer than 3 keys, a
    *   line that is not strict base64, including comments and blank lines, or keys of mixed sizes)
    */
-  static fromHaproxy(text: string | Buffer, options?: Omit<TicketKeyRingOptions, 'keys' | 'secret' | 'cipher'>): TicketKeyRing
+  static fromHaproxy(text: string | Buffer, options?: Omit<TicketKeyRingOptions, 'keys' | 'secret' | 'cipher' | 'secretFile' | 'secretFileCheckInterval'>): TicketKeyRing
   /** Wipes every key. Attached servers fall back to full handshakes; any later call throws ERR_INVALID_STATE. */
   destroy(): void
   toJSON(): { name: string; cipher: TicketCipher; rotationInterval: number; ticketLifetime: number; keys: number; destroyed: boolean }
@@ -311,7 +373,7 @@ export declare class RedisKeyStore {
    * not answering: the ring then starts on a fallback key (counted in its `fallbackKeys`
    * once it seals a ticket).
    */
-  ring(options?: Omit<TicketKeyRingOptions, 'keys' | 'secret'>): Promise<TicketKeyRing>
+  ring(options?: Omit<TicketKeyRingOptions, 'keys' | 'secret' | 'secretFile' | 'secretFileCheckInterval'>): Promise<TicketKeyRing>
   /** Epochs agreed, races won by this process, Redis errors, and stored values that did not open. */
   /**
    * Shared keys taken into rings; SET NX races won with a new key; keys this process held
@@ -486,6 +548,12 @@ export interface TicketReport {
   session: SessionInfo | null
   /** Why it did not open. */
   error: string | null
+  /**
+   * A ring of `secretFile` only: the fingerprint of the secret whose key sealed the ticket,
+   * or null when none of its secrets did. A key of a listed secret other than the one sealing
+   * shows as 'previous': it opens the ticket, which is renewed under the current key.
+   */
+  secret?: string | null
 }
 
 /** Which of `ring`'s keys sealed `ticket` (from `socket.getTLSTicket()`), and what it holds. */

@@ -137,3 +137,21 @@ test('a reader that stops early (| head) ends the output quietly, exit 0', async
   assert.equal(stderr, '')
   assert.equal(code, 0)
 })
+
+test('edge takes a secret file as its key source (--print-nginx-config needs no server)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ttk-edge-file-'))
+  try {
+    const file = path.join(dir, 'secrets')
+    fs.writeFileSync(file, `${require('node:crypto').randomBytes(32).toString('base64')}\n`, { mode: 0o600 })
+    const bin = path.join(__dirname, '..', 'bin', 'tls-ticket-keys.js')
+    const args = ['edge', '--secret-file', file, '--rotation-interval', '60', '--ticket-lifetime', '60', '--nginx-dir', dir, '--print-nginx-config']
+    const r = require('node:child_process').spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' })
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stdout, /ssl_session_ticket_key .*current\.key;/)
+    const both = require('node:child_process').spawnSync(process.execPath, [bin, ...args, '--secret-env', 'X'], { encoding: 'utf8' })
+    assert.equal(both.status, 2)
+    assert.match(both.stderr, /one key source/)
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})

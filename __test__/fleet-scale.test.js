@@ -32,3 +32,13 @@ test('a fleet on one Redis emptied mid-epoch, and on a secret: one key per epoch
   }
   assert.ok(results[0].redisCommandsPerSecondPerMember > 0)
 })
+
+test('a fleet on a secret file changed copy by copy: every session resumes elsewhere, every member seals with the new secret', async () => {
+  const [r] = await run(['--n', '3', '--ring', 'secret', '--interval', '2', '--seconds', '10', '--fault', 'secret-file', '--fault-seconds', '1'])
+  const shown = JSON.stringify(r)
+  assert.equal(r.keysPerEpoch, 1, `keys per epoch: ${shown}`)
+  assert.ok(r.resumption.offered > 0, shown)
+  assert.equal(r.resumption.resumed, r.resumption.offered, `resumed on another member: ${shown}`)
+  assert.equal(r.secretFile.sealingNew, 3, shown)
+  assert.equal(r.secretFile.secretFileErrors, 0, shown)
+})

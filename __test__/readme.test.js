@@ -2,7 +2,7 @@
 
 // Every JavaScript block of README.md, run as a reader would run it: extracted into a file of
 // a project where `tls-ticket-keys` resolves to this package (through its exports map), with
-// only certificates and ports filled in (fixtures/readme-harness.js). The certificates are the
+// only certificates, ports and a secret file filled in (fixtures/readme-harness.js). The certificates are the
 // reader's own: key.pem and cert.pem in the project's folder for the quick start, which reads
 // them, and `key` and `cert` for the later blocks, which use them as the quick start defined
 // them. A block that throws, rejects, serves no TLS on a port it listens on, or does not shut
@@ -95,6 +95,8 @@ test('every JavaScript block of README.md runs', async (t) => {
     fs.writeFileSync(path.join(tmp, 'example-ca.pem'), example.cert)
     fs.writeFileSync(path.join(tmp, 'key.pem'), key)
     fs.writeFileSync(path.join(tmp, 'cert.pem'), cert)
+    // and the secret file a reader mounts.
+    fs.writeFileSync(path.join(tmp, 'secrets'), `${require('node:crypto').randomBytes(32).toString('base64')}\n`)
     exampleServer.listen(0, '127.0.0.1')
     await once(exampleServer, 'listening')
     const examplePort = exampleServer.address().port
@@ -111,6 +113,7 @@ test('every JavaScript block of README.md runs', async (t) => {
           .replace(/port: 26379\b/g, () => `port: ${topologies.sentinel.sentinels[0].port}`)
           .replace(/port: 700([0-2])\b/g, (_, n) => `port: ${topologies.cluster.ports[Number(n)]}`)
           .replace(/\.listen\(443\)/g, '.listen(0)')
+          .replace(/'\/etc\/tls-ticket-keys\/secrets'/g, () => JSON.stringify(path.join(tmp, 'secrets')))
           .replace(/redis:\/\/127\.0\.0\.1:6379/g, () => `redis://127.0.0.1:${redis.port}`)
           .replace(/port: 443\b/g, `port: ${examplePort}`)
           .replace(/https:\/\/example\.com\//g, `https://example.com:${examplePort}/`)

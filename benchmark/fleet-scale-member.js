@@ -1,7 +1,7 @@
 'use strict'
 
 // One member of benchmark/fleet-scale.js, in its own process: a TLS server on a ring from
-// Redis or from a fleet secret. Config in TLS_FLEET_SCALE (JSON). Answers { port } over IPC
+// Redis, from a fleet secret, or from a secret file. Config in TLS_FLEET_SCALE (JSON). Answers { port } over IPC
 // once it listens, and each 'sample' with its current key name, fallback keys, Redis errors
 // and RSS. Never any key material: names only.
 
@@ -17,6 +17,8 @@ async function main() {
   if (config.way === 'redis') {
     store = new RedisKeyStore({ url: config.redisUrl, wrapSecret: Buffer.from(config.wrapSecret, 'base64'), timeout: 1000 })
     ring = await store.ring(schedule)
+  } else if (config.secretFile) {
+    ring = new TicketKeyRing({ ...schedule, secretFile: config.secretFile, secretFileCheckInterval: 1 })
   } else {
     ring = new TicketKeyRing({ ...schedule, secret: Buffer.from(config.secret, 'base64') })
   }
@@ -39,6 +41,10 @@ async function main() {
       fallbackKeys: ring.stats().fallbackKeys,
       redisErrors: store ? store.stats().redisErrors : 0,
       rss: process.memoryUsage().rss,
+      // A secretFile ring: the fingerprint of the current key's secret, and of every secret held.
+      secret: current?.secret ?? null,
+      secrets: config.secretFile ? ring.secrets().map((x) => x.fingerprint) : [],
+      secretFileErrors: ring.stats().secretFileErrors ?? 0,
     })
   })
 }

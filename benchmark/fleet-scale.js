@@ -13,23 +13,35 @@
 //   --fault stop   Redis SIGSTOPped for --fault-seconds, then SIGCONT
 //   --fault kill   Redis SIGKILLed, started again empty after --fault-seconds
 //   --fault empty  FLUSHALL
+//   --fault secret-file  (--ring secret) members on new TicketKeyRing({ secretFile }), each on its
+//                  own copy of a Kubernetes-style volume; a new secret activating --activate-in
+//                  seconds ahead (default --fault-seconds + 2 intervals) is written to the copies
+//                  one after the other, spread over --fault-seconds
 // --skew S spreads the members' clocks evenly over [-S, +S] seconds (libfaketime, when
 // installed), for the clock skew each kind of ring tolerates.
 //
 //   node benchmark/fleet-scale.js [--n 50] [--ring redis|secret|both] [--interval 2]
 //     [--seconds 20] [--fault none|stop|kill|empty] [--phase 0.5] [--fault-seconds 5]
-//     [--skew 0] [--json]
+//     [--skew 0] [--activate-in S] [--json]
 //
 // Needs redis-server on the PATH (for --ring redis or both).
 
 const { fork, execFileSync } = require('node:child_process')
+const crypto = require('node:crypto')
 const { once } = require('node:events')
+const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
 const { parseArgs } = require('node:util')
 const { setTimeout: sleep } = require('node:timers/promises')
 const { createClient } = require('redis')
 const { key, cert, connect } = require('../test-support/helpers.js')
 const { startRedis } = require('../test-support/fleet.js')
+const { createVolume } = require('../test-support/k8s-volume.js')
+const { fingerprint, rfc3339 } = require('../lib/secret-add.js')
+
+const FIRST_SECRET = crypto.randomBytes(32)
+const volumes = []
 
 const { values } = parseArgs({
   options: {
@@ -41,6 +53,7 @@ const { values } = parseArgs({
     phase: { type: 'string', default: '0.5' },
     'fault-seconds': { type: 'string', default: '5' },
     skew: { type: 'string', default: '0' },
+    'activate-in': { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 })
@@ -54,8 +67,11 @@ const SKEW = Number(values.skew)
 const SAMPLE_MS = 100
 const WARM_UP_EPOCHS = 2
 const MEMBER = path.join(__dirname, 'fleet-scale-member.js')
-const FAULTS = ['none', 'stop', 'kill', 'empty']
-if (!(N >= 2) || !(INTERVAL >= 1) || !(SECONDS > 0) || !FAULTS.includes(FAULT) || !['redis', 'secret', 'both'].includes(values.ring)) {
+const FAULTS = ['none', 'stop', 'kill', 'empty', 'secret-file']
+const SECRET_FILE = FAULT === 'secret-file'
+const ACTIVATE_IN = values['activate-in'] === undefined ? Math.ceil(FAULT_SECONDS) + 2 * INTERVAL : Number(values['activate-in'])
+if (!(N >= 2) || !(INTERVAL >= 1) || !(SECONDS > 0) || !FAULTS.includes(FAULT) || !['redis', 'secret', 'both'].includes(values.ring) ||
+    (SECRET_FILE && values.ring !== 'secret') || !(ACTIVATE_IN >= 0)) {
   console.error('usage: see the comment at the top of benchmark/fleet-scale.js')
   process.exit(2)
 }
@@ -83,11 +99,18 @@ async function startMembers(way, redisUrl) {
   for (let i = 0; i < N; i += 10) {
     members.push(...await Promise.all(Array.from({ length: Math.min(10, N - i) }, async (_, j) => {
       const offset = offsetOf(i + j)
-      const env = { ...process.env, TLS_FLEET_SCALE: JSON.stringify(config) }
+      let member = config
+      if (SECRET_FILE) {
+        const volume = createVolume(fs.mkdtempSync(path.join(os.tmpdir(), 'tls-fleet-scale-')), { secrets: `${FIRST_SECRET.toString('base64')}\n` })
+        volumes[i + j] = volume
+        member = { ...config, secretFile: path.join(volume.root, 'secrets') }
+      }
+      const env = { ...process.env, TLS_FLEET_SCALE: JSON.stringify(member) }
       if (offset !== 0) {
         Object.assign(env, { LD_PRELOAD: faketime, FAKETIME: `${offset >= 0 ? '+' : ''}${offset.toFixed(3)}`, FAKETIME_DONT_FAKE_MONOTONIC: '1' })
       }
-      const child = fork(MEMBER, [], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+      // A secret file's drop warnings, one per member, are counted in the samples instead.
+      const child = fork(MEMBER, [], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: SECRET_FILE ? ['--no-warnings'] : [] })
       const [message] = await Promise.race([
         once(child, 'message'),
         once(child, 'exit').then(([code]) => { throw new Error(`a member exited with ${code}`) }),
@@ -165,7 +188,22 @@ async function measure(way) {
         version = version === 'TLSv1.3' ? 'TLSv1.2' : 'TLSv1.3'
       }
     })()
-    const fault = FAULT !== 'none' && redis
+    let change = null
+    const fault = SECRET_FILE
+      ? (async () => {
+          const at = (Math.floor(Date.now() / ms) + 1 + PHASE) * ms
+          await sleep(at - Date.now())
+          const secret = crypto.randomBytes(32)
+          const activation = Math.ceil(Date.now() / 1000) + ACTIVATE_IN
+          change = { fingerprint: fingerprint(secret), old: fingerprint(FIRST_SECRET), activation, writtenFrom: Date.now() }
+          const text = `${FIRST_SECRET.toString('base64')}\n${rfc3339(activation)} ${secret.toString('base64')}\n`
+          for (let i = 0; i < N; i++) {
+            await sleep(change.writtenFrom + (FAULT_SECONDS * 1000 * i) / (N - 1) - Date.now())
+            volumes[i].update({ secrets: text })
+          }
+          change.writtenTo = Date.now()
+        })()
+      : FAULT !== 'none' && redis
       ? (async () => {
           const at = (Math.floor(Date.now() / ms) + 1 + PHASE) * ms
           await sleep(at - Date.now())
@@ -201,6 +239,19 @@ async function measure(way) {
       }
     }
     const rss = last.map((s) => s.rss).sort((x, y) => x - y)
+    // A secret file change: who seals with the new secret at the end, who still holds the old one.
+    const secretFile = change && {
+      activation: change.activation,
+      spreadMs: change.writtenTo - change.writtenFrom,
+      sealingNew: last.filter((s) => s.secret === change.fingerprint).length,
+      holdingOld: last.filter((s) => s.secrets.includes(change.old)).length,
+      secretFileErrors: last.reduce((n, s) => n + s.secretFileErrors, 0),
+      // The first sample round in which every member sealed with the new secret, after the activation.
+      allSealingNewMsAfterActivation: (() => {
+        const round = rounds.find((r) => r.every((x) => x.secret === change.fingerprint))
+        return round ? Math.min(...round.map((x) => x.at)) - change.activation * 1000 : null
+      })(),
+    }
     return {
       ring: way,
       n: N,
@@ -216,9 +267,11 @@ async function measure(way) {
       redisCommandsPerSecondPerMember: admin && commandsAfter !== null && FAULT !== 'kill'
         ? Number(((commandsAfter - commandsBefore) / ((Date.now() - started) / 1000) / N).toFixed(2)) : null,
       rssMiB: { median: Math.round(quantile(rss, 0.5) / 2 ** 20), max: Math.round(rss[rss.length - 1] / 2 ** 20) },
+      ...(secretFile ? { secretFile } : {}),
     }
   } finally {
     for (const m of members) m.child.kill('SIGKILL')
+    for (const v of volumes.splice(0)) fs.rmSync(v.root, { recursive: true, force: true })
     await admin?.quit().catch(() => {})
     await redis?.stop()
   }
@@ -240,6 +293,12 @@ async function main() {
     const rate = offered ? `${(100 * resumed / offered).toFixed(1)} % (${resumed}/${offered}${failed ? `, ${failed} failed` : ''})` : '-'
     const d = r.disagreementMs
     console.log(`| ${r.ring} | ${d.p50} / ${d.p99} / ${d.max} ms | ${r.keysPerEpoch} | ${r.fallbackKeys} | ${r.redisErrors} | ${rate} | ${r.redisCommandsPerSecondPerMember ?? '-'} | ${r.rssMiB.median} / ${r.rssMiB.max} MiB |`)
+    if (r.secretFile) {
+      const f = r.secretFile
+      console.log(`\nsecret file: copies written over ${f.spreadMs} ms, activation ${rfc3339(f.activation)}; at the end ${f.sealingNew}/${N} seal with ` +
+        `the new secret, ${f.holdingOld}/${N} still hold the old one; all sealed with the new one ${f.allSealingNewMsAfterActivation} ms ` +
+        `after the activation; ${f.secretFileErrors} file errors`)
+    }
   }
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 'use strict'
 
-// tls-ticket-keys generate | check | inspect | demo | edge. Writes no file, except the nginx key
-// files that `edge --nginx-dir` is asked to keep; key material goes to stdout only with generate.
+// tls-ticket-keys generate | check | inspect | secret add | demo | edge. Writes no file, except the
+// secret file `secret add FILE` is given (atomically, mode 0600) and the nginx key files that
+// `edge --nginx-dir` is asked to keep; key material goes to stdout only with generate.
 
 const { parseArgs } = require('node:util')
 const fs = require('node:fs')
@@ -15,8 +16,12 @@ const USAGE = `Usage:
   tls-ticket-keys check host:port host:port [...] [--servername NAME] [--tls1.2|--tls1.3] [--ca FILE|--insecure] [--json]
       (a session from each server offered to each: exit 0 when every pair resumes, 1 when one does not)
   tls-ticket-keys inspect FILE      (a session saved by openssl s_client -sess_out, PEM or DER)
+  tls-ticket-keys secret add FILE|- [--activate-in 10m | --at TIME] [--ticket-lifetime S] [--rotation-interval S] [--force]
+      (a fresh 32-byte secret for new TicketKeyRing({ secretFile }), sealing from the given time; prunes lines whose
+       secret can no longer open a live ticket; FILE is rewritten atomically with mode 0600, - reads stdin, writes stdout;
+       --activate-in under 2m is refused without --force: it must exceed the time the change takes to reach every process)
   tls-ticket-keys demo
-  tls-ticket-keys edge (--secret-env NAME [--scope S] | --redis-url URL --wrap-secret-env NAME [--redis-prefix P])
+  tls-ticket-keys edge ((--secret-file FILE | --secret-env NAME) [--scope S] | --redis-url URL --wrap-secret-env NAME [--redis-prefix P])
       --rotation-interval SECONDS --ticket-lifetime SECONDS [--cipher aes-256-cbc|aes-128-cbc]
       [--haproxy-socket PATH --haproxy-keyfile FILE [--haproxy-truncate]]
       [--nginx-dir DIR --nginx-reload 'nginx -s reload'] [--print-nginx-config]
@@ -95,16 +100,14 @@ function seconds(value, option) {
  */
 async function edge(argv) {
   const { values } = parseArgs({ args: argv, options: {
-    'secret-env': { type: 'string' }, scope: { type: 'string' },
-    // --secret-file belongs with the secret-file ring source (DESIGN.md, third round): when
-    // TicketKeyRing takes { secretFile }, it is one more source here, beside --secret-env.
+    'secret-file': { type: 'string' }, 'secret-env': { type: 'string' }, scope: { type: 'string' },
     'redis-url': { type: 'string' }, 'wrap-secret-env': { type: 'string' }, 'redis-prefix': { type: 'string' },
     'rotation-interval': { type: 'string' }, 'ticket-lifetime': { type: 'string' }, cipher: { type: 'string', default: 'aes-256-cbc' },
     'haproxy-socket': { type: 'string' }, 'haproxy-keyfile': { type: 'string' }, 'haproxy-truncate': { type: 'boolean' },
     'nginx-dir': { type: 'string' }, 'nginx-reload': { type: 'string' }, 'print-nginx-config': { type: 'boolean' },
   } })
-  const sources = ['secret-env', 'redis-url'].filter((o) => values[o] !== undefined)
-  if (sources.length !== 1) fail('edge needs one key source: --secret-env NAME, or --redis-url URL with --wrap-secret-env NAME')
+  const sources = ['secret-file', 'secret-env', 'redis-url'].filter((o) => values[o] !== undefined)
+  if (sources.length !== 1) fail('edge needs one key source: --secret-file FILE, --secret-env NAME, or --redis-url URL with --wrap-secret-env NAME')
   if (values['redis-url'] !== undefined && values['wrap-secret-env'] === undefined) fail('--redis-url needs --wrap-secret-env NAME')
   if (values['redis-url'] !== undefined && values.scope !== undefined) fail('--scope separates secret-derived keys; with Redis, separate fleets with --redis-prefix')
   const haproxy = values['haproxy-socket'] !== undefined || values['haproxy-keyfile'] !== undefined
@@ -123,7 +126,10 @@ async function edge(argv) {
   const log = (line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`)
   let ring, store
   try {
-    if (values['secret-env'] !== undefined) {
+    if (values['secret-file'] !== undefined) {
+      // The watched file of secrets: one edit rotates Node servers and this edge alike.
+      ring = new TicketKeyRing({ ...ringOptions, secretFile: values['secret-file'], ...(values.scope === undefined ? {} : { scope: values.scope }) })
+    } else if (values['secret-env'] !== undefined) {
       const secret = secretFromEnv(values['secret-env'], '--secret-env')
       ring = new TicketKeyRing({ ...ringOptions, secret, ...(values.scope === undefined ? {} : { scope: values.scope }) })
       secret.fill(0)
@@ -321,6 +327,78 @@ function inspect(argv) {
   for (const [name, value] of rows) process.stdout.write(`${name.padEnd(13)} ${value}\n`)
 }
 
+/** secret add FILE|-: one more secret in a secret file. */
+async function secret(argv) {
+  const [sub, ...rest] = argv
+  if (sub !== 'add') fail(sub ? `unknown secret command '${String(sub).slice(0, 40)}'` : 'secret needs a command: add')
+  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: {
+    'activate-in': { type: 'string' }, at: { type: 'string' }, 'ticket-lifetime': { type: 'string' },
+    'rotation-interval': { type: 'string' }, force: { type: 'boolean' },
+  } })
+  const add = require('../lib/secret-add.js')
+  if (positionals.length !== 1) fail('secret add needs one FILE, or - for standard input to standard output')
+  if (values['activate-in'] !== undefined && values.at !== undefined) fail('--activate-in and --at exclude each other')
+  const now = Math.floor(Date.now() / 1000)
+  let activatesAt
+  if (values.at !== undefined) {
+    const { parseTime } = require('../lib/secret-file.js')
+    activatesAt = parseTime(values.at)
+    if (activatesAt === null) fail('--at needs an RFC 3339 date-time, such as 2026-12-08T00:00:00Z')
+  } else {
+    const seconds = add.parseDuration(values['activate-in'] ?? String(add.DEFAULT_ACTIVATE_IN))
+    if (seconds === null) fail('--activate-in needs a duration: 600, 90s, 10m, 2h or 1d')
+    activatesAt = now + seconds
+  }
+  if (activatesAt - now < add.MIN_ACTIVATE_IN && !values.force) {
+    fail(`the secret would activate in ${activatesAt - now} s, under ${add.MIN_ACTIVATE_IN / 60} minutes: every process must read ` +
+      'the file before any seals with the new secret (Kubernetes takes up to a minute or two); --force to do it anyway')
+  }
+  const seconds = (name, fallback) => {
+    if (values[name] === undefined) return fallback
+    const s = add.parseDuration(values[name])
+    if (s === null || s < 1 || s > 604800) fail(`--${name} needs a duration of 1 s to 7 days`)
+    return s
+  }
+  const ticketLifetime = seconds('ticket-lifetime', add.DEFAULT_TICKET_LIFETIME)
+  const rotationInterval = seconds('rotation-interval', add.DEFAULT_ROTATION_INTERVAL)
+  const file = positionals[0]
+  let bytes
+  try {
+    bytes = file === '-' ? fs.readFileSync(0) : fs.readFileSync(file)
+  } catch (err) {
+    if (err.code !== 'ENOENT') {
+      process.stderr.write(`tls-ticket-keys: secret add: cannot read ${file} (${err.code || 'unreadable'})\n`)
+      process.exitCode = 1
+      return
+    }
+    bytes = Buffer.alloc(0) // a new file
+  }
+  let out
+  try {
+    out = add.addSecret(bytes, { activatesAt, now, rotationInterval, ticketLifetime })
+  } catch (err) {
+    process.stderr.write(`tls-ticket-keys: secret add: ${file === '-' ? 'standard input' : file} refused: ${err.message}\n`)
+    process.exitCode = 1
+    return
+  } finally {
+    bytes.fill(0)
+  }
+  if (file === '-') {
+    process.stdout.write(out.text)
+  } else {
+    try {
+      add.writeAtomically(file, out.text)
+    } catch (err) {
+      process.stderr.write(`tls-ticket-keys: secret add: cannot write ${file} (${err.code || err.message})\n`)
+      process.exitCode = 1
+      return
+    }
+  }
+  const when = add.rfc3339(out.added.activatesAt)
+  process.stderr.write(`added secret ${out.added.fingerprint}, sealing from ${when} (in ${out.added.activatesAt - now} s)\n`)
+  for (const p of out.pruned) process.stderr.write(`pruned line ${p.line} (secret ${p.fingerprint}): it can open no live ticket\n`)
+}
+
 async function main() {
   const [command, ...rest] = process.argv.slice(2)
   try {
@@ -328,6 +406,7 @@ async function main() {
     if (command === 'check') return await check(rest)
     if (command === 'inspect') return inspect(rest)
     if (command === 'edge') return await edge(rest)
+    if (command === 'secret') return await secret(rest)
     if (command === 'demo') return await require('../examples/demo.js').main()
     if (command === '--help' || command === '-h' || command === 'help') return process.stdout.write(`${USAGE}\n`)
     if (command === '--version' || command === '-v') return process.stdout.write(`${require('../package.json').version}\n`)

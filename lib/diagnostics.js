@@ -8,6 +8,12 @@
 //   tls-ticket-keys:fallback     { ring, key, kind, fallbackKeys }
 //   tls-ticket-keys:refused      { ring, server, reason }
 //   tls-ticket-keys:store-error  { rings, operation, error: { name, code, message } }
+//   tls-ticket-keys:secret       a secret file's ring (secret: a fingerprint, never a secret):
+//                                { ring, event: 'takeover', secret, previous }   a secret seals from now on
+//                                { ring, event: 'dropped', secret, line }        a secret stops opening, wiped
+//                                { ring, event: 'read', file, added, removed, secrets }  a new version taken
+//                                { ring, event: 'refused', file, reason, secretFileErrors }  a bad version
+//   (and the rotate message of such a ring carries `secret`: the current key's)
 
 const diagnosticsChannel = require('node:diagnostics_channel')
 const { serverLabel } = require('./metrics.js')
@@ -18,6 +24,7 @@ const channels = {
   fallback: diagnosticsChannel.channel('tls-ticket-keys:fallback'),
   refused: diagnosticsChannel.channel('tls-ticket-keys:refused'),
   storeError: diagnosticsChannel.channel('tls-ticket-keys:store-error'),
+  secret: diagnosticsChannel.channel('tls-ticket-keys:secret'),
 }
 
 /** The reasons `handle.stats()` counts for a ticket that did not resume. */
@@ -36,6 +43,7 @@ const REFUSAL_REASONS = ['unknownKey', 'expiredKey', 'notResumed']
 class KeyWatcher {
   #ringName
   #current
+  #currentSecret
   #fallbackKeys
   #fallbackKind
   #publishing
@@ -50,7 +58,9 @@ class KeyWatcher {
     this.#ringName = ringName
     this.#publishing = publishing
     this.#fallbackKind = fallbackKind
-    this.#current = currentName(native.keys())
+    const keys = native.keys()
+    this.#current = currentName(keys)
+    this.#currentSecret = currentSecret(keys)
     this.#fallbackKeys = native.stats().fallbackKeys
   }
 
@@ -71,10 +81,17 @@ class KeyWatcher {
     const current = currentName(keys)
     const previous = this.#current
     this.#current = current
+    const secret = currentSecret(keys)
     if (current !== previous && this.#publishing && channels.rotate.hasSubscribers) {
-      channels.rotate.publish({
-        ring: this.#ringName, current, previous, keys: keys.map(({ name, state }) => ({ name, state })), cause,
-      })
+      const message = { ring: this.#ringName, current, previous, keys: keys.map(({ name, state }) => ({ name, state })), cause }
+      if (secret != null) message.secret = secret
+      channels.rotate.publish(message)
+    }
+    // A secret file's ring: a newer secret sealing from now on.
+    const previousSecret = this.#currentSecret
+    this.#currentSecret = secret
+    if (secret != null && previousSecret != null && secret !== previousSecret && channels.secret.hasSubscribers) {
+      channels.secret.publish({ ring: this.#ringName, event: 'takeover', secret, previous: previousSecret })
     }
     this.checkFallbacks(native)
   }
@@ -91,6 +108,10 @@ class KeyWatcher {
       channels.fallback.publish({ ring: this.#ringName, key, kind: this.#fallbackKind, fallbackKeys: n })
     }
   }
+}
+
+function currentSecret(keys) {
+  return keys.find((k) => k.state === 'current')?.secret ?? null
 }
 
 function currentName(keys) {

@@ -38,12 +38,16 @@ function inspectTicket(ticket, ring) {
   if (!(ring instanceof TicketKeyRing)) throw invalidArgType('ring', 'an instance of TicketKeyRing', ring)
   const native = nativeOf(ring)
   const report = callNative(() => native.inspectTicket(bytes))
-  return {
+  const out = {
     keyName: report.keyName ?? null,
     keyState: report.keyState,
     session: report.session ? sessionInfo(report.session) : null,
     error: report.error ?? null,
   }
+  // A secretFile ring: the fingerprint of the secret whose key sealed it (a listed secret
+  // other than the one sealing opens it as a previous key would).
+  if (native.isSecretFile) out.secret = report.secret ?? null
+  return out
 }
 
 module.exports = { inspectSession, inspectTicket }

@@ -8,7 +8,8 @@ const { invalidState } = require('./errors.js')
 const CIPHERS = ['aes-128-cbc', 'aes-256-cbc']
 /** Key material per key, by cipher: Node's 48-byte layout, or the 80-byte extended one. */
 const LAYOUT = { 'aes-128-cbc': 48, 'aes-256-cbc': 80 }
-const RING_OPTIONS = ['rotationInterval', 'ticketLifetime', 'secret', 'keys', 'cipher', 'name', 'scope', 'previousSecrets']
+const RING_OPTIONS = ['rotationInterval', 'ticketLifetime', 'secret', 'keys', 'cipher', 'name', 'scope', 'previousSecrets',
+  'secretFile', 'secretFileCheckInterval']
 
 // Passed by the store and the cluster code to make a ring that is fed keys from outside:
 // new TicketKeyRing(options, { [kFed]: { fallback, makeNative? } }), where `fallback` says what
@@ -29,9 +30,18 @@ const attachmentsByRing = new WeakMap()
 // ring -> what its feed must stop and wipe when the ring is destroyed (cluster.js).
 const destroyHooks = new WeakMap()
 
-function bindNative(ring, native, watcher) {
+// ring -> the watch of its options.secretFile (secret-file-watch.js), for metrics.
+const secretFiles = new WeakMap()
+
+function bindNative(ring, native, watcher, secretFile) {
   natives.set(ring, native)
   keyWatchers.set(ring, watcher)
+  if (secretFile) secretFiles.set(ring, secretFile)
+}
+
+/** The watch of a ring's options.secretFile, if it has one. */
+function secretFileOf(ring) {
+  return secretFiles.get(ring)
 }
 
 /** Runs `hook` once, when `ring.destroy()` is called. */
@@ -108,7 +118,7 @@ function msUntilMidEpoch(rotationIntervalSeconds) {
 }
 
 module.exports = {
-  CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, bindNative, whenDestroyed, runDestroyHooks, nativeOf, keysOffered, feedRoundDone, fedRingReady,
+  CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, bindNative, secretFileOf, whenDestroyed, runDestroyHooks, nativeOf, keysOffered, feedRoundDone, fedRingReady,
   registerAttachment, unregisterAttachment, attachmentsOf,
   msUntilMidEpoch, msUntilNextEpoch,
 }

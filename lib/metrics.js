@@ -4,7 +4,7 @@
 // resumed or not. One list of families serves both ring.metrics() (Prometheus text, no
 // dependency) and registerMetrics() (prom-client, in Prometheus or OpenMetrics text).
 
-const { nativeOf, attachmentsOf } = require('./internal.js')
+const { nativeOf, attachmentsOf, secretFileOf } = require('./internal.js')
 
 const OUTCOMES = ['resumed', 'noTicket', 'unknownKey', 'expiredKey', 'notResumed']
 const KEY_STATES = ['next', 'current', 'previous']
@@ -16,6 +16,13 @@ const snake = (s) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
 const ringCounter = (name, stat, help) => ({
   name: `tls_ticket_keys_${name}_total`, type: 'counter', help, labelNames: ['ring'],
   samples: (s) => [[{ ring: s.ring }, s.stats[stat]]],
+})
+
+const SECRET_STATES = ['pending', 'sealing', 'retired']
+
+const secretFileCounter = (name, stat, help) => ({
+  name: `tls_ticket_keys_${name}_total`, type: 'counter', help, labelNames: ['ring'],
+  samples: (s) => (s.secretFile ? [[{ ring: s.ring }, s.secretFile.stats[stat]]] : []),
 })
 
 /**
@@ -41,6 +48,20 @@ const FAMILIES = [
     labelNames: ['ring'],
     samples: (s) => s.keys.filter((k) => k.state === 'current').slice(0, 1).map((k) => [{ ring: s.ring }, k.activatesAt]),
   },
+  // A ring of options.secretFile only (no samples for the others).
+  {
+    name: 'tls_ticket_keys_secrets', type: 'gauge', help: 'Secrets of a secretFile ring, by state: pending (opens, seals later), sealing, retired (opens until dropped).',
+    labelNames: ['ring', 'state'],
+    samples: (s) => (s.secretFile ? SECRET_STATES.map((state) => [{ ring: s.ring, state }, s.secretFile.secrets.filter((x) => x.state === state).length]) : []),
+  },
+  {
+    name: 'tls_ticket_keys_sealing_secret_info', type: 'gauge', help: 'The fingerprint of the secret a secretFile ring seals with now (value 1): it changes when a newer secret takes over.',
+    labelNames: ['ring', 'secret'],
+    samples: (s) => (s.secretFile?.secrets ?? []).filter((x) => x.state === 'sealing').map((x) => [{ ring: s.ring, secret: x.fingerprint }, 1]),
+  },
+  secretFileCounter('secret_file_changes', 'secretFileChanges', 'New versions of a secretFile ring\'s file taken.'),
+  secretFileCounter('secret_file_errors', 'secretFileErrors', 'Bad versions of a secretFile ring\'s file (unreadable, empty, truncated, refused), each counted once; the ring kept its last good secrets.'),
+  secretFileCounter('secrets_dropped', 'secretsDropped', 'Secrets a secretFile ring dropped and wiped, a ticket lifetime after a newer one took over sealing.'),
   {
     name: 'tls_ticket_keys_handshakes_total',
     type: 'counter',
@@ -101,7 +122,9 @@ function snapshot(ring) {
     given.add(server)
     return { server, stats: attachment.stats() }
   })
-  return { ring: ring.name, stats: native.stats(), keys, servers }
+  const file = secretFileOf(ring)
+  const secretFile = file === undefined ? undefined : { stats: file.stats(), secrets: native.destroyed ? [] : file.secrets() }
+  return { ring: ring.name, stats: native.stats(), keys, servers, secretFile }
 }
 
 const escapeHelp = (text) => text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')

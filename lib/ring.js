@@ -15,6 +15,7 @@ const { validateRingName, defaultRingName } = require('./ring-name.js')
 const { KeyWatcher } = require('./diagnostics.js')
 const { forCluster } = require('./cluster.js')
 const nativeMode = require('./modes/native.js')
+const { SecretFileWatch, validateSecretFileOptions } = require('./secret-file-watch.js')
 
 const MAX_GENERATED_BYTES = 80 * 1024
 // As the Rust side's MAX_SCOPE_LEN: a scope is a short label (a region, a data centre).
@@ -32,6 +33,9 @@ const TICK_AFTER_BOUNDARY_MS = 5
 // can only cross between servers that can open each other's tickets anyway.
 const SHARED_SESSION_ID_CONTEXT = createHash('sha256')
   .update('tls-ticket-keys session id context v1').digest('hex').slice(0, 32)
+
+// A ring dropped without destroy(): its file watch stops with it.
+const secretFileWatches = new FinalizationRegistry((watch) => watch.close())
 
 function validateSecret(value, name) {
   const secret = validateKeyBytes(value, name)
@@ -95,7 +99,7 @@ function cipherForKeys(bytes, cipher) {
 }
 
 // The file decides the keys and their cipher; a secret and what goes with it have no place.
-const FROM_FILE = ['keys', 'cipher', 'secret', 'scope', 'previousSecrets']
+const FROM_FILE = ['keys', 'cipher', 'secret', 'scope', 'previousSecrets', 'secretFile', 'secretFileCheckInterval']
 
 function validateImporterOptions(options) {
   validateObject(options, 'options')
@@ -117,17 +121,21 @@ const FOLLOWS = {
     'process alone would be refused by the others; to replace the keys, move to a new secret with ' +
     'options.previousSecrets (README: "Moving to a new secret")',
   feed: 'its keys come from its feed (a RedisKeyStore or the cluster primary), the same in every process; rotate there',
+  secretFile: 'its keys are derived by the clock from the secrets of its secretFile, the same in every process; to ' +
+    'replace them, add a secret to the file with a time to come (tls-ticket-keys secret add FILE --activate-in 10m)',
 }
 
 class TicketKeyRing {
   #native
-  /** 'secret' or 'feed' for rings that follow keys shared by every process, else null. */
+  /** 'secret', 'secretFile' or 'feed' for rings that follow keys shared by every process, else null. */
   #keysFrom = null
   #name
   #watcher
   #timer
   #rotationInterval
   #ticketLifetime
+  /** The watch of options.secretFile, for a ring of a secret file. */
+  #secretFile = null
 
   constructor(options = {}, internal = undefined) {
     const fed = internal?.[kFed]
@@ -140,6 +148,10 @@ class TicketKeyRing {
     const ticketLifetime = options.ticketLifetime === undefined
       ? Math.min(DEFAULT_TICKET_LIFETIME, binding.maxTicketLifetime(rotationInterval))
       : validateInteger(options.ticketLifetime, 'options.ticketLifetime', 1, binding.MAX_TICKET_LIFETIME)
+    const fromFile = options.secretFile === undefined ? null : validateSecretFileOptions(options)
+    if (options.secretFileCheckInterval !== undefined && fromFile === null) {
+      throw invalidArgValue('options.secretFileCheckInterval', 'goes with options.secretFile')
+    }
     if (options.secret !== undefined && options.keys !== undefined) {
       throw invalidArgValue('options', 'cannot have both keys and secret')
     }
@@ -147,7 +159,17 @@ class TicketKeyRing {
       const which = options.scope !== undefined ? 'options.scope' : 'options.previousSecrets'
       throw invalidArgValue(which, 'goes with options.secret, not with options.keys: it separates or renews keys derived from a secret')
     }
-    if (options.keys !== undefined) {
+    if (fromFile !== null) {
+      if (fed !== undefined) throw invalidArgValue('options.secretFile', 'is for a ring of its own, not one fed from a store or a cluster')
+      const cipher = options.cipher === undefined
+        ? defaultCipher()
+        : validateOneOf(options.cipher, 'options.cipher', CIPHERS)
+      const scope = options.scope === undefined ? '' : validateScope(options.scope)
+      this.#secretFile = SecretFileWatch.open(fromFile, (lines, activations, secrets) => callNative(() =>
+        binding.NativeRing.fromSecretFile(cipher, rotationInterval, ticketLifetime, scope, lines, activations, secrets)))
+      this.#native = this.#secretFile.native
+      this.#keysFrom = 'secretFile'
+    } else if (options.keys !== undefined) {
       const keys = validateKeyBytes(options.keys, 'options.keys')
       const cipher = cipherForKeys(keys, options.cipher)
       const next = internal?.[kNextKeys]
@@ -164,8 +186,8 @@ class TicketKeyRing {
         this.#keysFrom = 'secret'
       } else if (options.scope !== undefined || options.previousSecrets !== undefined) {
         const which = options.scope !== undefined ? 'options.scope' : 'options.previousSecrets'
-        throw invalidArgValue(which, 'needs options.secret: it separates or renews the keys derived from a fleet secret ' +
-          '(rings fed from Redis get separate keys from another RedisKeyStore prefix)')
+        throw invalidArgValue(which, `needs options.secret${which === 'options.scope' ? ' or options.secretFile' : ''}: it ` +
+          'separates or renews the keys derived from a fleet secret (rings fed from Redis get separate keys from another RedisKeyStore prefix)')
       } else if (fed !== undefined) {
         const make = fed.makeNative ?? ((...args) => binding.NativeRing.fed(...args))
         this.#native = callNative(() => make(cipher, rotationInterval, ticketLifetime))
@@ -184,7 +206,11 @@ class TicketKeyRing {
       offered: () => this.#watcher.check(native, 'feed'),
       roundDone: () => this.#watcher.checkFallbacks(native),
       ready: () => this.#watcher.startPublishing(native),
-    })
+    }, this.#secretFile)
+    if (this.#secretFile !== null) {
+      this.#secretFile.start(this.#name, this.#watcher)
+      secretFileWatches.register(this, this.#secretFile, this.#secretFile)
+    }
     this.#scheduleTick()
   }
 
@@ -194,7 +220,9 @@ class TicketKeyRing {
   // process alive.
   #scheduleTick() {
     const ref = new WeakRef(this)
-    this.#timer = setTimeout(() => ref.deref()?.#tick(), msUntilTick(this.#rotationInterval))
+    // A secret file's ring also wakes when a secret's time to go comes, to wipe it on time.
+    const ms = Math.min(msUntilTick(this.#rotationInterval), this.#secretFile?.msUntilDrop() ?? Infinity)
+    this.#timer = setTimeout(() => ref.deref()?.#tick(), ms)
     this.#timer.unref()
   }
 
@@ -203,6 +231,7 @@ class TicketKeyRing {
     if (native.destroyed) return
     native.tick()
     this.#watcher.check(native, 'schedule')
+    this.#secretFile?.dropExpired()
     this.#scheduleTick()
   }
 
@@ -303,16 +332,34 @@ class TicketKeyRing {
 
   keys() {
     const native = this.#alive()
-    return callNative(() => native.keys()).map((k) => ({
-      name: k.name,
-      state: k.state,
-      activatesAt: new Date(k.activatesAt * 1000),
-      expiresAt: k.expiresAt == null ? null : new Date(k.expiresAt * 1000),
-    }))
+    return callNative(() => native.keys()).map((k) => {
+      const key = {
+        name: k.name,
+        state: k.state,
+        activatesAt: new Date(k.activatesAt * 1000),
+        expiresAt: k.expiresAt == null ? null : new Date(k.expiresAt * 1000),
+      }
+      // A secret file's ring: the fingerprint of the secret the key was derived from.
+      if (this.#secretFile !== null) key.secret = k.secret ?? null
+      return key
+    })
+  }
+
+  /**
+   * For a ring of options.secretFile: the secrets it holds, earliest first, by fingerprint
+   * (never the secret), with their line, activation, the time each seals from, when it will
+   * be dropped, and its state ('pending', 'sealing' or 'retired').
+   */
+  secrets() {
+    this.#alive()
+    if (this.#secretFile === null) throw invalidState('secrets() is for a ring of options.secretFile')
+    return this.#secretFile.secrets()
   }
 
   stats() {
-    return { ...this.#alive().stats() }
+    const stats = { ...this.#alive().stats() }
+    if (this.#secretFile !== null) Object.assign(stats, this.#secretFile.stats())
+    return stats
   }
 
   /**
@@ -331,6 +378,10 @@ class TicketKeyRing {
 
   destroy() {
     clearTimeout(this.#timer)
+    if (this.#secretFile !== null) {
+      this.#secretFile.close()
+      secretFileWatches.unregister(this.#secretFile)
+    }
     this.#native.destroy()
     runDestroyHooks(this)
   }

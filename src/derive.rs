@@ -19,6 +19,9 @@ const NAME_LABEL: &[u8] = b"tls-ticket-keys/v1 key name";
 const SECRETS_LABEL: &[u8] = b"tls-ticket-keys/v1 key secrets";
 const CONTEXT_LABEL: &[u8] = b"tls-ticket-keys/v1 session id context";
 const SCOPE_LABEL: &[u8] = b"tls-ticket-keys/v1 scope";
+const FINGERPRINT_LABEL: &[u8] = b"tls-ticket-keys/v1 secret fingerprint";
+/// The bytes of a secret's public fingerprint.
+pub const FINGERPRINT_LEN: usize = 8;
 /// The longest scope accepted, in bytes.
 pub const MAX_SCOPE_LEN: usize = 255;
 
@@ -57,6 +60,18 @@ impl DerivedKeys {
             bytes.zeroize();
         }
         *prk = None;
+    }
+
+    /// A short public name for the secret, the same in every scope: 8 bytes of an HKDF
+    /// expansion with a label of its own, so it tells nothing about any key. Shown in hex by
+    /// `keys()` and by the CLI (`HKDF-SHA256(salt, secret, label, 8)`).
+    pub fn fingerprint(&self) -> Result<[u8; FINGERPRINT_LEN], KeyError> {
+        let prk = self.prk.read().unwrap_or_else(PoisonError::into_inner);
+        let prk = prk.as_ref().ok_or(KeyError::Wiped)?;
+        let hkdf = Hkdf::<Sha256>::from_prk(&prk[..]).expect("a 32-byte PRK is valid");
+        let mut out = [0u8; FINGERPRINT_LEN];
+        hkdf.expand(FINGERPRINT_LABEL, &mut out).expect("8 bytes are valid");
+        Ok(out)
     }
 
     fn expand(&self, label: &[u8], context: &[&[u8]], out: &mut [u8]) -> Result<(), KeyError> {
@@ -186,6 +201,22 @@ mod tests {
         let a = DerivedKeys::new(SECRET).unwrap();
         a.wipe();
         assert_eq!(a.key_for_epoch(1, Cipher::Aes256Cbc).err(), Some(KeyError::Wiped));
+    }
+
+    #[test]
+    fn a_fingerprint_names_the_secret_in_every_scope_and_is_no_key() {
+        let a = DerivedKeys::scoped(SECRET, b"eu").unwrap();
+        let b = DerivedKeys::new(SECRET).unwrap();
+        assert_eq!(a.fingerprint().unwrap(), b.fingerprint().unwrap());
+        assert_ne!(a.fingerprint().unwrap(), DerivedKeys::new(&[9; 32]).unwrap().fingerprint().unwrap());
+        let key = b.key_for_epoch(1, Cipher::Aes256Cbc).unwrap();
+        assert!(!key.name().windows(8).any(|w| w == a.fingerprint().unwrap()));
+        // What `openssl kdf`, or node's hkdfSync('sha256', secret, salt, label, 8), computes.
+        let mut expected = [0u8; 8];
+        Hkdf::<Sha256>::new(Some(SALT), SECRET).expand(FINGERPRINT_LABEL, &mut expected).unwrap();
+        assert_eq!(b.fingerprint().unwrap(), expected);
+        b.wipe();
+        assert_eq!(b.fingerprint().err(), Some(KeyError::Wiped));
     }
 
     #[test]

@@ -235,7 +235,7 @@ pub fn fill_random(buf: &mut [u8]) -> Result<(), KeyError> {
     getrandom::fill(buf).map_err(|e| KeyError::Random(e.to_string()))
 }
 
-fn is_all_zero(bytes: &[u8]) -> bool {
+pub(crate) fn is_all_zero(bytes: &[u8]) -> bool {
     bool::from(bytes.ct_eq(&[0u8; MAX_SECRET_LEN][..bytes.len()]))
 }
 

@@ -16,6 +16,7 @@ pub mod mirror;
 pub mod napi;
 pub mod native;
 pub mod ring;
+pub mod secrets;
 pub mod session;
 pub mod source;
 pub mod ticket;

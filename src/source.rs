@@ -4,7 +4,7 @@
 //! `fallback`.)
 
 use crate::derive::DerivedKeys;
-use crate::key::{Cipher, KeyError, TicketKey};
+use crate::key::{Cipher, KeyError, TicketKey, NAME_LEN};
 
 /// Where the keys of a scheduled ring come from.
 pub trait KeySource: Send + Sync {
@@ -19,6 +19,12 @@ pub trait KeySource: Send + Sync {
 
     /// Wipes whatever the source keeps that makes keys (a ring's `destroy()`).
     fn wipe(&self) {}
+
+    /// Runs `open` with a key named `name` that the source holds besides the ring's own (the
+    /// other secrets of a secret file), if it does at `now`; says whether it did.
+    fn open_other(&self, _name: &[u8; NAME_LEN], _now: u64, _open: &mut dyn FnMut(&TicketKey)) -> bool {
+        false
+    }
 }
 
 /// Fresh keys from the operating system's CSPRNG.
@@ -31,6 +37,22 @@ impl KeySource for RandomKeys {
 }
 
 impl KeySource for DerivedKeys {
+    fn key_for_epoch(&self, epoch: u64, cipher: Cipher) -> Result<TicketKey, KeyError> {
+        DerivedKeys::key_for_epoch(self, epoch, cipher)
+    }
+
+    fn reproducible(&self) -> bool {
+        true
+    }
+
+    fn wipe(&self) {
+        DerivedKeys::wipe(self)
+    }
+}
+
+/// One secret's keys shared by several rings (a secret file's ring and the ring that opens
+/// that secret's tickets): wiping it wipes it for all.
+impl KeySource for std::sync::Arc<DerivedKeys> {
     fn key_for_epoch(&self, epoch: u64, cipher: Cipher) -> Result<TicketKey, KeyError> {
         DerivedKeys::key_for_epoch(self, epoch, cipher)
     }

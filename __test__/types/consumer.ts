@@ -55,6 +55,13 @@ ring.destroy()
 const fleetSecret = randomBytes(32)
 new TicketKeyRing({ secret: fleetSecret })
 new TicketKeyRing({ secret: fleetSecret, scope: 'eu-west', previousSecrets: [randomBytes(32)] })
+const fileRing = new TicketKeyRing({ secretFile: '/etc/tls-ticket-keys/secrets', scope: 'eu-west', secretFileCheckInterval: 10 })
+new TicketKeyRing({ secretFile: new URL('file:///etc/tls-ticket-keys/secrets') })
+const sealing: string | undefined = fileRing.secrets().find((s) => s.state === 'sealing')?.fingerprint
+const dropsAt: Date | null = fileRing.secrets()[0].dropsAt
+const keySecret: string | null | undefined = fileRing.keys()[0].secret
+const fileErrors: number | undefined = fileRing.stats().secretFileErrors
+void sealing, dropsAt, keySecret, fileErrors
 async function redis(): Promise<void> {
   const store = new RedisKeyStore({ url: 'redis://127.0.0.1:6379', wrapSecret: randomBytes(32), prefix: 'tls-ticket-keys:', timeout: 3000 })
   new RedisKeyStore({ url: 'redis://127.0.0.1:6379', wrapSecret: randomBytes(32), warnings: false })

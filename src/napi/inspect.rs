@@ -35,6 +35,8 @@ pub struct TicketReport {
     pub key_name: Option<String>,
     /// 'current', 'next', 'previous', or 'unknown' (retired, or never this ring's).
     pub key_state: String,
+    /// A secret file's ring: the fingerprint of the secret whose key sealed it.
+    pub secret: Option<String>,
     /// The session inside, when the ticket opened.
     pub session: Option<SessionSummary>,
     /// Why it did not open.

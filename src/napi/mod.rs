@@ -18,9 +18,9 @@ use crate::ring::{RingError, Schedule};
 pub(crate) type Error = napi::Error<&'static str>;
 pub(crate) type Result<T> = std::result::Result<T, Error>;
 
-const INVALID_ARG_VALUE: &str = "ERR_INVALID_ARG_VALUE";
+pub(crate) const INVALID_ARG_VALUE: &str = "ERR_INVALID_ARG_VALUE";
 const OUT_OF_RANGE: &str = "ERR_OUT_OF_RANGE";
-const INVALID_STATE: &str = "ERR_INVALID_STATE";
+pub(crate) const INVALID_STATE: &str = "ERR_INVALID_STATE";
 const NATIVE_UNAVAILABLE: &str = "ERR_TLS_TICKET_NATIVE_UNAVAILABLE";
 const UNOPENABLE: &str = "ERR_TLS_TICKET_KEY_UNOPENABLE";
 

@@ -17,6 +17,7 @@ use crate::edge::{edge_keys, EdgeFormat};
 use crate::key::{fill_random, hex, Cipher, StackScrub, TicketKey, NAME_LEN};
 use crate::mirror;
 use crate::ring::{Decision, Miss, Ring};
+use crate::secrets::{SecretError, SecretLine, SecretSet};
 use crate::source::RandomKeys;
 use crate::wrap::WrapError;
 
@@ -32,6 +33,8 @@ pub struct KeyDescription {
     pub activates_at: f64,
     /// Unix seconds, or null while explicit keys are held until replaced.
     pub expires_at: Option<f64>,
+    /// The fingerprint of the secret it was derived from, for a secret file's ring.
+    pub secret: Option<String>,
 }
 
 /// Keys for another server that follows the ring, in its format (`crate::edge`).
@@ -61,6 +64,61 @@ pub struct NativeRing {
     pub(super) ring: Arc<Ring>,
     /// The session id context of a secret-derived ring, in hex.
     session_id_context: Option<String>,
+    /// The secrets of a secret file's ring.
+    secrets: Option<Arc<SecretSet>>,
+    /// Lines of the file that listed secrets already dropped when the ring was made.
+    stale_lines_at_start: Vec<u32>,
+}
+
+/// A secret of a secret file's ring as `ring.secrets()` shows it: never the secret.
+#[napi(object)]
+pub struct SecretDescription {
+    /// 8 bytes of an HKDF expansion of the secret, in hex.
+    pub fingerprint: String,
+    pub line: u32,
+    /// Unix seconds; 0 for a line without a time.
+    pub activates_at: f64,
+    /// The first epoch start at which it seals, Unix seconds.
+    pub seals_from: f64,
+    /// When it stops opening tickets and is wiped, once a newer secret is listed.
+    pub drops_at: Option<f64>,
+    /// "pending", "sealing" or "retired".
+    pub state: String,
+}
+
+/// What a new version of a secret file changed.
+#[napi(object)]
+pub struct SecretUpdate {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Lines whose secret was dropped already: ignored, they can go.
+    pub stale_lines: Vec<u32>,
+}
+
+/// A secret dropped: it opens nothing any more and is wiped.
+#[napi(object)]
+pub struct DroppedSecret {
+    pub fingerprint: String,
+    pub line: u32,
+}
+
+fn secret_lines<'a>(lines: &[u32], activations: &[f64], secrets: &'a [BufferSlice]) -> Result<Vec<SecretLine<'a>>> {
+    if lines.len() != secrets.len() || activations.len() != secrets.len() {
+        return Err(Error::new(super::INVALID_ARG_VALUE, "lines, activations and secrets differ in length".to_owned()));
+    }
+    let mut out = Vec::with_capacity(secrets.len());
+    for ((line, at), secret) in lines.iter().zip(activations).zip(secrets) {
+        out.push(SecretLine { line: *line, activates_at: whole_seconds("activation", *at)?, secret });
+    }
+    Ok(out)
+}
+
+fn secret_error(e: SecretError) -> Error {
+    match e {
+        SecretError::Ring(r) => ring_error(r),
+        SecretError::Key(k) => key_error(k),
+        other => Error::new(super::INVALID_ARG_VALUE, other.to_string()),
+    }
 }
 
 #[napi]
@@ -71,7 +129,12 @@ impl NativeRing {
         let _scrub = StackScrub;
         let ring = Ring::random(cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?, now())
             .map_err(ring_error)?;
-        Ok(NativeRing { ring: Arc::new(ring), session_id_context: None })
+        Ok(NativeRing {
+            ring: Arc::new(ring),
+            session_id_context: None,
+            secrets: None,
+            stale_lines_at_start: Vec::new(),
+        })
     }
 
     /// A ring of explicit keys (n keys in the cipher's layout); the first encrypts. `next`
@@ -93,7 +156,12 @@ impl NativeRing {
         };
         let ring = Ring::explicit_with_next(cipher, schedule(rotation_interval, ticket_lifetime)?, keys, next, now())
             .map_err(ring_error)?;
-        Ok(NativeRing { ring: Arc::new(ring), session_id_context: None })
+        Ok(NativeRing {
+            ring: Arc::new(ring),
+            session_id_context: None,
+            secrets: None,
+            stale_lines_at_start: Vec::new(),
+        })
     }
 
     /// A ring whose epoch keys are derived from a fleet secret of at least 32 bytes, in
@@ -122,7 +190,113 @@ impl NativeRing {
         let previous = previous_secrets.iter().map(|s| derived_ring(s)).collect::<Result<Vec<_>>>()?;
         let ring = derived_ring(&secret)?.also_opening(previous);
         let context = hex(&derive::session_id_context(scope.as_bytes()));
-        Ok(NativeRing { ring: Arc::new(ring), session_id_context: Some(context) })
+        Ok(NativeRing {
+            ring: Arc::new(ring),
+            session_id_context: Some(context),
+            secrets: None,
+            stale_lines_at_start: Vec::new(),
+        })
+    }
+
+    /// A ring whose keys come from the secrets of a file: line numbers, activations (Unix
+    /// seconds, 0 for none) and secrets, one each per line, in `scope` (empty for none).
+    #[napi(factory)]
+    pub fn from_secret_file(
+        cipher: String,
+        rotation_interval: f64,
+        ticket_lifetime: f64,
+        scope: String,
+        lines: Vec<u32>,
+        activations: Vec<f64>,
+        secrets: Vec<BufferSlice>,
+    ) -> Result<NativeRing> {
+        let _scrub = StackScrub;
+        if scope.len() > MAX_SCOPE_LEN {
+            return Err(Error::new(OUT_OF_RANGE, format!(
+                "The value of \"options.scope\" is out of range. It must be at most {MAX_SCOPE_LEN} bytes. Received {} bytes",
+                scope.len()
+            )));
+        }
+        let (cipher, schedule) = (cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?);
+        let lines = secret_lines(&lines, &activations, &secrets)?;
+        let (set, update) = SecretSet::new(cipher, schedule, scope.as_bytes(), &lines, now()).map_err(secret_error)?;
+        let ring = set.ring(now()).map_err(ring_error)?;
+        let context = hex(&derive::session_id_context(scope.as_bytes()));
+        Ok(NativeRing {
+            ring: Arc::new(ring),
+            session_id_context: Some(context),
+            secrets: Some(set),
+            stale_lines_at_start: update.stale_lines,
+        })
+    }
+
+    /// Whether the ring's keys come from a secret file.
+    #[napi(getter)]
+    pub fn is_secret_file(&self) -> bool {
+        self.secrets.is_some()
+    }
+
+    /// Lines of the secret file that listed secrets already dropped when the ring was made.
+    #[napi(getter)]
+    pub fn stale_secret_lines(&self) -> Vec<u32> {
+        self.stale_lines_at_start.clone()
+    }
+
+    /// Takes a new version of the secret file (refused whole, changing nothing, when a line
+    /// is), and makes the next key again from it.
+    #[napi]
+    pub fn update_secrets(
+        &self,
+        lines: Vec<u32>,
+        activations: Vec<f64>,
+        secrets: Vec<BufferSlice>,
+    ) -> Result<SecretUpdate> {
+        let _scrub = StackScrub;
+        let set = self.secret_set()?;
+        let lines = secret_lines(&lines, &activations, &secrets)?;
+        let update = set.replace(&lines, now()).map_err(secret_error)?;
+        self.ring.reschedule_next(now()).map_err(ring_error)?;
+        Ok(SecretUpdate {
+            added: update.added.iter().map(|f| hex(f)).collect(),
+            removed: update.removed.iter().map(|f| hex(f)).collect(),
+            stale_lines: update.stale_lines,
+        })
+    }
+
+    /// Drops and wipes the secrets whose time to go has come; `lib/` calls it after each tick.
+    #[napi]
+    pub fn drop_secrets(&self) -> Result<Vec<DroppedSecret>> {
+        let _scrub = StackScrub;
+        let set = self.secret_set()?;
+        let dropped = set.drop_expired(now());
+        // Called after every epoch boundary: the origins of keys no longer held go too.
+        let held: Vec<_> = self.ring.keys(now()).map_err(ring_error)?.into_iter().map(|k| k.name).collect();
+        set.forget_origins_except(&held);
+        Ok(dropped.into_iter().map(|d| DroppedSecret { fingerprint: hex(&d.fingerprint), line: d.line }).collect())
+    }
+
+    /// The secrets of a secret file's ring, earliest first; never a secret.
+    #[napi]
+    pub fn secrets(&self) -> Result<Vec<SecretDescription>> {
+        let set = self.secret_set()?;
+        Ok(set
+            .describe(now())
+            .into_iter()
+            .map(|s| SecretDescription {
+                fingerprint: hex(&s.fingerprint),
+                line: s.line,
+                activates_at: s.activates_at as f64,
+                seals_from: s.seals_from as f64,
+                drops_at: s.drops_at.map(|t| t as f64),
+                state: s.state.to_owned(),
+            })
+            .collect())
+    }
+
+    fn secret_set(&self) -> Result<&Arc<SecretSet>> {
+        self.secrets.as_ref().ok_or_else(|| {
+            Error::new(super::INVALID_STATE, "the ring's keys do not come from a secret file".to_owned())
+        })
     }
 
     /// A ring fed with keys from outside (a store, a cluster's primary) through `offer`; it
@@ -137,7 +311,12 @@ impl NativeRing {
             now(),
         )
         .map_err(ring_error)?;
-        Ok(NativeRing { ring: Arc::new(ring), session_id_context: None })
+        Ok(NativeRing {
+            ring: Arc::new(ring),
+            session_id_context: None,
+            secrets: None,
+            stale_lines_at_start: Vec::new(),
+        })
     }
 
     /// A ring fed from a store whose keys `wrapper` opens: when they are late it derives the
@@ -155,7 +334,12 @@ impl NativeRing {
         let schedule = schedule(rotation_interval, ticket_lifetime)?;
         let fallback = wrapper.fallback.keys(&prefix, schedule.rotation_interval);
         let ring = Ring::fed(cipher_named(&cipher)?, schedule, Box::new(fallback), now()).map_err(ring_error)?;
-        Ok(NativeRing { ring: Arc::new(ring), session_id_context: None })
+        Ok(NativeRing {
+            ring: Arc::new(ring),
+            session_id_context: None,
+            secrets: None,
+            stale_lines_at_start: Vec::new(),
+        })
     }
 
     /// For a fed ring whose store did not answer: the fleet's fallback key of the running
@@ -308,6 +492,7 @@ impl NativeRing {
                 state: k.state.as_str().to_owned(),
                 activates_at: k.activates_at as f64,
                 expires_at: k.expires_at.map(|t| t as f64),
+                secret: self.secrets.as_ref().and_then(|set| set.origin_of(&k.name)).map(|f| hex(&f)),
             })
             .collect())
     }
@@ -316,7 +501,21 @@ impl NativeRing {
     #[napi]
     pub fn inspect_ticket(&self, ticket: BufferSlice) -> Result<TicketReport> {
         let _scrub = StackScrub;
-        let seen = crate::inspect::inspect_ticket(&self.ring, &ticket, now()).map_err(ring_error)?;
+        let mut seen = crate::inspect::inspect_ticket(&self.ring, &ticket, now()).map_err(ring_error)?;
+        let mut secret = None;
+        if let (Some(set), Some(name)) = (&self.secrets, seen.key_name) {
+            if seen.state.is_some() {
+                secret = set.origin_of(&name);
+            } else if let Some((fingerprint, opened)) =
+                set.with_other_key(&name, now(), |key| crate::ticket::open(key, &ticket))
+            {
+                // Another listed secret's key: it opens the ticket, renewed under the current key.
+                seen.state = Some(crate::ring::KeyState::Previous);
+                seen.opened = opened;
+                secret = Some(fingerprint);
+            }
+        }
+        let secret = secret.map(|f| hex(&f));
         let (session, error) = match seen.opened {
             Ok(der) => match summarize_session(&der) {
                 Ok(summary) => (Some(summary), None),
@@ -327,6 +526,7 @@ impl NativeRing {
         Ok(TicketReport {
             key_name: seen.key_name.map(|n| hex(&n)),
             key_state: seen.state.map_or("unknown", |s| s.as_str()).to_owned(),
+            secret,
             session,
             error,
         })

@@ -482,6 +482,17 @@ impl Ring {
                 bump(&self.counters.renewed);
                 return Ok(out);
             }
+            // Another secret of the source (a secret file): opened, renewed under this ring's key.
+            let mut open = Some(open);
+            let mut out = None;
+            if self
+                .source
+                .open_other(name, now, &mut |key| out = open.take().and_then(|open| open(key, Decision::Renew)))
+            {
+                let out = out.ok_or(Miss::Unusable)?;
+                bump(&self.counters.renewed);
+                return Ok(out);
+            }
             let inner = self.read();
             let expired = inner.retired_names.iter().any(|n| bool::from(n.ct_eq(name)));
             bump(if expired { &self.counters.expired } else { &self.counters.unknown_key });
@@ -619,6 +630,21 @@ impl Ring {
         inner.slots[current].retire(now, lifetime);
         inner.slots[promoted].activates_at = now;
         inner.slots[promoted].role = Role::Current;
+        self.roll(&mut inner, now);
+        Ok(())
+    }
+
+    /// Drops the scheduled keys that have not encrypted yet (next) and makes them again from
+    /// the source: after the source changed (a new secret whose time falls in the next epoch).
+    /// The current and previous keys never change. Peers that made the old next key from a
+    /// secret the source still holds are opened through `KeySource::open_other`.
+    pub fn reschedule_next(&self, now: u64) -> Result<(), RingError> {
+        let mut inner = self.write_at(now)?;
+        if !matches!(inner.mode, Mode::Scheduled { .. }) {
+            return Ok(());
+        }
+        // Removing a slot drops its boxed key, which wipes it.
+        inner.slots.retain(|s| !(s.role == Role::Next && s.epoch.is_some()));
         self.roll(&mut inner, now);
         Ok(())
     }
