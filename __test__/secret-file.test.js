@@ -500,3 +500,60 @@ describe('tls-ticket-keys secret add', () => {
     }
   })
 })
+
+describe('from an outside review', () => {
+  test('secrets longer than 32 bytes, at construction and in a change, derive what { secret } derives', async () => {
+    const dir = tmp()
+    const file = path.join(dir, 'secrets')
+    try {
+      const [long, longer] = [crypto.randomBytes(48), crypto.randomBytes(64)]
+      fs.writeFileSync(file, `${b64(long)}\n`)
+      const ring = new TicketKeyRing({ secretFile: file, secretFileCheckInterval: 0.05 })
+      const same = new TicketKeyRing({ secret: long })
+      try {
+        const current = (r) => r.keys().find((k) => k.state === 'current').name
+        assert.equal(current(ring), current(same))
+        fs.writeFileSync(file, `${b64(long)}\n${rfc3339(Math.floor(Date.now() / 1000) + 86400)} ${b64(longer)}\n`)
+        for (let i = 0; i < 100 && ring.secrets().length < 2; i++) await sleep(20)
+        assert.equal(ring.secrets().length, 2, 'the change with a 64-byte secret was taken')
+        assert.equal(ring.stats().secretFileErrors, 0)
+      } finally {
+        ring.destroy()
+        same.destroy()
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  test('a FIFO or a device at the path is refused, never read', { skip: process.platform === 'win32' }, () => {
+    const dir = tmp()
+    try {
+      const fifo = path.join(dir, 'fifo')
+      require('node:child_process').execFileSync('mkfifo', [fifo])
+      for (const file of [fifo, '/dev/zero']) {
+        assert.throws(() => new TicketKeyRing({ secretFile: file }), { code: 'ERR_INVALID_ARG_VALUE', message: /not a regular file/ })
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  test('secret add through a symlink writes the file it points at; --at in the past is refused', async () => {
+    const dir = tmp()
+    const volume = createVolume(path.join(dir, 'volume'), { secrets: `${b64(fresh())}\n` })
+    try {
+      const link = path.join(volume.root, 'secrets')
+      assert.ok(fs.lstatSync(link).isSymbolicLink())
+      const added = await cli(['secret', 'add', link, '--activate-in', '10m'])
+      assert.equal(added.code, 0, added.stderr)
+      assert.ok(fs.lstatSync(link).isSymbolicLink(), 'the link is still a link')
+      assert.equal(fs.readFileSync(link, 'utf8').trim().split('\n').length, 2)
+      const past = await cli(['secret', 'add', link, '--at', '2020-01-01T00:00:00Z'])
+      assert.equal(past.code, 2)
+      assert.match(past.stderr, /in the past/)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})

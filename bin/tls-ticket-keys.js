@@ -79,10 +79,11 @@ function generate(argv) {
 function secretFromEnv(name, option) {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) fail(`${option} takes the name of an environment variable`)
   const text = process.env[name]
-  if (text === undefined || text.trim() === '') fail(`${option}: the environment variable ${name} is not set`)
+  // The name is not repeated: a secret pasted where its variable's name belongs would be.
+  if (text === undefined || text.trim() === '') fail(`${option}: the environment variable it names is not set (give the variable's name, not the secret)`)
   const bytes = Buffer.from(text.trim(), 'base64')
   if (bytes.length === 0 || bytes.toString('base64').replace(/=+$/, '') !== text.trim().replace(/=+$/, '')) {
-    fail(`${option}: ${name} must hold the secret in base64`)
+    fail(`${option}: the environment variable it names must hold the secret in base64`)
   }
   return bytes
 }
@@ -349,6 +350,9 @@ async function secret(argv) {
     if (seconds === null) fail('--activate-in needs a duration: 600, 90s, 10m, 2h or 1d')
     activatesAt = now + seconds
   }
+  // A time the file format can hold: four-digit years.
+  if (!(activatesAt <= add.LATEST_ACTIVATION)) fail('the secret would activate after the year 9999')
+  if (activatesAt < now && !values.force) fail('--at is in the past: the new secret would seal at once, before any process read it')
   if (activatesAt - now < add.MIN_ACTIVATE_IN && !values.force) {
     fail(`the secret would activate in ${activatesAt - now} s, under ${add.MIN_ACTIVATE_IN / 60} minutes: every process must read ` +
       'the file before any seals with the new secret (Kubernetes takes up to a minute or two); --force to do it anyway')
@@ -360,7 +364,9 @@ async function secret(argv) {
     return s
   }
   const ticketLifetime = seconds('ticket-lifetime', add.DEFAULT_TICKET_LIFETIME)
-  const rotationInterval = seconds('rotation-interval', add.DEFAULT_ROTATION_INTERVAL)
+  // Without --rotation-interval, pruning assumes the longest a ring takes: it never drops a
+  // secret that a ring of any interval may still seal with.
+  const rotationInterval = seconds('rotation-interval', add.LONGEST_ROTATION_INTERVAL)
   const file = positionals[0]
   let bytes
   try {
@@ -387,7 +393,9 @@ async function secret(argv) {
     process.stdout.write(out.text)
   } else {
     try {
-      add.writeAtomically(file, out.text)
+      // Through a symlink (a Kubernetes-style volume), the file it points at: replacing the
+      // link would cut the path off from every later update of the volume.
+      add.writeAtomically(fs.existsSync(file) ? fs.realpathSync(file) : file, out.text)
     } catch (err) {
       process.stderr.write(`tls-ticket-keys: secret add: cannot write ${file} (${err.code || err.message})\n`)
       process.exitCode = 1

@@ -20,7 +20,7 @@
 // carries them, and files are written only in `nginx.dir`.
 
 const { EventEmitter } = require('node:events')
-const { execFile } = require('node:child_process')
+const { spawn } = require('node:child_process')
 const { createHash, randomBytes } = require('node:crypto')
 const fs = require('node:fs')
 const net = require('node:net')
@@ -44,6 +44,14 @@ const FIRST_RETRY_MS = 250
 const MAX_RETRY_MS = 10_000
 const COMMAND_TIMEOUT_MS = 5_000
 const RELOAD_TIMEOUT_MS = 30_000
+// After a reload's timeout, SIGTERM; this much later, SIGKILL to its whole process group.
+const RELOAD_KILL_AFTER_MS = 2_000
+// HAProxy's answers to these commands are under a kilobyte; more is not HAProxy.
+const MAX_ANSWER_BYTES = 64 * 1024
+// A character HAProxy's runtime API parses (`;` separates commands, `\\` escapes) or that
+// nginx's configuration parser does (`;`, quotes, `{`, `}`, `#`, `$`): refused in paths given
+// to either, so no path can smuggle a command or a directive.
+const UNSAFE_PATH = /[\s;\\'"{}#$]/
 // HAProxy decrypts with three keys (TLS_TICKETS_NO): previous, current, next.
 const HAPROXY_SLOTS = 3
 const NGINX_FIXED = ['current.key', 'next.key']
@@ -71,8 +79,9 @@ function validateRing(ring) {
 
 function validatePath(value, name) {
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value)
-  if (value.length === 0 || value.includes('\0') || /[\r\n]/.test(value)) {
-    throw invalidArgValue(name, 'must be a non-empty path without NUL or line breaks')
+  if (value.length === 0 || value.includes('\0') || UNSAFE_PATH.test(value)) {
+    throw invalidArgValue(name, "must be a non-empty path without NUL, white space, or any of ; \\ ' \" { } # $ " +
+      "(HAProxy's runtime API and nginx's configuration would parse them)")
   }
   return value
 }
@@ -110,7 +119,14 @@ function runtimeCommand(socketPath, lineBuffer) {
       socket.destroy(exportError('ERR_TLS_TICKET_EXPORT_TIMEOUT', `HAProxy's runtime API did not answer within ${COMMAND_TIMEOUT_MS} ms`))
     }, COMMAND_TIMEOUT_MS)
     socket.on('connect', () => socket.end(lineBuffer))
-    socket.on('data', (d) => chunks.push(d))
+    let size = 0
+    socket.on('data', (d) => {
+      chunks.push(d)
+      size += d.length
+      if (size > MAX_ANSWER_BYTES) {
+        socket.destroy(exportError('ERR_TLS_TICKET_EXPORT_REFUSED', `the runtime API answered more than ${MAX_ANSWER_BYTES} bytes: not HAProxy`))
+      }
+    })
     socket.on('end', () => {
       clearTimeout(timer)
       const answer = Buffer.concat(chunks)
@@ -256,7 +272,7 @@ class Exporter extends EventEmitter {
   #succeeded(changed) {
     this.#stats.syncs++
     this.#stats.lastSyncAt = new Date()
-    if (this.#failuresInRow > 0) this.emit('recovered', { target: this.#target, failures: this.#failuresInRow })
+    if (this.#failuresInRow > 0) this.#tell('recovered', { target: this.#target, failures: this.#failuresInRow })
     this.#failuresInRow = 0
     this.#stats.down = false
     this.#outage.ok([this.#ring.name])
@@ -265,7 +281,7 @@ class Exporter extends EventEmitter {
     const rotated = current !== this.#lastCurrent
     this.#lastCurrent = current
     if (rotated) this.#stats.boundaryLagMs = Date.now() - this.#epochStart
-    this.emit('sync', { target: this.#target, operation, current, next, rotated, lagMs: Date.now() - this.#epochStart })
+    this.#tell('sync', { target: this.#target, operation, current, next, rotated, lagMs: Date.now() - this.#epochStart })
   }
 
   #failed(err) {
@@ -280,12 +296,24 @@ class Exporter extends EventEmitter {
     this.#stats.lastError = { name: err?.name ?? 'Error', code: err?.code, message: sanitize(err?.message ?? err), operation }
     this.#outage.failed(err, operation, rings)
     const delay = Math.min(MAX_RETRY_MS, Math.max(FIRST_RETRY_MS, this.#intervalMs / 4), FIRST_RETRY_MS * 2 ** (this.#failuresInRow - 1))
-    this.emit('failure', { target: this.#target, operation, code: this.#stats.lastError.code, message: this.#stats.lastError.message, retryInMs: delay })
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = null
       this.#stats.retries++
       this.#request()
     }, delay)
+    this.#tell('failure', { target: this.#target, operation, code: this.#stats.lastError.code, message: this.#stats.lastError.message, retryInMs: delay })
+  }
+
+  // Events are the listener's business: one that throws neither fails the export nor escapes
+  // into the exporter's promises; it is reported as any uncaught exception, in its own turn.
+  #tell(event, details) {
+    try {
+      this.emit(event, details)
+    } catch (err) {
+      process.nextTick(() => {
+        throw err
+      })
+    }
   }
 
   // ---- HAProxy ----
@@ -439,18 +467,43 @@ class Exporter extends EventEmitter {
   #reload() {
     const [command, ...args] = this.#options.reload
     return new Promise((resolve, reject) => {
-      execFile(command, args, { timeout: RELOAD_TIMEOUT_MS, windowsHide: true }, (err, stdout, stderr) => {
-        if (!err) {
-          this.#stats.reloads++
-          resolve()
-          return
+      // No shell, and no pipes: the command ends when it exits, even if it leaves a process
+      // running (a wrapper that starts nginx). Its own process group, so a timeout ends all of it.
+      const child = spawn(command, args, { stdio: 'ignore', windowsHide: true, detached: process.platform !== 'win32' })
+      const killGroup = (signal) => {
+        try {
+          if (process.platform === 'win32') child.kill(signal)
+          else process.kill(-child.pid, signal)
+        } catch {
+          // Gone already.
         }
-        const how = err.code === 'ENOENT' ? 'was not found' : err.killed ? `was killed (${err.signal ?? 'timeout'})`
-          : typeof err.code === 'number' ? `exited with code ${err.code}` : `failed (${err.code ?? err.name})`
-        const said = sanitize(stderr || stdout)
-        const failure = exportError('ERR_TLS_TICKET_EXPORT_RELOAD', `nginx reload command ${path.basename(command)} ${how}${said ? `: ${said}` : ''}`)
+      }
+      let timedOut = false
+      let killer = null
+      const timer = setTimeout(() => {
+        timedOut = true
+        killGroup('SIGTERM')
+        killer = setTimeout(() => killGroup('SIGKILL'), RELOAD_KILL_AFTER_MS)
+      }, RELOAD_TIMEOUT_MS)
+      const fail = (how) => {
+        const failure = exportError('ERR_TLS_TICKET_EXPORT_RELOAD', `nginx reload command ${path.basename(command)} ${how}`)
         failure.operation = 'nginx reload'
         reject(failure)
+      }
+      child.once('error', (err) => {
+        clearTimeout(timer)
+        clearTimeout(killer)
+        fail(err.code === 'ENOENT' ? 'was not found' : `failed (${err.code ?? err.name})`)
+      })
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer)
+        clearTimeout(killer)
+        if (timedOut) return fail(`did not finish within ${RELOAD_TIMEOUT_MS / 1000} s and was killed`)
+        if (code === 0) {
+          this.#stats.reloads++
+          return resolve()
+        }
+        fail(signal ? `was killed (${signal})` : `exited with code ${code}`)
       })
     })
   }
@@ -530,7 +583,7 @@ function exportKeys(ring, options) {
       throw outOfRange('ring.ticketLifetime',
         `<= the ring's rotationInterval (${ring.rotationInterval}) to export to HAProxy, which holds ${HAPROXY_SLOTS} keys ` +
         '(previous, current, next: TLS_TICKETS_NO), so it opens a ticket for one to two intervals; ' +
-        'or pass options.haproxy.truncate: true to accept that (stats().truncatedKeys counts the keys it drops early)',
+        'or pass options.haproxy.truncate: true (tls-ticket-keys edge: --haproxy-truncate) to accept that (stats().truncatedKeys counts the keys it drops early)',
         ring.ticketLifetime)
     }
     return new Exporter(ring, 'haproxy', { socket, keyFile, truncate: o.truncate === true })

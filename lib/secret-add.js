@@ -13,7 +13,10 @@ const { parseSecretFile, MAX_SECRETS } = require('./secret-file.js')
 // sync plus the cache's TTL. An activation sooner than this is refused without --force.
 const MIN_ACTIVATE_IN = 120
 const DEFAULT_ACTIVATE_IN = 600
-const DEFAULT_ROTATION_INTERVAL = 3600
+// The longest rotationInterval a ring takes (seven days).
+const LONGEST_ROTATION_INTERVAL = 604800
+// 9999-12-31T23:59:59Z: the file's times have four-digit years.
+const LATEST_ACTIVATION = 253402300799
 const DEFAULT_TICKET_LIFETIME = 7200
 const SALT = 'tls-ticket-keys/v1'
 const FINGERPRINT_LABEL = 'tls-ticket-keys/v1 secret fingerprint'
@@ -112,5 +115,5 @@ function writeAtomically(file, text) {
 
 module.exports = {
   addSecret, writeAtomically, parseDuration, fingerprint, rfc3339,
-  MIN_ACTIVATE_IN, DEFAULT_ACTIVATE_IN, DEFAULT_ROTATION_INTERVAL, DEFAULT_TICKET_LIFETIME,
+  MIN_ACTIVATE_IN, DEFAULT_ACTIVATE_IN, LONGEST_ROTATION_INTERVAL, LATEST_ACTIVATION, DEFAULT_TICKET_LIFETIME,
 }

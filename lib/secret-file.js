@@ -171,10 +171,23 @@ function parseSecretFile(bytes) {
  * file system's error, or a LineError for a file too big to be a secret file.
  */
 function readSecretFile(file) {
-  const bytes = fs.readFileSync(file)
-  if (bytes.length > MAX_FILE_BYTES) {
-    bytes.fill(0)
-    throw new LineError(0, `is ${bytes.length} bytes; a secret file is at most ${MAX_FILE_BYTES}`)
+  // Non-blocking, so that a FIFO at the path cannot hold the event loop at open; then only a
+  // regular file, and at most one byte past the limit (a sparse file or /dev/zero is not read).
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0))
+  let bytes
+  try {
+    if (!fs.fstatSync(fd).isFile()) throw new LineError(0, 'is not a regular file')
+    const buffer = Buffer.alloc(MAX_FILE_BYTES + 1)
+    let length = 0
+    for (let n; length < buffer.length && (n = fs.readSync(fd, buffer, length, buffer.length - length, null)) > 0;) length += n
+    if (length > MAX_FILE_BYTES) {
+      buffer.fill(0)
+      throw new LineError(0, `is more than ${MAX_FILE_BYTES} bytes; a secret file is at most that`)
+    }
+    bytes = Buffer.from(buffer.subarray(0, length))
+    buffer.fill(0)
+  } finally {
+    fs.closeSync(fd)
   }
   const digest = createHash('sha256').update(bytes).digest('hex')
   return { bytes, digest }

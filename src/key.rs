@@ -235,8 +235,13 @@ pub fn fill_random(buf: &mut [u8]) -> Result<(), KeyError> {
     getrandom::fill(buf).map_err(|e| KeyError::Random(e.to_string()))
 }
 
+/// Whether every byte is zero, of any length, in time that depends on the length only.
 pub(crate) fn is_all_zero(bytes: &[u8]) -> bool {
-    bool::from(bytes.ct_eq(&[0u8; MAX_SECRET_LEN][..bytes.len()]))
+    let mut any = 0u8;
+    for &b in bytes {
+        any |= b;
+    }
+    bool::from(any.ct_eq(&0))
 }
 
 #[cfg(test)]
@@ -245,6 +250,18 @@ mod tests {
 
     fn layout(cipher: Cipher, fill: u8) -> Vec<u8> {
         (0..cipher.layout_len()).map(|i| fill.wrapping_add(i as u8)).collect()
+    }
+
+    #[test]
+    fn all_zero_of_any_length() {
+        for len in [0, 1, 16, 32, 33, 48, 64, 1000] {
+            assert!(is_all_zero(&vec![0u8; len]), "{len}");
+            if len > 0 {
+                let mut bytes = vec![0u8; len];
+                bytes[len - 1] = 1;
+                assert!(!is_all_zero(&bytes), "{len}");
+            }
+        }
     }
 
     #[test]
