@@ -50,18 +50,22 @@ impl KeySource for DerivedKeys {
     }
 }
 
-/// One secret's keys shared by several rings (a secret file's ring and the ring that opens
-/// that secret's tickets): wiping it wipes it for all.
-impl KeySource for std::sync::Arc<DerivedKeys> {
+/// A source shared by several rings (a secret file's ring and the ring that opens that
+/// secret's tickets): wiping it wipes it for all.
+impl<K: KeySource + ?Sized> KeySource for std::sync::Arc<K> {
     fn key_for_epoch(&self, epoch: u64, cipher: Cipher) -> Result<TicketKey, KeyError> {
-        DerivedKeys::key_for_epoch(self, epoch, cipher)
+        (**self).key_for_epoch(epoch, cipher)
     }
 
     fn reproducible(&self) -> bool {
-        true
+        (**self).reproducible()
     }
 
     fn wipe(&self) {
-        DerivedKeys::wipe(self)
+        (**self).wipe()
+    }
+
+    fn open_other(&self, name: &[u8; NAME_LEN], now: u64, open: &mut dyn FnMut(&TicketKey)) -> bool {
+        (**self).open_other(name, now, open)
     }
 }

@@ -121,6 +121,13 @@ fn secret_error(e: SecretError) -> Error {
     }
 }
 
+impl NativeRing {
+    /// A ring with nothing besides its keys: no session id context of its own, no secret file.
+    fn of(ring: Ring) -> NativeRing {
+        NativeRing { ring: Arc::new(ring), session_id_context: None, secrets: None, stale_lines_at_start: Vec::new() }
+    }
+}
+
 #[napi]
 impl NativeRing {
     /// A ring of CSPRNG keys on the schedule.
@@ -129,12 +136,7 @@ impl NativeRing {
         let _scrub = StackScrub;
         let ring = Ring::random(cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?, now())
             .map_err(ring_error)?;
-        Ok(NativeRing {
-            ring: Arc::new(ring),
-            session_id_context: None,
-            secrets: None,
-            stale_lines_at_start: Vec::new(),
-        })
+        Ok(NativeRing::of(ring))
     }
 
     /// A ring of explicit keys (n keys in the cipher's layout); the first encrypts. `next`
@@ -156,12 +158,7 @@ impl NativeRing {
         };
         let ring = Ring::explicit_with_next(cipher, schedule(rotation_interval, ticket_lifetime)?, keys, next, now())
             .map_err(ring_error)?;
-        Ok(NativeRing {
-            ring: Arc::new(ring),
-            session_id_context: None,
-            secrets: None,
-            stale_lines_at_start: Vec::new(),
-        })
+        Ok(NativeRing::of(ring))
     }
 
     /// A ring whose epoch keys are derived from a fleet secret of at least 32 bytes, in
@@ -311,12 +308,7 @@ impl NativeRing {
             now(),
         )
         .map_err(ring_error)?;
-        Ok(NativeRing {
-            ring: Arc::new(ring),
-            session_id_context: None,
-            secrets: None,
-            stale_lines_at_start: Vec::new(),
-        })
+        Ok(NativeRing::of(ring))
     }
 
     /// A ring fed from a store whose keys `wrapper` opens: when they are late it derives the
@@ -334,12 +326,7 @@ impl NativeRing {
         let schedule = schedule(rotation_interval, ticket_lifetime)?;
         let fallback = wrapper.fallback.keys(&prefix, schedule.rotation_interval);
         let ring = Ring::fed(cipher_named(&cipher)?, schedule, Box::new(fallback), now()).map_err(ring_error)?;
-        Ok(NativeRing {
-            ring: Arc::new(ring),
-            session_id_context: None,
-            secrets: None,
-            stale_lines_at_start: Vec::new(),
-        })
+        Ok(NativeRing::of(ring))
     }
 
     /// For a fed ring whose store did not answer: the fleet's fallback key of the running
