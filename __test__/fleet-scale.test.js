@@ -34,7 +34,9 @@ test('a fleet on one Redis emptied mid-epoch, and on a secret: one key per epoch
 })
 
 test('a fleet on a secret file changed copy by copy: every session resumes elsewhere, every member seals with the new secret', async () => {
-  const [r] = await run(['--n', '3', '--ring', 'secret', '--interval', '2', '--seconds', '10', '--fault', 'secret-file', '--fault-seconds', '1'])
+  // The change is written 1 to 3 s in, activates 5 s after, and seals from the next 2 s
+  // boundary: up to 10 s in. 14 s leave every member a few sample rounds on the new secret.
+  const [r] = await run(['--n', '3', '--ring', 'secret', '--interval', '2', '--seconds', '14', '--fault', 'secret-file', '--fault-seconds', '1'])
   const shown = JSON.stringify(r)
   assert.equal(r.keysPerEpoch, 1, `keys per epoch: ${shown}`)
   assert.ok(r.resumption.offered > 0, shown)
