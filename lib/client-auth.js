@@ -1,7 +1,7 @@
 'use strict'
 
-// The client-certificate policy of a server, folded into the session id context that
-// attach() sets. OpenSSL resumes a session only on a server whose session id context equals
+// The client-certificate policy of a server, which session-id-context.js folds into the
+// session id context that attach() sets. OpenSSL resumes a session only on a server whose session id context equals
 // the one the session was made under, so two servers that share a ring resume each other's
 // sessions only when a full handshake on either would have accepted the same clients.
 //
@@ -12,11 +12,8 @@
 const { createHash, X509Certificate } = require('node:crypto')
 const fs = require('node:fs')
 const tls = require('node:tls')
+const { entriesOf, pemBlocks } = require('./pem.js')
 
-const CONTEXT_LABEL = 'tls-ticket-keys session id context v2'
-// OpenSSL's SSL_MAX_SID_CTX_LENGTH is 32 bytes; Node passes the string's bytes through.
-const CONTEXT_HEX_LENGTH = 32
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g
 // The PEM labels OpenSSL's PEM_read_bio_X509_AUX takes, which is how Node loads `ca`; it skips
 // blocks of other labels and stops at the first certificate that does not parse.
 const CERTIFICATE_LABELS = ['CERTIFICATE', 'X509 CERTIFICATE', 'TRUSTED CERTIFICATE']
@@ -27,10 +24,6 @@ const CRL_LABELS = ['X509 CRL']
 const TRUST_FLAGS = /^--(use-openssl-ca|use-bundled-ca|use-system-ca)$/
 const TRUST_VARIABLES = ['NODE_EXTRA_CA_CERTS', 'NODE_USE_SYSTEM_CA', 'SSL_CERT_FILE', 'SSL_CERT_DIR']
 
-function entriesOf(option) {
-  return option === undefined || option === null ? [] : Array.isArray(option) ? option : [option]
-}
-
 /**
  * The DER of every certificate Node loads from a `ca` option, as a sorted set: only PEM, as
  * Node reads it (a DER Buffer loads nothing), so that a policy never claims a trust that the
@@ -39,11 +32,8 @@ function entriesOf(option) {
 function loadedCertificates(option) {
   const loaded = []
   for (const entry of entriesOf(option)) {
-    const text = Buffer.isBuffer(entry) || ArrayBuffer.isView(entry)
-      ? Buffer.from(entry.buffer, entry.byteOffset, entry.byteLength).toString('latin1') : String(entry)
-    for (const [, label, body] of text.matchAll(PEM_BLOCK)) {
+    for (const { label, der } of pemBlocks(entry)) {
       if (!CERTIFICATE_LABELS.includes(label)) continue
-      const der = Buffer.from(body.replace(/\s+/g, ''), 'base64')
       if (label !== 'TRUSTED CERTIFICATE' && !parses(der)) break
       loaded.push(der)
     }
@@ -55,10 +45,7 @@ function loadedCertificates(option) {
 function loadedCrls(option) {
   const loaded = []
   for (const entry of entriesOf(option)) {
-    const text = Buffer.isBuffer(entry) ? entry.toString('latin1') : String(entry)
-    for (const [, label, body] of text.matchAll(PEM_BLOCK)) {
-      if (CRL_LABELS.includes(label)) loaded.push(Buffer.from(body.replace(/\s+/g, ''), 'base64'))
-    }
+    for (const { label, der } of pemBlocks(entry)) if (CRL_LABELS.includes(label)) loaded.push(der)
   }
   return sortedSet(loaded)
 }
@@ -119,19 +106,4 @@ function clientAuthPolicy(server) {
   return digest.digest('hex')
 }
 
-/**
- * The session id context attach() gives `server`: the ring's (or the user's) as it is for a
- * server that asks for no certificate, so that such servers keep sharing sessions with plain
- * Node servers of the same keys and context; else a digest of it and the policy, which no
- * context of another policy can equal.
- */
-function sessionIdContextFor(baseContext, server) {
-  const policy = clientAuthPolicy(server)
-  if (policy === 'none') return baseContext
-  return createHash('sha256')
-    .update(`${CONTEXT_LABEL}\0${baseContext}\0${policy}`)
-    .digest('hex')
-    .slice(0, CONTEXT_HEX_LENGTH)
-}
-
-module.exports = { clientAuthPolicy, sessionIdContextFor }
+module.exports = { clientAuthPolicy }
