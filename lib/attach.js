@@ -1,16 +1,16 @@
 'use strict'
 
 // attach(): the attachment's lifecycle. What each mode does to a context is in modes/, what
-// both need of Node's SecureContext in secure-context.js, and the session id context's
-// client-certificate policy in client-auth.js.
+// both need of Node's SecureContext in secure-context.js, the session id contexts in
+// session-id-context.js, and the server's client-certificate policy in client-auth.js.
 
-const crypto = require('node:crypto')
 const tls = require('node:tls')
 const { inspect } = require('node:util')
 const { TicketKeyRing } = require('./ring.js')
-const { nativeOf, registerAttachment, unregisterAttachment } = require('./internal.js')
-const { clientAuthPolicy, sessionIdContextFor } = require('./client-auth.js')
-const { PEERS, peerSessionIdContext } = require('./share-with.js')
+const { kNative, registerAttachment, unregisterAttachment } = require('./internal.js')
+const { nativeUnprovenReason } = require('./platform.js')
+const { clientAuthPolicy } = require('./client-auth.js')
+const { PEERS, argvSessionIdContext, serverSessionIdContext, peerSessionIdContext } = require('./session-id-context.js')
 const { publishRefusals } = require('./diagnostics.js')
 const {
   SecureContext, contextOpen, sessionTimeoutOf, mark, unmark, markedBy, attachedAlready,
@@ -23,11 +23,6 @@ const {
 
 const MODES = ['auto', 'native', 'callback']
 const ATTACH_OPTIONS = ['mode', 'shareWith']
-
-// What Node gives a server that was created without a sessionIdContext.
-function argvSessionIdContext() {
-  return crypto.createHash('sha1').update(process.argv.join(' ')).digest('hex').slice(0, 32)
-}
 
 class Attachment {
   #server
@@ -78,7 +73,7 @@ class Attachment {
     this.#shareWith = shareWith
     // What happened to the tickets offered to this server: Rust counts them in native mode,
     // the callback in callback mode, as a ticket is opened.
-    this.#modeState = { native: nativeOf(ring), outcomes: mode.newOutcomes(), callback: null }
+    this.#modeState = { native: ring[kNative](), outcomes: mode.newOutcomes(), callback: null }
     this.#saved = {
       sessionTimeout: server.sessionTimeout,
       contextTimeout: sessionTimeoutOf(server, server._sharedCreds.context),
@@ -127,11 +122,14 @@ class Attachment {
     return this.#shareWith
   }
 
-  /** Serves `server`'s tickets from `ring`; on failure leaves the server as it was. */
-  static start(server, ring, mode, shareWith = null) {
+  /**
+   * Serves `server`'s tickets from `ring`; on failure leaves the server as it was. `policy`:
+   * the server's client-certificate policy (client-auth.js), as attach() found it.
+   */
+  static start(server, ring, mode, shareWith, policy) {
     const attachment = new Attachment(server, ring, mode, shareWith)
     try {
-      attachment.#start()
+      attachment.#start(policy)
     } catch (err) {
       attachment.detach()
       throw err
@@ -140,11 +138,11 @@ class Attachment {
   }
 
   /** Puts the ring on the server's current context, and again whenever it is replaced. */
-  #start() {
+  #start(policy) {
     const server = this.#server
     mark(server, this)
     server.sessionTimeout = this.#ring.ticketLifetime
-    this.#serve(server._sharedCreds.context)
+    this.#serve(server._sharedCreds.context, policy)
     // First, so that stats() read in the server's own connection listener counts this one.
     server.prependListener('secureConnection', this.#onSecure)
     server.on('tlsClientError', this.#settle)
@@ -186,11 +184,12 @@ class Attachment {
    * own setSecureContext() take; and, for a server sharing sessions with nginx or HAProxy,
    * theirs as bytes, which native mode gives every connection. Not when the server now asks
    * for client certificates: their context cannot carry its policy, so it keeps its own.
+   * `policy`: the server's client-certificate policy (client-auth.js).
    */
-  #contextFor(context, clientAuth) {
-    const own = { string: sessionIdContextFor(this.#sessionIdContext, this.#server), shared: null }
+  #contextFor(context, policy) {
+    const own = { string: serverSessionIdContext(this.#sessionIdContext, policy), shared: null }
     if (this.#shareWith === null) return own
-    if (clientAuth) {
+    if (policy !== 'none') {
       this.#warnClientAuth()
       return own
     }
@@ -204,7 +203,8 @@ class Attachment {
       'its own session id context carries its client-certificate policy', { type: 'TlsTicketKeysWarning', code: 'TLS_TICKET_SHARE_WITH_CLIENT_AUTH' })
   }
 
-  #serve(context) {
+  // `policy`: the server's client-certificate policy, read once per context.
+  #serve(context, policy = clientAuthPolicy(this.#server)) {
     const lifetime = this.#ring.ticketLifetime
     if (markedBy(context) !== undefined && markedBy(context) !== this) {
       throw invalidState('another copy of tls-ticket-keys serves this secure context; detach() it first')
@@ -216,8 +216,8 @@ class Attachment {
     this.#contexts = this.#contexts.filter((ref) => ref.deref() !== undefined)
     this.#contexts.push(new WeakRef(context))
     context.setSessionTimeout(lifetime)
-    const clientAuth = clientAuthPolicy(this.#server) !== 'none'
-    const sessionIdContext = this.#contextFor(context, clientAuth)
+    const clientAuth = policy !== 'none'
+    const sessionIdContext = this.#contextFor(context, policy)
     this.#server.sessionIdContext = sessionIdContext.string
     context.setSessionIdContext(sessionIdContext.string)
     this.#mode.hook(context, this.#modeState, lifetime, sessionIdContext.shared, clientAuth)
@@ -279,7 +279,8 @@ function attach(server, ring, options = {}) {
   const shareWith = options.shareWith === undefined ? null : validateOneOf(options.shareWith, 'options.shareWith', PEERS)
   if (ring.destroyed) throw invalidState('the TicketKeyRing has been destroyed')
   if (attachedAlready(server)) throw invalidState('a ring is already attached to this server; detach() it first')
-  if (shareWith !== null && clientAuthPolicy(server) !== 'none') {
+  const policy = clientAuthPolicy(server)
+  if (shareWith !== null && policy !== 'none') {
     // nginx mixes in only client CA names, HAProxy 2.6 nothing: a session accepted by one of
     // them could skip a check of this server's policy (its CRLs, rejectUnauthorized).
     throw invalidArgValue('options.shareWith', `cannot be used on a server that requests client certificates: ${shareWith}'s ` +
@@ -291,33 +292,43 @@ function attach(server, ring, options = {}) {
   if (needsNative && requested === 'callback') {
     throw invalidArgValue('options.shareWith', 'needs native mode: callback mode cannot give connections the session id context of nginx or HAProxy')
   }
+  if (requested === 'callback') return startCallback(server, ring, null, policy)
+  // Native mode must serve: when it was asked for, or shareWith needs it.
+  const nativeOnly = requested === 'native' || needsNative
+  let nativeWhy = nativeUnavailable(server, ring, requested)
+  if (nativeWhy === null) {
+    try {
+      return Attachment.start(server, ring, nativeMode, shareWith, policy)
+    } catch (err) {
+      if (nativeOnly || err.code !== 'ERR_TLS_TICKET_NATIVE_UNAVAILABLE') throw err
+      nativeWhy = err.message
+    }
+  } else if (nativeOnly) {
+    const why = needsNative ? 'shareWith needs native mode, which is unavailable' : 'native mode is unavailable'
+    throw makeError('ERR_TLS_TICKET_NATIVE_UNAVAILABLE', `${why}: ${nativeWhy}`)
+  }
+  return startCallback(server, ring, nativeWhy, policy)
+}
 
-  let nativeWhy = null
-  if (requested !== 'callback') {
-    nativeWhy = requested === 'native' ? nativeMode.unavailableReason() : nativeMode.autoReason()
-    if (nativeWhy === null) {
-      try {
-        return Attachment.start(server, ring, nativeMode, shareWith)
-      } catch (err) {
-        if (requested === 'native' || needsNative || err.code !== 'ERR_TLS_TICKET_NATIVE_UNAVAILABLE') throw err
-        nativeWhy = err.message
-      }
-    } else if (requested === 'native' || needsNative) {
-      const why = needsNative ? 'shareWith needs native mode, which is unavailable' : 'native mode is unavailable'
-      throw makeError('ERR_TLS_TICKET_NATIVE_UNAVAILABLE', `${why}: ${nativeWhy}`)
-    }
+/**
+ * Why native mode cannot serve `ring` on `server`, or null. 'auto' also wants a platform where
+ * it is proven (platform.js); mode 'native' tries it anywhere it runs.
+ */
+function nativeUnavailable(server, ring, requested) {
+  return nativeMode.unavailable(server, ring) ?? (requested === 'auto' ? nativeUnprovenReason() : null)
+}
+
+/** Serves the ring in callback mode, or throws why it cannot (`nativeWhy`: why native mode did not, if tried). */
+function startCallback(server, ring, nativeWhy, policy) {
+  const callbackWhy = callbackMode.unavailable(server, ring)
+  if (callbackWhy === null) return Attachment.start(server, ring, callbackMode, null, policy)
+  if (nativeWhy !== null) {
+    throw makeError('ERR_TLS_TICKET_NATIVE_UNAVAILABLE',
+      `no mode can serve this ring: native mode is unavailable (${nativeWhy}) and ${callbackWhy}`)
   }
-  const callbackWhy = callbackMode.problem(server, ring)
-  if (callbackWhy !== null) {
-    if (nativeWhy !== null) {
-      throw makeError('ERR_TLS_TICKET_NATIVE_UNAVAILABLE',
-        `no mode can serve this ring: native mode is unavailable (${nativeWhy}) and ${callbackWhy}`)
-    }
-    throw ring.cipher !== 'aes-128-cbc'
-      ? invalidArgValue('ring', `cannot be served in callback mode: ${callbackWhy}. Use mode 'native' or an 'aes-128-cbc' ring`)
-      : makeError('ERR_TLS_TICKET_CALLBACK_UNAVAILABLE', `callback mode is unavailable: ${callbackWhy}`)
-  }
-  return Attachment.start(server, ring, callbackMode, shareWith)
+  throw ring.cipher !== 'aes-128-cbc'
+    ? invalidArgValue('ring', `cannot be served in callback mode: ${callbackWhy}. Use mode 'native' or an 'aes-128-cbc' ring`)
+    : makeError('ERR_TLS_TICKET_CALLBACK_UNAVAILABLE', `callback mode is unavailable: ${callbackWhy}`)
 }
 
 module.exports = { attach }

@@ -15,9 +15,10 @@
 // most one live cluster ring per name.
 
 const cluster = require('node:cluster')
-const binding = require('../binding.js')
-const { kFed, nativeOf, keysOffered, fedRingReady, msUntilMidEpoch, whenDestroyed, RING_OPTIONS, CIPHERS } = require('./internal.js')
-const { callNative, invalidState, validateObject, validateOptionNames } = require('./errors.js')
+const {
+  kFed, kSealEpochKeysTo, kOfferSealed, kNewClusterInbox, msUntilMidEpoch, whenDestroyed, RING_OPTIONS, CIPHERS,
+} = require('./internal.js')
+const { invalidState, validateObject, validateOptionNames } = require('./errors.js')
 const { validateRingName } = require('./ring-name.js')
 
 const TAG = 'tls-ticket-keys'
@@ -53,7 +54,7 @@ function releaseChannel(channel, claim) {
 }
 
 function keysMessage(ring, channel, publicKey) {
-  const sealed = callNative(() => nativeOf(ring).sealEpochKeysTo(publicKey, channel))
+  const sealed = ring[kSealEpochKeysTo](publicKey, channel)
   return {
     [TAG]: 'keys',
     ring: channel,
@@ -128,7 +129,7 @@ function workerRing(TicketKeyRing, name, channel) {
   const claim = claimChannel(channel)
   let inbox
   try {
-    inbox = callNative(() => new binding.NativeClusterInbox())
+    inbox = TicketKeyRing[kNewClusterInbox]()
   } catch (err) {
     releaseChannel(channel, claim)
     return Promise.reject(err)
@@ -156,8 +157,8 @@ function workerRing(TicketKeyRing, name, channel) {
           fresh = new TicketKeyRing({ ...schedule, name }, { [kFed]: { fallback: 'local' } })
         }
         const target = ring ?? fresh
-        callNative(() => nativeOf(target).offerSealed(inbox, Buffer.from(message.sealed, 'base64'), channel))
-        if (target === ring) keysOffered(ring)
+        // A fresh ring's first keys make it ready: it is handed out now.
+        target[kOfferSealed](inbox, Buffer.from(message.sealed, 'base64'), channel)
       } catch {
         // Not sealed to this worker for this ring and schedule, or altered: ignore it.
         fresh?.destroy()
@@ -167,7 +168,6 @@ function workerRing(TicketKeyRing, name, channel) {
         ring = fresh
         claim.ring = new WeakRef(ring)
         whenDestroyed(ring, stop)
-        fedRingReady(ring)
       }
       clearTimeout(timer)
       resolve(ring)

@@ -34,11 +34,11 @@ const REFUSAL_REASONS = ['unknownKey', 'expiredKey', 'notResumed']
  * Watches one ring's keys for the changes the JavaScript side can see: the current key
  * changing (rotate), and a fed ring sealing with a key it made itself because its feed was
  * late (fallback). The Rust ring rotates by itself at each lookup, and counts a fallback key
- * when it seals its first ticket; `check()` runs after every call that can change the keys
- * (rotate(), setTicketKeys(), a feed's offer) and from the ring's timer, which fires just after
- * each epoch boundary, and `checkFallbacks()` after each round of a feed, so that every
- * fallback counted is published within a round or a boundary. The ring's first keys are not a
- * change.
+ * when it seals its first ticket. The ring calls `check()` in each of its methods that can
+ * change the keys (rotate(), setTicketKeys(), a feed's offer: ring.js) and from its timer,
+ * which fires just after each epoch boundary, where the Rust ring rotates by the clock; and
+ * `feedRoundDone()` after each round of a feed, so that every fallback counted is published
+ * within a round or a boundary. The ring's first keys are not a change.
  */
 class KeyWatcher {
   #ringName
@@ -50,7 +50,7 @@ class KeyWatcher {
 
   /**
    * `native`: the Rust ring, as it is at the ring's creation. Without `publishing`, changes are
-   * followed but not published until startPublishing() (a fed ring, until its feed delivered).
+   * followed but not published until the first feedRoundDone() (a fed ring, until its feed delivered).
    * `fallbackKind`: what a fed ring's fallback keys are, 'derived' (alike in every member of a
    * fleet) or 'local' (random, its own).
    */
@@ -64,9 +64,20 @@ class KeyWatcher {
     this.#fallbackKeys = native.stats().fallbackKeys
   }
 
-  startPublishing(native) {
-    this.check(native, 'feed')
-    this.#publishing = true
+  /**
+   * A feed's round ended. `offered`: it offered keys in this call (a cluster message), which
+   * may have changed them. A fed ring's first round makes it ready: only later changes are
+   * published. Else the fallbacks counted meanwhile are published.
+   */
+  feedRoundDone(native, { offered }) {
+    if (!this.#publishing) {
+      this.check(native, 'feed')
+      this.#publishing = true
+    } else if (offered) {
+      this.check(native, 'feed')
+    } else {
+      this.checkFallbacks(native)
+    }
   }
 
   /** `cause`: 'schedule' (the ring's timer), 'rotate', 'setTicketKeys' or 'feed'. */

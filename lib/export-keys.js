@@ -27,9 +27,9 @@ const net = require('node:net')
 const path = require('node:path')
 const { TicketKeyRing } = require('./ring.js')
 const {
-  callNative, invalidArgType, invalidArgValue, invalidState, outOfRange, validateObject, validateOptionNames,
+  invalidArgType, invalidArgValue, invalidState, outOfRange, validateObject, validateOptionNames,
 } = require('./errors.js')
-const { nativeOf, whenDestroyed } = require('./internal.js')
+const { kExportEdgeKeys, whenDestroyed } = require('./internal.js')
 const { publishStoreError } = require('./diagnostics.js')
 const { OutageWarnings } = require('./outage-warnings.js')
 
@@ -176,7 +176,6 @@ function fingerprint(ring) {
 
 class Exporter extends EventEmitter {
   #ring
-  #native
   #target
   #options
   #closed = false
@@ -200,7 +199,6 @@ class Exporter extends EventEmitter {
   constructor(ring, target, options) {
     super()
     this.#ring = ring
-    this.#native = nativeOf(ring)
     this.#target = target
     this.#options = options
     this.#stats.target = target
@@ -368,7 +366,7 @@ class Exporter extends EventEmitter {
       // Nothing changed in the ring since HAProxy last agreed: only check that HAProxy still holds
       // what it held then (a restart reloads its file's keys).
       if (print === this.#lastFingerprint && this.#matchesLast(shown.keys)) return null
-      exported = callNative(() => this.#native.exportEdgeKeys('haproxy', 1))
+      exported = this.#ring[kExportEdgeKeys]('haproxy', 1)
       const want = lines(exported.keys).filter((l) => l.length > 0)
       this.#countTruncated(exported)
       const same = (a, b) => a.length === b.length && a.equals(b)
@@ -447,7 +445,7 @@ class Exporter extends EventEmitter {
     const { dir } = this.#options
     const slots = previousSlots(this.#ring)
     const names = nginxFileNames(slots)
-    const exported = callNative(() => this.#native.exportEdgeKeys('nginx', slots))
+    const exported = this.#ring[kExportEdgeKeys]('nginx', slots)
     try {
       const size = exported.keys.length / names.length
       await fs.promises.mkdir(dir, { recursive: false, mode: 0o700 }).catch((err) => { if (err.code !== 'EEXIST') throw err })

@@ -5,7 +5,7 @@
 
 const binding = require('../binding.js')
 const { TicketKeyRing } = require('./ring.js')
-const { nativeOf } = require('./internal.js')
+const { kInspectTicket } = require('./internal.js')
 const { callNative, invalidArgType, validateKeyBytes } = require('./errors.js')
 const { cipherSuiteName } = require('./cipher-suites.js')
 
@@ -36,8 +36,7 @@ function inspectSession(session) {
 function inspectTicket(ticket, ring) {
   const bytes = validateKeyBytes(ticket, 'ticket')
   if (!(ring instanceof TicketKeyRing)) throw invalidArgType('ring', 'an instance of TicketKeyRing', ring)
-  const native = nativeOf(ring)
-  const report = callNative(() => native.inspectTicket(bytes))
+  const { report, secretFile } = ring[kInspectTicket](bytes)
   const out = {
     keyName: report.keyName ?? null,
     keyState: report.keyState,
@@ -46,7 +45,7 @@ function inspectTicket(ticket, ring) {
   }
   // A secretFile ring: the fingerprint of the secret whose key sealed it (a listed secret
   // other than the one sealing opens it as a previous key would).
-  if (native.isSecretFile) out.secret = report.secret ?? null
+  if (secretFile) out.secret = report.secret ?? null
   return out
 }
 

@@ -1,9 +1,8 @@
 'use strict'
 
-// What the modules of lib/ share and users never see: the Rust ring behind each
-// TicketKeyRing, the attachments serving it, the mark of a fed ring, and epoch timing.
-
-const { invalidState } = require('./errors.js')
+// What the modules of lib/ share and users never see: the symbol-keyed methods by which they
+// reach the Rust ring behind a TicketKeyRing (as undici's `this[kDispatch]`), the attachments
+// serving a ring, the mark of a fed ring, and epoch timing.
 
 const CIPHERS = ['aes-128-cbc', 'aes-256-cbc']
 /** Key material per key, by cipher: Node's 48-byte layout, or the 80-byte extended one. */
@@ -12,37 +11,48 @@ const RING_OPTIONS = ['rotationInterval', 'ticketLifetime', 'secret', 'keys', 'c
   'secretFile', 'secretFileCheckInterval']
 
 // Passed by the store and the cluster code to make a ring that is fed keys from outside:
-// new TicketKeyRing(options, { [kFed]: { fallback, makeNative? } }), where `fallback` says what
-// the ring does when its feed is late ('derived' or 'local', for the diagnostics) and
-// `makeNative(cipher, rotationInterval, ticketLifetime)` makes the Rust ring (by default one
-// that falls back to random keys).
+// new TicketKeyRing(options, { [kFed]: { fallback, wrapper?, prefix? } }), where `fallback`
+// says what the ring does when its feed is late: 'local' (random keys of its own) or 'derived'
+// (the keys a RedisKeyStore's `wrapper` derives under `prefix`, alike in every member).
 const kFed = Symbol('fed ring')
 // The second argument of TicketKeyRing's constructor for a ring of explicit keys that also
 // holds announced next keys (a HAProxy file's last line): { [kNextKeys]: Buffer }.
 const kNextKeys = Symbol('next keys')
 
-const natives = new WeakMap()
-// ring -> its KeyWatcher's hooks for the feeds: { offered(), roundDone(), ready() } (diagnostics.js).
-const keyWatchers = new WeakMap()
+// The ring's internal methods. Each calls the Rust ring, and where that can change the keys,
+// tells the ring's KeyWatcher (diagnostics.js) in the same call.
+//   ring[kNative]()                          the Rust ring, for the attach modes (modes/) only
+//   ring[kInspectTicket](bytes)              { keyName, keyState, session, error, secret? }
+//   ring[kExportEdgeKeys](kind, slots)       keys in nginx's or HAProxy's layout (export-keys.js)
+//   ring[kSealEpochKeysTo](publicKey, channel)   a cluster primary's keys, sealed to a worker
+//   ring[kOfferSealed](inbox, sealed, channel)   a cluster worker takes them: a whole round
+//   ring[kSealHeld](wrapper, prefix, epoch)      a store ring's key of `epoch`, wrapped, or null
+//   ring[kSealFallback](wrapper, prefix, epoch)  the fleet's derived key of `epoch`, wrapped
+//   ring[kOfferWrapped](wrapper, prefix, epoch, value)   a key agreed in Redis; true if taken
+//   ring[kLivePreviousEpochs]                    past epochs whose tickets are still live
+//   ring[kFallBackNow](pastToo)                  derived keys now, the store being away
+//   ring[kFeedRoundDone]()                       a feed's round ended (the first makes it ready)
+//   TicketKeyRing[kNewWrapper](secret, name)     a RedisKeyStore's wrapping key (checked)
+//   TicketKeyRing[kNewClusterInbox]()            a cluster worker's key pair
+const kNative = Symbol('native ring')
+const kInspectTicket = Symbol('inspect ticket')
+const kExportEdgeKeys = Symbol('export edge keys')
+const kSealEpochKeysTo = Symbol('seal epoch keys to')
+const kOfferSealed = Symbol('offer sealed')
+const kSealHeld = Symbol('seal held')
+const kSealFallback = Symbol('seal fallback')
+const kOfferWrapped = Symbol('offer wrapped')
+const kLivePreviousEpochs = Symbol('live previous epochs')
+const kFallBackNow = Symbol('fall back now')
+const kFeedRoundDone = Symbol('feed round done')
+const kNewWrapper = Symbol('new wrapper')
+const kNewClusterInbox = Symbol('new cluster inbox')
+
 // ring -> the attachments serving its tickets ({ server, stats() }), for metrics.
 const attachmentsByRing = new WeakMap()
 
 // ring -> what its feed must stop and wipe when the ring is destroyed (cluster.js).
 const destroyHooks = new WeakMap()
-
-// ring -> the watch of its options.secretFile (secret-file-watch.js), for metrics.
-const secretFiles = new WeakMap()
-
-function bindNative(ring, native, watcher, secretFile) {
-  natives.set(ring, native)
-  keyWatchers.set(ring, watcher)
-  if (secretFile) secretFiles.set(ring, secretFile)
-}
-
-/** The watch of a ring's options.secretFile, if it has one. */
-function secretFileOf(ring) {
-  return secretFiles.get(ring)
-}
 
 /** Runs `hook` once, when `ring.destroy()` is called. */
 function whenDestroyed(ring, hook) {
@@ -61,31 +71,6 @@ function runDestroyHooks(ring) {
       // Stopping a feed that is already gone.
     }
   }
-}
-
-/** Tells the ring that a feed changed its keys, for the rotate and fallback diagnostics. */
-function keysOffered(ring) {
-  keyWatchers.get(ring)?.offered()
-}
-
-/** Tells the ring that its feed finished a round: fallbacks counted meanwhile are published. */
-function feedRoundDone(ring) {
-  keyWatchers.get(ring)?.roundDone()
-}
-
-/**
- * Tells a fed ring that its first keys have arrived: it is handed to the user now, and only
- * later changes are published.
- */
-function fedRingReady(ring) {
-  keyWatchers.get(ring)?.ready()
-}
-
-/** The Rust ring behind a TicketKeyRing. */
-function nativeOf(ring) {
-  const native = natives.get(ring)
-  if (native === undefined) throw invalidState('not a TicketKeyRing')
-  return native
 }
 
 function registerAttachment(ring, attachment) {
@@ -118,7 +103,9 @@ function msUntilMidEpoch(rotationIntervalSeconds) {
 }
 
 module.exports = {
-  CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, bindNative, secretFileOf, whenDestroyed, runDestroyHooks, nativeOf, keysOffered, feedRoundDone, fedRingReady,
-  registerAttachment, unregisterAttachment, attachmentsOf,
+  CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys,
+  kNative, kInspectTicket, kExportEdgeKeys, kSealEpochKeysTo, kOfferSealed, kSealHeld, kSealFallback, kOfferWrapped,
+  kLivePreviousEpochs, kFallBackNow, kFeedRoundDone, kNewWrapper, kNewClusterInbox,
+  whenDestroyed, runDestroyHooks, registerAttachment, unregisterAttachment, attachmentsOf,
   msUntilMidEpoch, msUntilNextEpoch,
 }

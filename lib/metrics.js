@@ -4,7 +4,7 @@
 // resumed or not. One list of families serves both ring.metrics() (Prometheus text, no
 // dependency) and registerMetrics() (prom-client, in Prometheus or OpenMetrics text).
 
-const { nativeOf, attachmentsOf, secretFileOf } = require('./internal.js')
+const { attachmentsOf } = require('./internal.js')
 
 const OUTCOMES = ['resumed', 'noTicket', 'unknownKey', 'expiredKey', 'notResumed']
 const KEY_STATES = ['next', 'current', 'previous']
@@ -103,10 +103,10 @@ function serverLabel(server) {
 /**
  * What a ring's metrics need, read once: its name, counters, keys (none once destroyed) and
  * each attached server's stats under a label unique within the ring (`#2`, `#3` after a
- * label that two servers share, such as two that have not listened yet).
+ * label that two servers share, such as two that have not listened yet). Called by the ring,
+ * with its Rust ring and the watch of its secret file (or null).
  */
-function snapshot(ring) {
-  const native = nativeOf(ring)
+function snapshot(ring, native, file) {
   const keys = native.destroyed ? [] : native.keys()
   const attachments = attachmentsOf(ring)
   const labels = attachments.map((attachment) => serverLabel(attachment.server))
@@ -122,17 +122,15 @@ function snapshot(ring) {
     given.add(server)
     return { server, stats: attachment.stats() }
   })
-  const file = secretFileOf(ring)
-  const secretFile = file === undefined ? undefined : { stats: file.stats(), secrets: native.destroyed ? [] : file.secrets() }
+  const secretFile = file === null ? undefined : { stats: file.stats(), secrets: native.destroyed ? [] : file.secrets() }
   return { ring: ring.name, stats: native.stats(), keys, servers, secretFile }
 }
 
 const escapeHelp = (text) => text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')
 const escapeLabel = (value) => String(value).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
 
-/** The ring's metrics in the Prometheus text exposition format (version 0.0.4). */
-function metricsText(ring) {
-  const s = snapshot(ring)
+/** A ring's snapshot() in the Prometheus text exposition format (version 0.0.4). */
+function metricsText(s) {
   const lines = []
   for (const family of FAMILIES) {
     lines.push(`# HELP ${family.name} ${escapeHelp(family.help)}`, `# TYPE ${family.name} ${family.type}`)

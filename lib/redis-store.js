@@ -29,15 +29,16 @@
 // offline queue) counts as an error, like one that refuses.
 
 const { inspect } = require('node:util')
-const binding = require('../binding.js')
 const { TicketKeyRing } = require('./ring.js')
-const { kFed, nativeOf, msUntilNextEpoch, keysOffered, feedRoundDone, fedRingReady } = require('./internal.js')
+const {
+  kFed, kSealHeld, kSealFallback, kOfferWrapped, kLivePreviousEpochs, kFallBackNow, kFeedRoundDone, kNewWrapper, msUntilNextEpoch,
+} = require('./internal.js')
 const { publishStoreError } = require('./diagnostics.js')
 const { wrapRedisClient, OwnRedisClient } = require('./redis-client.js')
 const { OutageWarnings, redisWords } = require('./outage-warnings.js')
 const {
   callNative, invalidArgValue, invalidState, validateObject, validateKeyBytes, invalidArgType, validateInteger,
-  validateOneOf, validateOptionNames, refuseAllZero,
+  validateOneOf, validateOptionNames,
 } = require('./errors.js')
 
 // The longest our own client waits for a connection.
@@ -151,10 +152,7 @@ class RedisKeyStore {
       : validateInteger(options.timeout, 'options.timeout', 1, MAX_TIMEOUT_MS)
     this.#fallback = options.fallback === undefined ? FALLBACKS[0] : validateOneOf(options.fallback, 'options.fallback', FALLBACKS)
     const secret = validateKeyBytes(options.wrapSecret, 'options.wrapSecret')
-    if (secret.length < binding.MIN_WRAP_SECRET_BYTES) {
-      throw invalidArgValue('options.wrapSecret', `must be at least ${binding.MIN_WRAP_SECRET_BYTES} bytes. Received ${secret.length} bytes`)
-    }
-    refuseAllZero(secret, 'options.wrapSecret')
+    const wrapper = TicketKeyRing[kNewWrapper](secret, 'options.wrapSecret')
     const prefix = options.prefix === undefined ? 'tls-ticket-keys:' : options.prefix
     if (typeof prefix !== 'string') throw invalidArgType('options.prefix', 'of type string', prefix)
     this.#prefix = prefix
@@ -162,7 +160,7 @@ class RedisKeyStore {
       throw invalidArgType('options.warnings', 'of type boolean', options.warnings)
     }
     this.#outage = new OutageWarnings(options.warnings !== false, redisWords(this.#fallback))
-    this.#wrapper = callNative(() => new binding.NativeWrapper(secret))
+    this.#wrapper = wrapper
     if (options.client !== undefined && options.url !== undefined) {
       throw invalidArgValue('options', 'cannot have both url and client')
     }
@@ -213,18 +211,14 @@ class RedisKeyStore {
     if (options.keys !== undefined || options.secret !== undefined) {
       throw invalidArgValue('options', 'of a store ring cannot have keys or secret: the store provides the keys')
     }
-    const wrapper = this.#wrapper
-    const prefix = this.#prefix
-    const fed = this.#fallback === 'derived'
-      ? { fallback: 'derived', makeNative: (...schedule) => binding.NativeRing.fedDerived(...schedule, wrapper, prefix) }
-      : { fallback: 'local' }
+    const fed = { fallback: this.#fallback, wrapper: this.#wrapper, prefix: this.#prefix }
     const ring = new TicketKeyRing(options, { [kFed]: fed })
     const feed = new Feed(this.#access, ring)
     this.#feeds.add(feed)
     const deadline = this.#access.deadline()
     await this.#connect(deadline)
+    // Its first round makes the ring ready (ring[kFeedRoundDone]).
     await feed.sync(deadline)
-    fedRingReady(ring)
     return ring
   }
 
@@ -325,11 +319,11 @@ class RedisKeyStore {
     // Kept until every ticket of this key has expired, with one interval to spare.
     const ttl = (epoch + 1) * rotationInterval + ticketLifetime + rotationInterval - nowSeconds()
     if (ttl <= 0) return
-    const held = callNative(() => nativeOf(ring).sealHeld(this.#wrapper, this.#prefix, epoch))
+    const held = ring[kSealHeld](this.#wrapper, this.#prefix, epoch)
     if (held === null && heldOnly) return
     let candidate = held
     if (candidate === null && proposeFallback) {
-      candidate = callNative(() => nativeOf(ring).sealFallback(this.#wrapper, this.#prefix, epoch))
+      candidate = ring[kSealFallback](this.#wrapper, this.#prefix, epoch)
     }
     candidate ??= callNative(() => this.#wrapper.sealFresh(cipher, this.#prefix, epoch, rotationInterval))
     const won = await this.#redis(deadline, 'setNX', redisKey, candidate.toString('base64'), ttl)
@@ -347,12 +341,8 @@ class RedisKeyStore {
   }
 
   #offer(ring, epoch, value) {
-    const native = nativeOf(ring)
     try {
-      if (callNative(() => native.offerWrapped(this.#wrapper, this.#prefix, epoch, value))) {
-        this.#stats.agreed++
-        keysOffered(ring)
-      }
+      if (ring[kOfferWrapped](this.#wrapper, this.#prefix, epoch, value)) this.#stats.agreed++
     } catch (err) {
       if (err.code !== 'ERR_TLS_TICKET_KEY_UNOPENABLE') throw err
       // Another wrapping secret, or tampering: never use it, keep the local key.
@@ -405,7 +395,7 @@ class Feed {
     if (!this.#caughtUp) {
       // Tickets that other processes (or this one before a restart) sealed in recent epochs
       // are still live: fetch those keys once, without ever making new past keys.
-      const live = nativeOf(ring).livePreviousEpochs
+      const live = ring[kLivePreviousEpochs]
       try {
         for (let e = epoch - live; e < epoch; e++) await this.#store.fetch(ring, e, deadline)
         this.#caughtUp = true
@@ -416,7 +406,7 @@ class Feed {
     }
     if (ok && this.#writeBackPast) {
       try {
-        for (let e = epoch - nativeOf(ring).livePreviousEpochs; e < epoch; e++) await this.#store.writeBack(ring, e, deadline)
+        for (let e = epoch - ring[kLivePreviousEpochs]; e < epoch; e++) await this.#store.writeBack(ring, e, deadline)
         this.#writeBackPast = false
       } catch (err) {
         this.#store.noteError(err, 'agree', ring)
@@ -439,12 +429,12 @@ class Feed {
       // a random start-up key, and if the keys of recent epochs could not be fetched, theirs,
       // so that tickets peers sealed while Redis was away open here too.
       try {
-        callNative(() => nativeOf(ring).fallBackNow(!this.#caughtUp))
+        ring[kFallBackNow](!this.#caughtUp)
       } catch {
         // Destroyed meanwhile: nothing to open any more.
       }
     }
-    feedRoundDone(ring)
+    ring[kFeedRoundDone]()
     if (this.#stopped) return
     const interval = ring.rotationInterval * 1000
     const delay = ok

@@ -1,6 +1,5 @@
 'use strict'
 
-const { createHash } = require('node:crypto')
 const { inspect } = require('node:util')
 const binding = require('../binding.js')
 const {
@@ -8,14 +7,19 @@ const {
   validateOneOf,
   validateOptionNames,
 } = require('./errors.js')
-const { CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, bindNative, runDestroyHooks } = require('./internal.js')
+const {
+  CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, runDestroyHooks,
+  kNative, kInspectTicket, kExportEdgeKeys, kSealEpochKeysTo, kOfferSealed, kSealHeld, kSealFallback, kOfferWrapped,
+  kLivePreviousEpochs, kFallBackNow, kFeedRoundDone, kNewWrapper, kNewClusterInbox,
+} = require('./internal.js')
 const { nginxKeys, haproxyKeys } = require('./key-files.js')
 const { kSnapshot, metricsText, snapshot } = require('./metrics.js')
 const { validateRingName, defaultRingName } = require('./ring-name.js')
 const { KeyWatcher } = require('./diagnostics.js')
 const { forCluster } = require('./cluster.js')
-const nativeMode = require('./modes/native.js')
+const { nativeExpected } = require('./platform.js')
 const { SecretFileWatch, validateSecretFileOptions } = require('./secret-file-watch.js')
+const { ringSessionIdContext } = require('./session-id-context.js')
 
 const MAX_GENERATED_BYTES = 80 * 1024
 // As the Rust side's MAX_SCOPE_LEN: a scope is a short label (a region, a data centre).
@@ -27,12 +31,6 @@ const DEFAULT_TICKET_LIFETIME = 7200
 const MAX_TICK_SECONDS = 60
 // The ring's timer fires this long after each epoch boundary, when the Rust ring has rotated.
 const TICK_AFTER_BOUNDARY_MS = 5
-
-// Every ring that is not derived from a fleet secret shares one session id context, so that
-// servers holding the same keys resume each other's tickets whatever their argv. Sessions
-// can only cross between servers that can open each other's tickets anyway.
-const SHARED_SESSION_ID_CONTEXT = createHash('sha256')
-  .update('tls-ticket-keys session id context v1').digest('hex').slice(0, 32)
 
 // A ring dropped without destroy(): its file watch stops with it.
 const secretFileWatches = new FinalizationRegistry((watch) => watch.close())
@@ -70,9 +68,13 @@ function validatePreviousSecrets(value) {
   return secrets
 }
 
-/** The cipher of a ring made without options.cipher or keys: AES-256 where 'auto' attaches in native mode. */
+/**
+ * The cipher of a ring made without options.cipher or keys: AES-256 where 'auto' attaches in
+ * native mode. Told from facts that resolve no OpenSSL symbol (platform.js), so that making a
+ * ring never touches OpenSSL.
+ */
 function defaultCipher() {
-  return nativeMode.autoReason() === null ? 'aes-256-cbc' : 'aes-128-cbc'
+  return nativeExpected() ? 'aes-256-cbc' : 'aes-128-cbc'
 }
 
 // By default one key in the layout of a default ring, so that what generateTicketKeys() makes,
@@ -114,6 +116,72 @@ function msUntilTick(rotationIntervalSeconds) {
   return Math.min(interval - (Date.now() % interval) + TICK_AFTER_BOUNDARY_MS, MAX_TICK_SECONDS * 1000)
 }
 
+/**
+ * The Rust ring that options ask for, with what goes with it: `keysFrom` ('secret', 'secretFile'
+ * or 'feed' for rings whose keys every process computes or receives alike, else null), the
+ * watch of a secret file, and `scope`, the scope of a ring derived from secrets (null for others).
+ */
+function makeNativeRing(options, internal, rotationInterval, ticketLifetime) {
+  const fed = internal?.[kFed]
+  const fromFile = options.secretFile === undefined ? null : validateSecretFileOptions(options)
+  if (options.secretFileCheckInterval !== undefined && fromFile === null) {
+    throw invalidArgValue('options.secretFileCheckInterval', 'goes with options.secretFile')
+  }
+  if (options.secret !== undefined && options.keys !== undefined) {
+    throw invalidArgValue('options', 'cannot have both keys and secret')
+  }
+  if (options.keys !== undefined && (options.scope !== undefined || options.previousSecrets !== undefined)) {
+    const which = options.scope !== undefined ? 'options.scope' : 'options.previousSecrets'
+    throw invalidArgValue(which, 'goes with options.secret, not with options.keys: it separates or renews keys derived from a secret')
+  }
+  const made = { native: null, keysFrom: null, secretFile: null, scope: null }
+  if (fromFile !== null) {
+    if (fed !== undefined) throw invalidArgValue('options.secretFile', 'is for a ring of its own, not one fed from a store or a cluster')
+    const cipher = options.cipher === undefined
+      ? defaultCipher()
+      : validateOneOf(options.cipher, 'options.cipher', CIPHERS)
+    const scope = options.scope === undefined ? '' : validateScope(options.scope)
+    made.secretFile = SecretFileWatch.open(fromFile, (lines, activations, secrets) => callNative(() =>
+      binding.NativeRing.fromSecretFile(cipher, rotationInterval, ticketLifetime, scope, lines, activations, secrets)))
+    made.native = made.secretFile.native
+    made.keysFrom = 'secretFile'
+    made.scope = scope
+    return made
+  }
+  if (options.keys !== undefined) {
+    const keys = validateKeyBytes(options.keys, 'options.keys')
+    const cipher = cipherForKeys(keys, options.cipher)
+    const next = internal?.[kNextKeys]
+    made.native = callNative(() => binding.NativeRing.explicit(cipher, rotationInterval, ticketLifetime, keys, next))
+    return made
+  }
+  const cipher = options.cipher === undefined
+    ? defaultCipher()
+    : validateOneOf(options.cipher, 'options.cipher', CIPHERS)
+  if (options.secret !== undefined) {
+    const secret = validateSecret(options.secret, 'options.secret')
+    const scope = options.scope === undefined ? '' : validateScope(options.scope)
+    const previous = validatePreviousSecrets(options.previousSecrets)
+    made.native = callNative(() => binding.NativeRing.derived(cipher, rotationInterval, ticketLifetime, secret, scope, previous))
+    made.keysFrom = 'secret'
+    made.scope = scope
+  } else if (options.scope !== undefined || options.previousSecrets !== undefined) {
+    const which = options.scope !== undefined ? 'options.scope' : 'options.previousSecrets'
+    throw invalidArgValue(which, `needs options.secret${which === 'options.scope' ? ' or options.secretFile' : ''}: it ` +
+      'separates or renews the keys derived from a fleet secret (rings fed from Redis get separate keys from another RedisKeyStore prefix)')
+  } else if (fed?.fallback === 'derived') {
+    made.native = callNative(() =>
+      binding.NativeRing.fedDerived(cipher, rotationInterval, ticketLifetime, fed.wrapper, fed.prefix))
+    made.keysFrom = 'feed'
+  } else if (fed !== undefined) {
+    made.native = callNative(() => binding.NativeRing.fed(cipher, rotationInterval, ticketLifetime))
+    made.keysFrom = 'feed'
+  } else {
+    made.native = callNative(() => binding.NativeRing.random(cipher, rotationInterval, ticketLifetime))
+  }
+  return made
+}
+
 // Why rotate() and setTicketKeys() are refused on rings whose keys every process computes or
 // receives alike: one process alone would seal with a key its peers do not hold.
 const FOLLOWS = {
@@ -136,6 +204,7 @@ class TicketKeyRing {
   #ticketLifetime
   /** The watch of options.secretFile, for a ring of a secret file. */
   #secretFile = null
+  #sessionIdContext
 
   constructor(options = {}, internal = undefined) {
     const fed = internal?.[kFed]
@@ -148,65 +217,16 @@ class TicketKeyRing {
     const ticketLifetime = options.ticketLifetime === undefined
       ? Math.min(DEFAULT_TICKET_LIFETIME, binding.maxTicketLifetime(rotationInterval))
       : validateInteger(options.ticketLifetime, 'options.ticketLifetime', 1, binding.MAX_TICKET_LIFETIME)
-    const fromFile = options.secretFile === undefined ? null : validateSecretFileOptions(options)
-    if (options.secretFileCheckInterval !== undefined && fromFile === null) {
-      throw invalidArgValue('options.secretFileCheckInterval', 'goes with options.secretFile')
-    }
-    if (options.secret !== undefined && options.keys !== undefined) {
-      throw invalidArgValue('options', 'cannot have both keys and secret')
-    }
-    if (options.keys !== undefined && (options.scope !== undefined || options.previousSecrets !== undefined)) {
-      const which = options.scope !== undefined ? 'options.scope' : 'options.previousSecrets'
-      throw invalidArgValue(which, 'goes with options.secret, not with options.keys: it separates or renews keys derived from a secret')
-    }
-    if (fromFile !== null) {
-      if (fed !== undefined) throw invalidArgValue('options.secretFile', 'is for a ring of its own, not one fed from a store or a cluster')
-      const cipher = options.cipher === undefined
-        ? defaultCipher()
-        : validateOneOf(options.cipher, 'options.cipher', CIPHERS)
-      const scope = options.scope === undefined ? '' : validateScope(options.scope)
-      this.#secretFile = SecretFileWatch.open(fromFile, (lines, activations, secrets) => callNative(() =>
-        binding.NativeRing.fromSecretFile(cipher, rotationInterval, ticketLifetime, scope, lines, activations, secrets)))
-      this.#native = this.#secretFile.native
-      this.#keysFrom = 'secretFile'
-    } else if (options.keys !== undefined) {
-      const keys = validateKeyBytes(options.keys, 'options.keys')
-      const cipher = cipherForKeys(keys, options.cipher)
-      const next = internal?.[kNextKeys]
-      this.#native = callNative(() => binding.NativeRing.explicit(cipher, rotationInterval, ticketLifetime, keys, next))
-    } else {
-      const cipher = options.cipher === undefined
-        ? defaultCipher()
-        : validateOneOf(options.cipher, 'options.cipher', CIPHERS)
-      if (options.secret !== undefined) {
-        const secret = validateSecret(options.secret, 'options.secret')
-        const scope = options.scope === undefined ? '' : validateScope(options.scope)
-        const previous = validatePreviousSecrets(options.previousSecrets)
-        this.#native = callNative(() => binding.NativeRing.derived(cipher, rotationInterval, ticketLifetime, secret, scope, previous))
-        this.#keysFrom = 'secret'
-      } else if (options.scope !== undefined || options.previousSecrets !== undefined) {
-        const which = options.scope !== undefined ? 'options.scope' : 'options.previousSecrets'
-        throw invalidArgValue(which, `needs options.secret${which === 'options.scope' ? ' or options.secretFile' : ''}: it ` +
-          'separates or renews the keys derived from a fleet secret (rings fed from Redis get separate keys from another RedisKeyStore prefix)')
-      } else if (fed !== undefined) {
-        const make = fed.makeNative ?? ((...args) => binding.NativeRing.fed(...args))
-        this.#native = callNative(() => make(cipher, rotationInterval, ticketLifetime))
-        this.#keysFrom = 'feed'
-      } else {
-        this.#native = callNative(() => binding.NativeRing.random(cipher, rotationInterval, ticketLifetime))
-      }
-    }
+    const made = makeNativeRing(options, internal, rotationInterval, ticketLifetime)
+    this.#native = made.native
+    this.#keysFrom = made.keysFrom
+    this.#secretFile = made.secretFile
+    this.#sessionIdContext = ringSessionIdContext(made.scope)
     this.#rotationInterval = rotationInterval
     this.#ticketLifetime = ticketLifetime
     this.#name = name ?? defaultRingName()
-    const native = this.#native
     // A fed ring's first keys come from its feed before the ring is handed out.
-    this.#watcher = new KeyWatcher(this.#name, native, { publishing: fed === undefined, fallbackKind: fed?.fallback })
-    bindNative(this, native, {
-      offered: () => this.#watcher.check(native, 'feed'),
-      roundDone: () => this.#watcher.checkFallbacks(native),
-      ready: () => this.#watcher.startPublishing(native),
-    }, this.#secretFile)
+    this.#watcher = new KeyWatcher(this.#name, this.#native, { publishing: fed === undefined, fallbackKind: fed?.fallback })
     if (this.#secretFile !== null) {
       this.#secretFile.start(this.#name, this.#watcher)
       secretFileWatches.register(this, this.#secretFile, this.#secretFile)
@@ -238,6 +258,75 @@ class TicketKeyRing {
   #alive() {
     if (this.#native.destroyed) throw invalidState('the TicketKeyRing has been destroyed')
     return this.#native
+  }
+
+  // The internal methods (internal.js): how the other modules of lib/ reach the Rust ring.
+  // Those that change the keys tell the watcher in the same call.
+
+  [kNative]() {
+    return this.#native
+  }
+
+  /** What the Rust ring says of `bytes`, and whether it is a secret file's ring. */
+  [kInspectTicket](bytes) {
+    const native = this.#native
+    return { report: callNative(() => native.inspectTicket(bytes)), secretFile: native.isSecretFile }
+  }
+
+  [kExportEdgeKeys](kind, slots) {
+    return callNative(() => this.#native.exportEdgeKeys(kind, slots))
+  }
+
+  [kSealEpochKeysTo](publicKey, channel) {
+    return callNative(() => this.#native.sealEpochKeysTo(publicKey, channel))
+  }
+
+  /** A cluster worker's ring takes the keys its primary sealed to it: each message is a whole round. */
+  [kOfferSealed](inbox, sealed, channel) {
+    callNative(() => this.#native.offerSealed(inbox, sealed, channel))
+    this.#watcher.feedRoundDone(this.#native, { offered: true })
+  }
+
+  [kSealHeld](wrapper, prefix, epoch) {
+    return callNative(() => this.#native.sealHeld(wrapper, prefix, epoch))
+  }
+
+  [kSealFallback](wrapper, prefix, epoch) {
+    return callNative(() => this.#native.sealFallback(wrapper, prefix, epoch))
+  }
+
+  /** true when the ring took the key (it had none for `epoch`, or another one). */
+  [kOfferWrapped](wrapper, prefix, epoch, value) {
+    const taken = callNative(() => this.#native.offerWrapped(wrapper, prefix, epoch, value))
+    if (taken) this.#watcher.check(this.#native, 'feed')
+    return taken
+  }
+
+  get [kLivePreviousEpochs]() {
+    return this.#native.livePreviousEpochs
+  }
+
+  [kFallBackNow](pastToo) {
+    callNative(() => this.#native.fallBackNow(pastToo))
+  }
+
+  /** A store's round ended: fallbacks counted meanwhile are published; the first round makes the ring ready. */
+  [kFeedRoundDone]() {
+    this.#watcher.feedRoundDone(this.#native, { offered: false })
+  }
+
+  /** A RedisKeyStore's wrapping key, from `secret` (given as option `name`). */
+  static [kNewWrapper](secret, name) {
+    if (secret.length < binding.MIN_WRAP_SECRET_BYTES) {
+      throw invalidArgValue(name, `must be at least ${binding.MIN_WRAP_SECRET_BYTES} bytes. Received ${secret.length} bytes`)
+    }
+    refuseAllZero(secret, name)
+    return callNative(() => new binding.NativeWrapper(secret))
+  }
+
+  /** A cluster worker's key pair, which the primary seals the keys to. */
+  static [kNewClusterInbox]() {
+    return callNative(() => new binding.NativeClusterInbox())
   }
 
   /**
@@ -289,7 +378,7 @@ class TicketKeyRing {
    * ring. The same wherever the keys are shared.
    */
   get sessionIdContext() {
-    return this.#native.sessionIdContext ?? SHARED_SESSION_ID_CONTEXT
+    return this.#sessionIdContext
   }
 
   /** 'aes-128-cbc' (48-byte keys) or 'aes-256-cbc' (80-byte keys). */
@@ -368,12 +457,12 @@ class TicketKeyRing {
    * ring's name. A destroyed ring shows its final counters and no keys.
    */
   metrics() {
-    return metricsText(this)
+    return metricsText(this[kSnapshot]())
   }
 
   /** What registerMetrics() reads at each scrape, whichever copy of the package registered it. */
   [kSnapshot]() {
-    return snapshot(this)
+    return snapshot(this, this.#native, this.#secretFile)
   }
 
   destroy() {

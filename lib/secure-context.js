@@ -30,8 +30,12 @@ function externalOf(context) {
   return Reflect.apply(externalGetter, context, [])
 }
 
+// Whether the native path runs in this process cannot change: asked once.
+let nativePath = null
+
 function nativePathAvailable() {
-  return binding.nativeUnavailableReason() === null
+  nativePath ??= binding.nativeUnavailableReason() === null
+  return nativePath
 }
 
 /**

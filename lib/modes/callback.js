@@ -95,7 +95,7 @@ module.exports = {
   name: 'callback',
 
   /** null when callback mode can serve `ring` on `server`, else why not. */
-  problem(server, ring) {
+  unavailable(server, ring) {
     const context = server._sharedCreds && server._sharedCreds.context
     if (!context || typeof context.enableTicketKeyCallback !== 'function') {
       return 'this Node.js has no enableTicketKeyCallback() on its secure contexts'

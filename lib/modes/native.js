@@ -7,7 +7,6 @@ const crypto = require('node:crypto')
 const binding = require('../../binding.js')
 const { callNative } = require('../errors.js')
 const { externalOf } = require('../secure-context.js')
-const { nativeUnprovenReason } = require('../platform.js')
 
 // The probe is a random session timeout that no context has by chance; Node aborts on one
 // that is not a positive int32.
@@ -30,14 +29,12 @@ function withProvenContext(context, timeoutAfter, fn) {
 module.exports = {
   name: 'native',
 
-  /** null when this process can run native mode, else why not. */
-  unavailableReason() {
+  /**
+   * null when native mode can serve `ring` on `server`, else why not: it serves any ring, in a
+   * process whose OpenSSL and V8 symbols it finds (asked once per attach()).
+   */
+  unavailable(server, ring) {
     return binding.nativeUnavailableReason()
-  },
-
-  /** null when 'auto' picks native mode here: it can run, on a platform where it is proven. */
-  autoReason() {
-    return binding.nativeUnavailableReason() ?? nativeUnprovenReason()
   },
 
   /** Counters of the tickets offered to one server, kept by the Rust callback. */
