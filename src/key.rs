@@ -23,7 +23,7 @@ pub enum Cipher {
 
 impl Cipher {
     /// Length in bytes of the AES key, and of the HMAC key.
-    pub fn secret_len(self) -> usize {
+    pub const fn secret_len(self) -> usize {
         match self {
             Cipher::Aes128Cbc => 16,
             Cipher::Aes256Cbc => 32,
@@ -31,7 +31,7 @@ impl Cipher {
     }
 
     /// Length in bytes of one key in its serialized layout (48 or 80).
-    pub fn layout_len(self) -> usize {
+    pub const fn layout_len(self) -> usize {
         NAME_LEN + 2 * self.secret_len()
     }
 

@@ -8,21 +8,18 @@ use napi_derive::napi;
 use super::inspect::{summarize_session, TicketReport};
 use super::store::{NativeClusterInbox, NativeWrapper};
 use super::{
-    cipher_named, key_error, key_name, mirror_error, ring_error, schedule, whole_seconds, Error, Result, TicketOutcome,
-    INVALID_ARG_VALUE, OUT_OF_RANGE, UNOPENABLE,
+    cipher_named, key_error, key_name, mirror_error, ring_error, schedule, scratch_layout, whole_seconds, Error,
+    Result, TicketOutcome, INVALID_ARG_VALUE, OUT_OF_RANGE, UNOPENABLE,
 };
 use crate::clock::now;
 use crate::derive::{self, DerivedKeys, MAX_SCOPE_LEN};
 use crate::edge::{edge_keys, EdgeFormat};
-use crate::key::{fill_random, hex, Cipher, StackScrub, TicketKey, NAME_LEN};
+use crate::key::{fill_random, hex, Cipher, StackScrub, TicketKey};
 use crate::mirror;
 use crate::ring::{Decision, Miss, Ring};
 use crate::secrets::{SecretError, SecretLine, SecretSet};
 use crate::source::RandomKeys;
 use crate::wrap::WrapError;
-
-/// `name | hmac | aes | iv`, 16 bytes each: the buffer callback mode hands keys to Node in.
-const CALLBACK_SCRATCH_LEN: usize = 4 * NAME_LEN;
 
 /// A key as `ring.keys()` shows it to JavaScript: the public name and the schedule.
 #[napi(object)]
@@ -562,7 +559,7 @@ impl NativeRing {
     #[napi]
     pub fn fill_encrypt(&self, mut scratch: BufferSlice) -> TicketOutcome {
         let _scrub = StackScrub;
-        if scratch.len() != CALLBACK_SCRATCH_LEN {
+        if scratch.len() != scratch_layout::LEN {
             return TicketOutcome::Unusable;
         }
         self.ring
@@ -570,10 +567,10 @@ impl NativeRing {
                 if key.cipher() != Cipher::Aes128Cbc {
                     return None;
                 }
-                scratch[..16].copy_from_slice(key.name());
-                scratch[16..32].copy_from_slice(key.hmac_key());
-                scratch[32..48].copy_from_slice(key.aes_key());
-                fill_random(&mut scratch[48..64]).ok()?;
+                scratch[scratch_layout::NAME].copy_from_slice(key.name());
+                scratch[scratch_layout::HMAC].copy_from_slice(key.hmac_key());
+                scratch[scratch_layout::AES].copy_from_slice(key.aes_key());
+                fill_random(&mut scratch[scratch_layout::IV]).ok()?;
                 Some(TicketOutcome::Resume)
             })
             .unwrap_or(TicketOutcome::Unusable)
@@ -585,16 +582,16 @@ impl NativeRing {
     #[napi]
     pub fn fill_decrypt(&self, mut scratch: BufferSlice) -> TicketOutcome {
         let _scrub = StackScrub;
-        if scratch.len() != CALLBACK_SCRATCH_LEN {
+        if scratch.len() != scratch_layout::LEN {
             return TicketOutcome::Unusable;
         }
-        let Ok(name) = key_name(&scratch[..NAME_LEN]) else { return TicketOutcome::Unusable };
+        let Ok(name) = key_name(&scratch[scratch_layout::NAME]) else { return TicketOutcome::Unusable };
         let opened = self.ring.decrypt_with(&name, now(), |key, decision| {
             if key.cipher() != Cipher::Aes128Cbc {
                 return None;
             }
-            scratch[16..32].copy_from_slice(key.hmac_key());
-            scratch[32..48].copy_from_slice(key.aes_key());
+            scratch[scratch_layout::HMAC].copy_from_slice(key.hmac_key());
+            scratch[scratch_layout::AES].copy_from_slice(key.aes_key());
             Some(match decision {
                 Decision::Resume => TicketOutcome::Resume,
                 Decision::Renew => TicketOutcome::Renew,
