@@ -3,8 +3,12 @@
 //! error class is in `lib/`, and the codes below become Node-style errors in `lib/errors.js`.
 
 pub mod attach;
+pub mod callback_mode;
+pub mod edge;
 pub mod inspect;
+pub mod mirror;
 pub mod ring;
+pub mod secret_file;
 pub mod store;
 
 use napi::bindgen_prelude::Buffer;
@@ -96,60 +100,6 @@ pub const KEY_LAYOUT_BYTES_AES_128_CBC: u32 = Cipher::Aes128Cbc.layout_len() as 
 /// Bytes per key in the 'aes-256-cbc' layout (OpenSSL's and nginx's: name 16 | hmac 32 | aes 32).
 #[napi]
 pub const KEY_LAYOUT_BYTES_AES_256_CBC: u32 = Cipher::Aes256Cbc.layout_len() as u32;
-
-// Callback mode's scratch buffer (`fillEncrypt`/`fillDecrypt`, `lib/modes/callback.js`):
-// `name | hmac | aes | iv`, one 16-byte slot each, Node's slot size.
-
-/// Bytes per slot of the callback-mode scratch buffer.
-#[napi]
-pub const CALLBACK_SLOT_BYTES: u32 = scratch_layout::SLOT as u32;
-/// Bytes of the whole callback-mode scratch buffer.
-#[napi]
-pub const CALLBACK_SCRATCH_BYTES: u32 = scratch_layout::LEN as u32;
-/// Where the key name starts in the scratch buffer.
-#[napi]
-pub const CALLBACK_SCRATCH_NAME_OFFSET: u32 = scratch_layout::NAME.start as u32;
-/// Where the HMAC key starts in the scratch buffer.
-#[napi]
-pub const CALLBACK_SCRATCH_HMAC_OFFSET: u32 = scratch_layout::HMAC.start as u32;
-/// Where the AES key starts in the scratch buffer.
-#[napi]
-pub const CALLBACK_SCRATCH_AES_OFFSET: u32 = scratch_layout::AES.start as u32;
-/// Where the IV starts in the scratch buffer.
-#[napi]
-pub const CALLBACK_SCRATCH_IV_OFFSET: u32 = scratch_layout::IV.start as u32;
-
-/// The callback-mode scratch layout, defined here once; `lib/modes/callback.js` reads the
-/// constants above.
-pub(crate) mod scratch_layout {
-    use std::ops::Range;
-
-    use crate::key::NAME_LEN;
-
-    /// Node's callback array has 16-byte slots: the name's length.
-    pub const SLOT: usize = NAME_LEN;
-    pub const NAME: Range<usize> = 0..SLOT;
-    pub const HMAC: Range<usize> = SLOT..2 * SLOT;
-    pub const AES: Range<usize> = 2 * SLOT..3 * SLOT;
-    pub const IV: Range<usize> = 3 * SLOT..4 * SLOT;
-    pub const LEN: usize = 4 * SLOT;
-}
-
-/// What the ring tells Node's ticket callback about a ticket in callback mode, by name on both
-/// sides (`lib/` reads `TicketOutcome.Resume` and so on).
-#[napi]
-pub enum TicketOutcome {
-    /// The ring holds no key of that name: a full handshake.
-    UnknownKey = 0,
-    /// Use the key.
-    Resume = 1,
-    /// Use the key, and renew the ticket under the current one.
-    Renew = 2,
-    /// The ring held the key and wiped it: a full handshake.
-    ExpiredKey = 3,
-    /// The key cannot be used here (an AES-256 key in callback mode, a destroyed ring).
-    Unusable = 4,
-}
 
 /// Fresh key material: `size` must be a positive multiple of 48 or of 80.
 #[napi]
