@@ -7,7 +7,7 @@ use napi_derive::napi;
 use super::key_name;
 use super::ring::NativeRing;
 use crate::clock::now;
-use crate::key::{fill_random, Cipher, StackScrub};
+use crate::key::{fill_random, scrubbed, Cipher};
 use crate::ring::{Decision, Miss};
 
 /// What the ring tells Node's ticket callback about a ticket in callback mode, by name on both
@@ -71,22 +71,23 @@ impl NativeRing {
     /// keys fit Node's callback.
     #[napi]
     pub fn fill_encrypt(&self, mut scratch: BufferSlice) -> TicketOutcome {
-        let _scrub = StackScrub;
-        if scratch.len() != scratch_layout::LEN {
-            return TicketOutcome::Unusable;
-        }
-        self.ring
-            .encrypt_with(now(), |key| {
-                if key.cipher() != Cipher::Aes128Cbc {
-                    return None;
-                }
-                scratch[scratch_layout::NAME].copy_from_slice(key.name());
-                scratch[scratch_layout::HMAC].copy_from_slice(key.hmac_key());
-                scratch[scratch_layout::AES].copy_from_slice(key.aes_key());
-                fill_random(&mut scratch[scratch_layout::IV]).ok()?;
-                Some(TicketOutcome::Resume)
-            })
-            .unwrap_or(TicketOutcome::Unusable)
+        scrubbed(|| {
+            if scratch.len() != scratch_layout::LEN {
+                return TicketOutcome::Unusable;
+            }
+            self.ring
+                .encrypt_with(now(), |key| {
+                    if key.cipher() != Cipher::Aes128Cbc {
+                        return None;
+                    }
+                    scratch[scratch_layout::NAME].copy_from_slice(key.name());
+                    scratch[scratch_layout::HMAC].copy_from_slice(key.hmac_key());
+                    scratch[scratch_layout::AES].copy_from_slice(key.aes_key());
+                    fill_random(&mut scratch[scratch_layout::IV]).ok()?;
+                    Some(TicketOutcome::Resume)
+                })
+                .unwrap_or(TicketOutcome::Unusable)
+        })
     }
 
     /// For Node's `onticketkeycallback` when opening: for the known key named by
@@ -94,27 +95,28 @@ impl NativeRing {
     /// and the keys cannot overlap.
     #[napi]
     pub fn fill_decrypt(&self, mut scratch: BufferSlice) -> TicketOutcome {
-        let _scrub = StackScrub;
-        if scratch.len() != scratch_layout::LEN {
-            return TicketOutcome::Unusable;
-        }
-        let Ok(name) = key_name(&scratch[scratch_layout::NAME]) else { return TicketOutcome::Unusable };
-        let opened = self.ring.decrypt_with(&name, now(), |key, decision| {
-            if key.cipher() != Cipher::Aes128Cbc {
-                return None;
+        scrubbed(|| {
+            if scratch.len() != scratch_layout::LEN {
+                return TicketOutcome::Unusable;
             }
-            scratch[scratch_layout::HMAC].copy_from_slice(key.hmac_key());
-            scratch[scratch_layout::AES].copy_from_slice(key.aes_key());
-            Some(match decision {
-                Decision::Resume => TicketOutcome::Resume,
-                Decision::Renew => TicketOutcome::Renew,
-            })
-        });
-        match opened {
-            Ok(outcome) => outcome,
-            Err(Miss::UnknownKey) => TicketOutcome::UnknownKey,
-            Err(Miss::ExpiredKey) => TicketOutcome::ExpiredKey,
-            Err(Miss::Unusable) => TicketOutcome::Unusable,
-        }
+            let Ok(name) = key_name(&scratch[scratch_layout::NAME]) else { return TicketOutcome::Unusable };
+            let opened = self.ring.decrypt_with(&name, now(), |key, decision| {
+                if key.cipher() != Cipher::Aes128Cbc {
+                    return None;
+                }
+                scratch[scratch_layout::HMAC].copy_from_slice(key.hmac_key());
+                scratch[scratch_layout::AES].copy_from_slice(key.aes_key());
+                Some(match decision {
+                    Decision::Resume => TicketOutcome::Resume,
+                    Decision::Renew => TicketOutcome::Renew,
+                })
+            });
+            match opened {
+                Ok(outcome) => outcome,
+                Err(Miss::UnknownKey) => TicketOutcome::UnknownKey,
+                Err(Miss::ExpiredKey) => TicketOutcome::ExpiredKey,
+                Err(Miss::Unusable) => TicketOutcome::Unusable,
+            }
+        })
     }
 }

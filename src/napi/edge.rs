@@ -7,7 +7,7 @@ use super::ring::NativeRing;
 use super::{ring_error, Error, Result, INVALID_ARG_VALUE};
 use crate::clock::now;
 use crate::edge::{edge_keys, EdgeFormat};
-use crate::key::{hex, StackScrub};
+use crate::key::{hex, scrubbed};
 
 /// Keys for another server that follows the ring, in its format (`crate::edge`).
 #[napi(object)]
@@ -27,15 +27,16 @@ impl NativeRing {
     /// JavaScript for `exportKeys()`, which writes or sends them and wipes the buffer.
     #[napi]
     pub fn export_edge_keys(&self, format: String, previous: u32) -> Result<EdgeKeyExport> {
-        let _scrub = StackScrub;
-        let format = EdgeFormat::from_name(&format).ok_or_else(|| {
-            Error::new(INVALID_ARG_VALUE, format!("format must be 'nginx' or 'haproxy', got '{format}'"))
-        })?;
-        let out = edge_keys(&self.ring, format, previous as usize, now()).map_err(ring_error)?;
-        Ok(EdgeKeyExport {
-            keys: Buffer::from(&out.bytes[..]),
-            names: out.names.iter().map(|n| n.map(|n| hex(&n))).collect(),
-            left_out: out.left_out as u32,
+        scrubbed(|| {
+            let format = EdgeFormat::from_name(&format).ok_or_else(|| {
+                Error::new(INVALID_ARG_VALUE, format!("format must be 'nginx' or 'haproxy', got '{format}'"))
+            })?;
+            let out = edge_keys(&self.ring, format, previous as usize, now()).map_err(ring_error)?;
+            Ok(EdgeKeyExport {
+                keys: Buffer::from(&out.bytes[..]),
+                names: out.names.iter().map(|n| n.map(|n| hex(&n))).collect(),
+                left_out: out.left_out as u32,
+            })
         })
     }
 }

@@ -7,7 +7,7 @@ use napi_derive::napi;
 use super::ring::NativeRing;
 use super::{key_error, mirror_error, ring_error, Result};
 use crate::clock::now;
-use crate::key::StackScrub;
+use crate::key::scrubbed;
 use crate::mirror::{self, Inbox};
 
 /// A cluster worker's X25519 key pair: the primary seals the ring's keys to its public key.
@@ -20,8 +20,7 @@ pub struct NativeClusterInbox {
 impl NativeClusterInbox {
     #[napi(constructor)]
     pub fn new() -> Result<NativeClusterInbox> {
-        let _scrub = StackScrub;
-        Ok(NativeClusterInbox { inbox: Inbox::new().map_err(key_error)? })
+        scrubbed(|| Ok(NativeClusterInbox { inbox: Inbox::new().map_err(key_error)? }))
     }
 
     #[napi]
@@ -32,8 +31,7 @@ impl NativeClusterInbox {
     /// Wipes the private key where it lies; no message opens after it.
     #[napi]
     pub fn wipe(&mut self) {
-        let _scrub = StackScrub;
-        self.inbox.wipe()
+        scrubbed(|| self.inbox.wipe())
     }
 }
 
@@ -43,10 +41,11 @@ impl NativeRing {
     /// named `channel`.
     #[napi]
     pub fn seal_epoch_keys_to(&self, worker_public_key: BufferSlice, channel: String) -> Result<Buffer> {
-        let _scrub = StackScrub;
-        let keys = self.ring.epoch_keys(now()).map_err(ring_error)?;
-        let sealed = mirror::seal_to(&worker_public_key, &channel, self.ring.cipher(), self.ring.schedule(), &keys);
-        Ok(sealed.map_err(mirror_error)?.into())
+        scrubbed(|| {
+            let keys = self.ring.epoch_keys(now()).map_err(ring_error)?;
+            let sealed = mirror::seal_to(&worker_public_key, &channel, self.ring.cipher(), self.ring.schedule(), &keys);
+            Ok(sealed.map_err(mirror_error)?.into())
+        })
     }
 
     /// Opens a message that the cluster's primary sealed to `inbox` for the ring named
@@ -54,16 +53,17 @@ impl NativeRing {
     /// JavaScript. Returns how many it took.
     #[napi]
     pub fn offer_sealed(&self, inbox: &NativeClusterInbox, message: BufferSlice, channel: String) -> Result<u32> {
-        let _scrub = StackScrub;
-        let keys =
-            inbox.inbox.open(&message, &channel, self.ring.cipher(), self.ring.schedule()).map_err(mirror_error)?;
-        let mut taken = 0;
-        // Copies go to the ring; the list wipes its own keys where they lie when it drops.
-        for (epoch, key) in &keys {
-            if self.ring.offer(*epoch, key.clone(), now()).map_err(ring_error)? {
-                taken += 1;
+        scrubbed(|| {
+            let keys =
+                inbox.inbox.open(&message, &channel, self.ring.cipher(), self.ring.schedule()).map_err(mirror_error)?;
+            let mut taken = 0;
+            // Copies go to the ring; the list wipes its own keys where they lie when it drops.
+            for (epoch, key) in &keys {
+                if self.ring.offer(*epoch, key.clone(), now()).map_err(ring_error)? {
+                    taken += 1;
+                }
             }
-        }
-        Ok(taken)
+            Ok(taken)
+        })
     }
 }

@@ -14,7 +14,7 @@ pub mod store;
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 
-use crate::key::{Cipher, KeyError, StackScrub, TicketKey, NAME_LEN};
+use crate::key::{scrubbed, Cipher, KeyError, TicketKey, NAME_LEN};
 use crate::mirror::MirrorError;
 use crate::ring::{RingError, Schedule};
 
@@ -104,17 +104,18 @@ pub const KEY_LAYOUT_BYTES_AES_256_CBC: u32 = Cipher::Aes256Cbc.layout_len() as 
 /// Fresh key material: `size` must be a positive multiple of 48 or of 80.
 #[napi]
 pub fn generate_ticket_keys(size: u32) -> Result<Buffer> {
-    let _scrub = StackScrub;
-    let size = size as usize;
-    let cipher = [Cipher::Aes128Cbc, Cipher::Aes256Cbc]
-        .into_iter()
-        .find(|c| size > 0 && size.is_multiple_of(c.layout_len()))
-        .ok_or_else(|| Error::new(INVALID_ARG_VALUE, format!("size must be a multiple of 48 or 80, got {size}")))?;
-    let mut out = Vec::with_capacity(size);
-    for _ in 0..size / cipher.layout_len() {
-        out.extend_from_slice(&TicketKey::generate(cipher).map_err(key_error)?.to_layout());
-    }
-    Ok(out.into())
+    scrubbed(|| {
+        let size = size as usize;
+        let cipher = [Cipher::Aes128Cbc, Cipher::Aes256Cbc]
+            .into_iter()
+            .find(|c| size > 0 && size.is_multiple_of(c.layout_len()))
+            .ok_or_else(|| Error::new(INVALID_ARG_VALUE, format!("size must be a multiple of 48 or 80, got {size}")))?;
+        let mut out = Vec::with_capacity(size);
+        for _ in 0..size / cipher.layout_len() {
+            out.extend_from_slice(&TicketKey::generate(cipher).map_err(key_error)?.to_layout());
+        }
+        Ok(out.into())
+    })
 }
 
 /// The longest `ticketLifetime` a ring with this `rotationInterval` holds the keys for.

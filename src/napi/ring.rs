@@ -12,7 +12,7 @@ use super::inspect::{summarize_session, TicketReport};
 use super::{cipher_named, key_error, ring_error, schedule, Error, Result, OUT_OF_RANGE};
 use crate::clock::now;
 use crate::derive::{self, DerivedKeys, MAX_SCOPE_LEN};
-use crate::key::{hex, StackScrub, TicketKey};
+use crate::key::{hex, scrubbed, TicketKey};
 use crate::ring::Ring;
 use crate::secrets::SecretSet;
 use crate::source::RandomKeys;
@@ -64,10 +64,11 @@ impl NativeRing {
     /// A ring of CSPRNG keys on the schedule.
     #[napi(factory)]
     pub fn random(cipher: String, rotation_interval: f64, ticket_lifetime: f64) -> Result<NativeRing> {
-        let _scrub = StackScrub;
-        let ring = Ring::random(cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?, now())
-            .map_err(ring_error)?;
-        Ok(NativeRing::of(ring))
+        scrubbed(|| {
+            let ring = Ring::random(cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?, now())
+                .map_err(ring_error)?;
+            Ok(NativeRing::of(ring))
+        })
     }
 
     /// A ring of explicit keys (n keys in the cipher's layout); the first encrypts. `next`
@@ -80,16 +81,18 @@ impl NativeRing {
         keys: BufferSlice,
         next: Option<BufferSlice>,
     ) -> Result<NativeRing> {
-        let _scrub = StackScrub;
-        let cipher = cipher_named(&cipher)?;
-        let keys = TicketKey::parse_many(cipher, &keys).map_err(key_error)?;
-        let next = match next {
-            Some(next) if !next.is_empty() => TicketKey::parse_many(cipher, &next).map_err(key_error)?,
-            _ => Vec::new(),
-        };
-        let ring = Ring::explicit_with_next(cipher, schedule(rotation_interval, ticket_lifetime)?, keys, next, now())
-            .map_err(ring_error)?;
-        Ok(NativeRing::of(ring))
+        scrubbed(|| {
+            let cipher = cipher_named(&cipher)?;
+            let keys = TicketKey::parse_many(cipher, &keys).map_err(key_error)?;
+            let next = match next {
+                Some(next) if !next.is_empty() => TicketKey::parse_many(cipher, &next).map_err(key_error)?,
+                _ => Vec::new(),
+            };
+            let ring =
+                Ring::explicit_with_next(cipher, schedule(rotation_interval, ticket_lifetime)?, keys, next, now())
+                    .map_err(ring_error)?;
+            Ok(NativeRing::of(ring))
+        })
     }
 
     /// A ring whose epoch keys are derived from a fleet secret of at least 32 bytes, in
@@ -103,26 +106,27 @@ impl NativeRing {
         scope: String,
         previous_secrets: Vec<BufferSlice>,
     ) -> Result<NativeRing> {
-        let _scrub = StackScrub;
-        if scope.len() > MAX_SCOPE_LEN {
-            return Err(Error::new(OUT_OF_RANGE, format!(
-                "The value of \"options.scope\" is out of range. It must be at most {MAX_SCOPE_LEN} bytes. Received {} bytes",
-                scope.len()
-            )));
-        }
-        let (cipher, schedule) = (cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?);
-        let derived_ring = |secret: &[u8]| -> Result<Ring> {
-            let source = DerivedKeys::scoped(secret, scope.as_bytes()).map_err(key_error)?;
-            Ring::with_source(cipher, schedule, Box::new(source), now()).map_err(ring_error)
-        };
-        let previous = previous_secrets.iter().map(|s| derived_ring(s)).collect::<Result<Vec<_>>>()?;
-        let ring = derived_ring(&secret)?.also_opening(previous);
-        let context = hex(&derive::session_id_context(scope.as_bytes()));
-        Ok(NativeRing {
-            ring: Arc::new(ring),
-            session_id_context: Some(context),
-            secrets: None,
-            stale_lines_at_start: Vec::new(),
+        scrubbed(|| {
+            if scope.len() > MAX_SCOPE_LEN {
+                return Err(Error::new(OUT_OF_RANGE, format!(
+                    "The value of \"options.scope\" is out of range. It must be at most {MAX_SCOPE_LEN} bytes. Received {} bytes",
+                    scope.len()
+                )));
+            }
+            let (cipher, schedule) = (cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?);
+            let derived_ring = |secret: &[u8]| -> Result<Ring> {
+                let source = DerivedKeys::scoped(secret, scope.as_bytes()).map_err(key_error)?;
+                Ring::with_source(cipher, schedule, Box::new(source), now()).map_err(ring_error)
+            };
+            let previous = previous_secrets.iter().map(|s| derived_ring(s)).collect::<Result<Vec<_>>>()?;
+            let ring = derived_ring(&secret)?.also_opening(previous);
+            let context = hex(&derive::session_id_context(scope.as_bytes()));
+            Ok(NativeRing {
+                ring: Arc::new(ring),
+                session_id_context: Some(context),
+                secrets: None,
+                stale_lines_at_start: Vec::new(),
+            })
         })
     }
 
@@ -130,15 +134,16 @@ impl NativeRing {
     /// makes random keys of its own when they are late.
     #[napi(factory)]
     pub fn fed(cipher: String, rotation_interval: f64, ticket_lifetime: f64) -> Result<NativeRing> {
-        let _scrub = StackScrub;
-        let ring = Ring::fed(
-            cipher_named(&cipher)?,
-            schedule(rotation_interval, ticket_lifetime)?,
-            Box::new(RandomKeys),
-            now(),
-        )
-        .map_err(ring_error)?;
-        Ok(NativeRing::of(ring))
+        scrubbed(|| {
+            let ring = Ring::fed(
+                cipher_named(&cipher)?,
+                schedule(rotation_interval, ticket_lifetime)?,
+                Box::new(RandomKeys),
+                now(),
+            )
+            .map_err(ring_error)?;
+            Ok(NativeRing::of(ring))
+        })
     }
 
     #[napi(getter)]
@@ -160,80 +165,84 @@ impl NativeRing {
 
     #[napi]
     pub fn current_keys(&self) -> Result<Buffer> {
-        let _scrub = StackScrub;
-        let layout = self.ring.current_layout(now()).map_err(ring_error)?;
-        Ok(Buffer::from(&layout[..]))
+        scrubbed(|| {
+            let layout = self.ring.current_layout(now()).map_err(ring_error)?;
+            Ok(Buffer::from(&layout[..]))
+        })
     }
 
     #[napi]
     pub fn set_keys(&self, keys: BufferSlice) -> Result<()> {
-        let _scrub = StackScrub;
-        let keys = TicketKey::parse_many(self.ring.cipher(), &keys).map_err(key_error)?;
-        self.ring.set_keys(keys, now()).map_err(ring_error)
+        scrubbed(|| {
+            let keys = TicketKey::parse_many(self.ring.cipher(), &keys).map_err(key_error)?;
+            self.ring.set_keys(keys, now()).map_err(ring_error)
+        })
     }
 
     #[napi]
     pub fn rotate(&self) -> Result<()> {
-        let _scrub = StackScrub;
-        self.ring.rotate(now()).map_err(ring_error)
+        scrubbed(|| self.ring.rotate(now()).map_err(ring_error))
     }
 
     #[napi]
     pub fn keys(&self) -> Result<Vec<KeyDescription>> {
-        let _scrub = StackScrub;
-        let keys = self.ring.keys(now()).map_err(ring_error)?;
-        Ok(keys
-            .into_iter()
-            .map(|k| KeyDescription {
-                name: hex(&k.name),
-                state: k.state.as_str().to_owned(),
-                activates_at: k.activates_at as f64,
-                expires_at: k.expires_at.map(|t| t as f64),
-                secret: self.secrets.as_ref().and_then(|set| set.origin_of(&k.name)).map(|f| hex(&f)),
-            })
-            .collect())
+        scrubbed(|| {
+            let keys = self.ring.keys(now()).map_err(ring_error)?;
+            Ok(keys
+                .into_iter()
+                .map(|k| KeyDescription {
+                    name: hex(&k.name),
+                    state: k.state.as_str().to_owned(),
+                    activates_at: k.activates_at as f64,
+                    expires_at: k.expires_at.map(|t| t as f64),
+                    secret: self.secrets.as_ref().and_then(|set| set.origin_of(&k.name)).map(|f| hex(&f)),
+                })
+                .collect())
+        })
     }
 
     /// Which key sealed a ticket (from `getTLSTicket()`), its state, and the session inside.
     #[napi]
     pub fn inspect_ticket(&self, ticket: BufferSlice) -> Result<TicketReport> {
-        let _scrub = StackScrub;
-        let mut seen = crate::inspect::inspect_ticket(&self.ring, &ticket, now()).map_err(ring_error)?;
-        let mut secret = None;
-        if let (Some(set), Some(name)) = (&self.secrets, seen.key_name) {
-            if seen.state.is_some() {
-                secret = set.origin_of(&name);
-            } else if let Some((fingerprint, opened)) =
-                set.with_other_key(&name, now(), |key| crate::ticket::open(key, &ticket))
-            {
-                // Another listed secret's key: it opens the ticket, renewed under the current key.
-                seen.state = Some(crate::ring::KeyState::Previous);
-                seen.opened = opened;
-                secret = Some(fingerprint);
+        scrubbed(|| {
+            let mut seen = crate::inspect::inspect_ticket(&self.ring, &ticket, now()).map_err(ring_error)?;
+            let mut secret = None;
+            if let (Some(set), Some(name)) = (&self.secrets, seen.key_name) {
+                if seen.state.is_some() {
+                    secret = set.origin_of(&name);
+                } else if let Some((fingerprint, opened)) =
+                    set.with_other_key(&name, now(), |key| crate::ticket::open(key, &ticket))
+                {
+                    // Another listed secret's key: it opens the ticket, renewed under the current key.
+                    seen.state = Some(crate::ring::KeyState::Previous);
+                    seen.opened = opened;
+                    secret = Some(fingerprint);
+                }
             }
-        }
-        let secret = secret.map(|f| hex(&f));
-        let (session, error) = match seen.opened {
-            Ok(der) => match summarize_session(&der) {
-                Ok(summary) => (Some(summary), None),
+            let secret = secret.map(|f| hex(&f));
+            let (session, error) = match seen.opened {
+                Ok(der) => match summarize_session(&der) {
+                    Ok(summary) => (Some(summary), None),
+                    Err(e) => (None, Some(e.to_string())),
+                },
                 Err(e) => (None, Some(e.to_string())),
-            },
-            Err(e) => (None, Some(e.to_string())),
-        };
-        Ok(TicketReport {
-            key_name: seen.key_name.map(|n| hex(&n)),
-            key_state: seen.state.map_or("unknown", |s| s.as_str()).to_owned(),
-            secret,
-            session,
-            error,
+            };
+            Ok(TicketReport {
+                key_name: seen.key_name.map(|n| hex(&n)),
+                key_state: seen.state.map_or("unknown", |s| s.as_str()).to_owned(),
+                secret,
+                session,
+                error,
+            })
         })
     }
 
     /// Rotates and wipes on schedule; `lib/ring.js` calls it from a timer.
     #[napi]
     pub fn tick(&self) {
-        let _scrub = StackScrub;
-        let _ = self.ring.tick(now());
+        scrubbed(|| {
+            let _ = self.ring.tick(now());
+        })
     }
 
     #[napi]
@@ -262,7 +271,6 @@ impl NativeRing {
 
     #[napi]
     pub fn destroy(&self) {
-        let _scrub = StackScrub;
-        self.ring.destroy()
+        scrubbed(|| self.ring.destroy())
     }
 }

@@ -10,7 +10,7 @@ use super::ring::NativeRing;
 use super::{cipher_named, key_error, ring_error, schedule, whole_seconds, Error, Result, OUT_OF_RANGE};
 use crate::clock::now;
 use crate::derive::{self, MAX_SCOPE_LEN};
-use crate::key::{hex, StackScrub};
+use crate::key::{hex, scrubbed};
 use crate::secrets::{SecretError, SecretLine, SecretSet};
 
 /// A secret of a secret file's ring as `ring.secrets()` shows it: never the secret.
@@ -86,23 +86,25 @@ impl NativeRing {
         activations: Vec<f64>,
         secrets: Vec<BufferSlice>,
     ) -> Result<NativeRing> {
-        let _scrub = StackScrub;
-        if scope.len() > MAX_SCOPE_LEN {
-            return Err(Error::new(OUT_OF_RANGE, format!(
-                "The value of \"options.scope\" is out of range. It must be at most {MAX_SCOPE_LEN} bytes. Received {} bytes",
-                scope.len()
-            )));
-        }
-        let (cipher, schedule) = (cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?);
-        let lines = secret_lines(&lines, &activations, &secrets)?;
-        let (set, update) = SecretSet::new(cipher, schedule, scope.as_bytes(), &lines, now()).map_err(secret_error)?;
-        let ring = set.ring(now()).map_err(ring_error)?;
-        let context = hex(&derive::session_id_context(scope.as_bytes()));
-        Ok(NativeRing {
-            ring: Arc::new(ring),
-            session_id_context: Some(context),
-            secrets: Some(set),
-            stale_lines_at_start: update.stale_lines,
+        scrubbed(|| {
+            if scope.len() > MAX_SCOPE_LEN {
+                return Err(Error::new(OUT_OF_RANGE, format!(
+                    "The value of \"options.scope\" is out of range. It must be at most {MAX_SCOPE_LEN} bytes. Received {} bytes",
+                    scope.len()
+                )));
+            }
+            let (cipher, schedule) = (cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?);
+            let lines = secret_lines(&lines, &activations, &secrets)?;
+            let (set, update) =
+                SecretSet::new(cipher, schedule, scope.as_bytes(), &lines, now()).map_err(secret_error)?;
+            let ring = set.ring(now()).map_err(ring_error)?;
+            let context = hex(&derive::session_id_context(scope.as_bytes()));
+            Ok(NativeRing {
+                ring: Arc::new(ring),
+                session_id_context: Some(context),
+                secrets: Some(set),
+                stale_lines_at_start: update.stale_lines,
+            })
         })
     }
 
@@ -127,28 +129,30 @@ impl NativeRing {
         activations: Vec<f64>,
         secrets: Vec<BufferSlice>,
     ) -> Result<SecretUpdate> {
-        let _scrub = StackScrub;
-        let set = self.secret_set()?;
-        let lines = secret_lines(&lines, &activations, &secrets)?;
-        let update = set.replace(&lines, now()).map_err(secret_error)?;
-        self.ring.reschedule_next(now()).map_err(ring_error)?;
-        Ok(SecretUpdate {
-            added: update.added.iter().map(|f| hex(f)).collect(),
-            removed: update.removed.iter().map(|f| hex(f)).collect(),
-            stale_lines: update.stale_lines,
+        scrubbed(|| {
+            let set = self.secret_set()?;
+            let lines = secret_lines(&lines, &activations, &secrets)?;
+            let update = set.replace(&lines, now()).map_err(secret_error)?;
+            self.ring.reschedule_next(now()).map_err(ring_error)?;
+            Ok(SecretUpdate {
+                added: update.added.iter().map(|f| hex(f)).collect(),
+                removed: update.removed.iter().map(|f| hex(f)).collect(),
+                stale_lines: update.stale_lines,
+            })
         })
     }
 
     /// Drops and wipes the secrets whose time to go has come; `lib/` calls it after each tick.
     #[napi]
     pub fn drop_secrets(&self) -> Result<Vec<DroppedSecret>> {
-        let _scrub = StackScrub;
-        let set = self.secret_set()?;
-        let dropped = set.drop_expired(now());
-        // Called after every epoch boundary: the origins of keys no longer held go too.
-        let held: Vec<_> = self.ring.keys(now()).map_err(ring_error)?.into_iter().map(|k| k.name).collect();
-        set.forget_origins_except(&held);
-        Ok(dropped.into_iter().map(|d| DroppedSecret { fingerprint: hex(&d.fingerprint), line: d.line }).collect())
+        scrubbed(|| {
+            let set = self.secret_set()?;
+            let dropped = set.drop_expired(now());
+            // Called after every epoch boundary: the origins of keys no longer held go too.
+            let held: Vec<_> = self.ring.keys(now()).map_err(ring_error)?.into_iter().map(|k| k.name).collect();
+            set.forget_origins_except(&held);
+            Ok(dropped.into_iter().map(|d| DroppedSecret { fingerprint: hex(&d.fingerprint), line: d.line }).collect())
+        })
     }
 
     /// The secrets of a secret file's ring, earliest first; never a secret.

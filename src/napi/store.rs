@@ -8,7 +8,7 @@ use super::ring::NativeRing;
 use super::{cipher_named, key_error, ring_error, schedule, whole_seconds, Error, Result, UNOPENABLE};
 use crate::clock::now;
 use crate::fallback::FallbackRoot;
-use crate::key::{KeyError, StackScrub, TicketKey};
+use crate::key::{scrubbed, KeyError, TicketKey};
 use crate::ring::{Ring, RingError};
 use crate::wrap::{WrapError, Wrapper};
 
@@ -24,20 +24,23 @@ pub struct NativeWrapper {
 impl NativeWrapper {
     #[napi(constructor)]
     pub fn new(wrap_secret: BufferSlice) -> Result<NativeWrapper> {
-        let _scrub = StackScrub;
-        let wrapper = Wrapper::new(&wrap_secret).map_err(key_error)?;
-        Ok(NativeWrapper { wrapper, fallback: FallbackRoot::new(&wrap_secret).map_err(key_error)? })
+        scrubbed(|| {
+            let wrapper = Wrapper::new(&wrap_secret).map_err(key_error)?;
+            Ok(NativeWrapper { wrapper, fallback: FallbackRoot::new(&wrap_secret).map_err(key_error)? })
+        })
     }
 
     /// A fresh random key for `epoch` of a ring rotating every `rotation_interval` seconds,
     /// sealed; only the sealed form leaves Rust.
     #[napi]
     pub fn seal_fresh(&self, cipher: String, prefix: String, epoch: f64, rotation_interval: f64) -> Result<Buffer> {
-        let _scrub = StackScrub;
-        let key = TicketKey::generate(cipher_named(&cipher)?).map_err(key_error)?;
-        let (epoch, interval) = (whole_seconds("epoch", epoch)?, whole_seconds("rotationInterval", rotation_interval)?);
-        let sealed = self.wrapper.seal(&key, &prefix, epoch, interval).map_err(key_error)?;
-        Ok(sealed.into())
+        scrubbed(|| {
+            let key = TicketKey::generate(cipher_named(&cipher)?).map_err(key_error)?;
+            let (epoch, interval) =
+                (whole_seconds("epoch", epoch)?, whole_seconds("rotationInterval", rotation_interval)?);
+            let sealed = self.wrapper.seal(&key, &prefix, epoch, interval).map_err(key_error)?;
+            Ok(sealed.into())
+        })
     }
 }
 
@@ -54,11 +57,12 @@ impl NativeRing {
         wrapper: &NativeWrapper,
         prefix: String,
     ) -> Result<NativeRing> {
-        let _scrub = StackScrub;
-        let schedule = schedule(rotation_interval, ticket_lifetime)?;
-        let fallback = wrapper.fallback.keys(&prefix, schedule.rotation_interval);
-        let ring = Ring::fed(cipher_named(&cipher)?, schedule, Box::new(fallback), now()).map_err(ring_error)?;
-        Ok(NativeRing::of(ring))
+        scrubbed(|| {
+            let schedule = schedule(rotation_interval, ticket_lifetime)?;
+            let fallback = wrapper.fallback.keys(&prefix, schedule.rotation_interval);
+            let ring = Ring::fed(cipher_named(&cipher)?, schedule, Box::new(fallback), now()).map_err(ring_error)?;
+            Ok(NativeRing::of(ring))
+        })
     }
 
     /// For a fed ring whose store did not answer: the fleet's fallback key of the running
@@ -66,8 +70,7 @@ impl NativeRing {
     /// open tickets only. Returns how many keys it made.
     #[napi]
     pub fn fall_back_now(&self, past: bool) -> Result<u32> {
-        let _scrub = StackScrub;
-        self.ring.fall_back_now(past, now()).map_err(ring_error)
+        scrubbed(|| self.ring.fall_back_now(past, now()).map_err(ring_error))
     }
 
     /// Opens a key that `NativeWrapper.sealFresh` sealed and takes it, without the key ever
@@ -80,30 +83,31 @@ impl NativeRing {
         epoch: f64,
         wrapped: BufferSlice,
     ) -> Result<bool> {
-        let _scrub = StackScrub;
-        let epoch = whole_seconds("epoch", epoch)?;
-        let (cipher, interval) = (self.ring.cipher(), self.ring.schedule().rotation_interval);
-        let key = wrapper.wrapper.open(&wrapped, &prefix, epoch, cipher, interval).map_err(|e| match e {
-            WrapError::Unopenable => Error::new(UNOPENABLE, e.to_string()),
-            WrapError::Key(k) => key_error(k),
-        })?;
-        self.ring.offer(epoch, key, now()).map_err(ring_error)
+        scrubbed(|| {
+            let epoch = whole_seconds("epoch", epoch)?;
+            let (cipher, interval) = (self.ring.cipher(), self.ring.schedule().rotation_interval);
+            let key = wrapper.wrapper.open(&wrapped, &prefix, epoch, cipher, interval).map_err(|e| match e {
+                WrapError::Unopenable => Error::new(UNOPENABLE, e.to_string()),
+                WrapError::Key(k) => key_error(k),
+            })?;
+            self.ring.offer(epoch, key, now()).map_err(ring_error)
+        })
     }
 
     /// The key this ring holds for `epoch`, sealed as `NativeWrapper.sealFresh` seals a new
     /// one, or null: what a process writes back to a store that lost it.
     #[napi]
     pub fn seal_held(&self, wrapper: &NativeWrapper, prefix: String, epoch: f64) -> Result<Option<Buffer>> {
-        let _scrub = StackScrub;
-        self.seal_found(wrapper, &prefix, epoch, |ring, epoch, seal| ring.with_epoch_key(epoch, now(), seal))
+        scrubbed(|| {
+            self.seal_found(wrapper, &prefix, epoch, |ring, epoch, seal| ring.with_epoch_key(epoch, now(), seal))
+        })
     }
 
     /// The fallback key of `epoch`, sealed as `sealHeld` seals, or null when the ring's
     /// fallbacks are random: what a member proposes for the next epoch after an outage.
     #[napi]
     pub fn seal_fallback(&self, wrapper: &NativeWrapper, prefix: String, epoch: f64) -> Result<Option<Buffer>> {
-        let _scrub = StackScrub;
-        self.seal_found(wrapper, &prefix, epoch, |ring, epoch, seal| ring.with_fallback_key(epoch, seal))
+        scrubbed(|| self.seal_found(wrapper, &prefix, epoch, |ring, epoch, seal| ring.with_fallback_key(epoch, seal)))
     }
 }
 
