@@ -23,7 +23,7 @@ pub enum Cipher {
 
 impl Cipher {
     /// Length in bytes of the AES key, and of the HMAC key.
-    pub fn secret_len(self) -> usize {
+    pub const fn secret_len(self) -> usize {
         match self {
             Cipher::Aes128Cbc => 16,
             Cipher::Aes256Cbc => 32,
@@ -31,7 +31,7 @@ impl Cipher {
     }
 
     /// Length in bytes of one key in its serialized layout (48 or 80).
-    pub fn layout_len(self) -> usize {
+    pub const fn layout_len(self) -> usize {
         NAME_LEN + 2 * self.secret_len()
     }
 
@@ -205,15 +205,22 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// How far below its caller's frame [`StackScrub`] overwrites the stack: more than the deepest
+/// How far below its caller's frame [`scrubbed`] overwrites the stack: more than the deepest
 /// chain of calls that makes or moves a key (generation, a schedule roll, an offer).
 const SCRUBBED_STACK_BYTES: usize = 16 * 1024;
 
-/// Overwrites the stack below the current frame when dropped. A `TicketKey` returned or passed
-/// by value is moved, and a move leaves the old bytes in a frame that has returned, where no
-/// destructor wipes them; the entry points that make or move keys (the N-API calls, OpenSSL's
-/// ticket callback) hold one of these, so that those frames are overwritten before they return.
-pub struct StackScrub;
+/// Runs an entry point's body, then overwrites the stack below it, also when the body returns
+/// an error or unwinds. A `TicketKey` returned or passed by value is moved, and a move leaves
+/// the old bytes in a frame that has returned, where no destructor wipes them; every entry
+/// point that makes or moves keys (each N-API call, OpenSSL's ticket callback) runs its body
+/// through this, so that those frames are overwritten before it returns.
+pub(crate) fn scrubbed<R>(body: impl FnOnce() -> R) -> R {
+    let _scrub = StackScrub;
+    body()
+}
+
+/// Overwrites the stack below the frame that holds it when dropped: on return and on unwind.
+struct StackScrub;
 
 impl Drop for StackScrub {
     fn drop(&mut self) {
@@ -221,8 +228,16 @@ impl Drop for StackScrub {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// How many scrubs ran on this thread, so that a test can see `scrubbed` scrub on every exit.
+    static SCRUBS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 #[inline(never)]
 fn scrub_stack() {
+    #[cfg(test)]
+    SCRUBS.with(|n| n.set(n.get() + 1));
     let mut area = std::mem::MaybeUninit::<[u8; SCRUBBED_STACK_BYTES]>::uninit();
     // SAFETY: a volatile write of the whole array to memory this frame owns: one memset, which
     // the compiler may not drop (zeroize's byte-by-byte volatile stores cost about 4 µs here).
@@ -247,6 +262,16 @@ pub(crate) fn is_all_zero(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scrubbed_scrubs_on_return_on_error_and_on_unwind() {
+        let scrubs = || SCRUBS.with(std::cell::Cell::get);
+        let before = scrubs();
+        assert_eq!(scrubbed(|| 7), 7);
+        assert_eq!(scrubbed(|| Err::<(), _>("refused")), Err("refused"));
+        assert!(std::panic::catch_unwind(|| scrubbed(|| panic!("unwinding"))).is_err());
+        assert_eq!(scrubs() - before, 3);
+    }
 
     fn layout(cipher: Cipher, fill: u8) -> Vec<u8> {
         (0..cipher.layout_len()).map(|i| fill.wrapping_add(i as u8)).collect()

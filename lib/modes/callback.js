@@ -17,16 +17,22 @@ const kTicketKeyHMACIndex = 1
 const kTicketKeyAESIndex = 2
 const kTicketKeyNameIndex = 3
 const kTicketKeyIVIndex = 4
-const SLOT_BYTES = 16
-const SCRATCH = { name: 0, hmac: 1, aes: 2, iv: 3 }
-const SCRATCH_BYTES = Object.keys(SCRATCH).length * SLOT_BYTES
+// The scratch buffer the ring fills (`name | hmac | aes | iv`), laid out once in Rust.
+const {
+  CALLBACK_SLOT_BYTES: SLOT_BYTES,
+  CALLBACK_SCRATCH_BYTES: SCRATCH_BYTES,
+  CALLBACK_SCRATCH_NAME_OFFSET,
+  CALLBACK_SCRATCH_HMAC_OFFSET,
+  CALLBACK_SCRATCH_AES_OFFSET,
+  CALLBACK_SCRATCH_IV_OFFSET,
+} = binding
 // Node's return values: 0 full handshake, 1 use the key, 2 use it and renew the ticket.
 const NODE_REFUSE = 0
 const NODE_USE = 1
 const NODE_RENEW = 2
 const { TicketOutcome } = binding
 
-const slot = (buffer, index) => buffer.subarray(index * SLOT_BYTES, (index + 1) * SLOT_BYTES)
+const slot = (buffer, offset) => buffer.subarray(offset, offset + SLOT_BYTES)
 
 function answer(ret, hmac, aes, name, iv) {
   const slots = []
@@ -46,7 +52,9 @@ function ringTicketCallback(native, outcomes) {
   // and wiped in the next turn of the event loop (Node copies them out synchronously, after
   // the callback has returned) and when the attachment ends.
   const scratch = Buffer.alloc(SCRATCH_BYTES)
-  const [name, hmac, aes, iv] = [SCRATCH.name, SCRATCH.hmac, SCRATCH.aes, SCRATCH.iv].map((i) => slot(scratch, i))
+  const [name, hmac, aes, iv] = [
+    CALLBACK_SCRATCH_NAME_OFFSET, CALLBACK_SCRATCH_HMAC_OFFSET, CALLBACK_SCRATCH_AES_OFFSET, CALLBACK_SCRATCH_IV_OFFSET,
+  ].map((offset) => slot(scratch, offset))
   let wipePending = false
   const wipe = () => {
     wipePending = false

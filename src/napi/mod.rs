@@ -3,14 +3,18 @@
 //! error class is in `lib/`, and the codes below become Node-style errors in `lib/errors.js`.
 
 pub mod attach;
+pub mod callback_mode;
+pub mod edge;
 pub mod inspect;
+pub mod mirror;
 pub mod ring;
+pub mod secret_file;
 pub mod store;
 
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 
-use crate::key::{Cipher, KeyError, StackScrub, TicketKey, NAME_LEN};
+use crate::key::{scrubbed, Cipher, KeyError, TicketKey, NAME_LEN};
 use crate::mirror::MirrorError;
 use crate::ring::{RingError, Schedule};
 
@@ -87,37 +91,31 @@ pub const MIN_SECRET_BYTES: u32 = crate::derive::MIN_SECRET_LEN as u32;
 /// The shortest `wrapSecret` of a store, in bytes.
 #[napi]
 pub const MIN_WRAP_SECRET_BYTES: u32 = crate::wrap::MIN_WRAP_SECRET_LEN as u32;
-
-/// What the ring tells Node's ticket callback about a ticket in callback mode, by name on both
-/// sides (`lib/` reads `TicketOutcome.Resume` and so on).
+/// The longest `scope` of a secret-derived ring, in UTF-8 bytes.
 #[napi]
-pub enum TicketOutcome {
-    /// The ring holds no key of that name: a full handshake.
-    UnknownKey = 0,
-    /// Use the key.
-    Resume = 1,
-    /// Use the key, and renew the ticket under the current one.
-    Renew = 2,
-    /// The ring held the key and wiped it: a full handshake.
-    ExpiredKey = 3,
-    /// The key cannot be used here (an AES-256 key in callback mode, a destroyed ring).
-    Unusable = 4,
-}
+pub const MAX_SCOPE_BYTES: u32 = crate::derive::MAX_SCOPE_LEN as u32;
+/// Bytes per key in the 'aes-128-cbc' layout (Node's `getTicketKeys()`: name | hmac | aes, 16 each).
+#[napi]
+pub const KEY_LAYOUT_BYTES_AES_128_CBC: u32 = Cipher::Aes128Cbc.layout_len() as u32;
+/// Bytes per key in the 'aes-256-cbc' layout (OpenSSL's and nginx's: name 16 | hmac 32 | aes 32).
+#[napi]
+pub const KEY_LAYOUT_BYTES_AES_256_CBC: u32 = Cipher::Aes256Cbc.layout_len() as u32;
 
 /// Fresh key material: `size` must be a positive multiple of 48 or of 80.
 #[napi]
 pub fn generate_ticket_keys(size: u32) -> Result<Buffer> {
-    let _scrub = StackScrub;
-    let size = size as usize;
-    let cipher = [Cipher::Aes128Cbc, Cipher::Aes256Cbc]
-        .into_iter()
-        .find(|c| size > 0 && size.is_multiple_of(c.layout_len()))
-        .ok_or_else(|| Error::new(INVALID_ARG_VALUE, format!("size must be a multiple of 48 or 80, got {size}")))?;
-    let mut out = Vec::with_capacity(size);
-    for _ in 0..size / cipher.layout_len() {
-        out.extend_from_slice(&TicketKey::generate(cipher).map_err(key_error)?.to_layout());
-    }
-    Ok(out.into())
+    scrubbed(|| {
+        let size = size as usize;
+        let cipher = [Cipher::Aes128Cbc, Cipher::Aes256Cbc]
+            .into_iter()
+            .find(|c| size > 0 && size.is_multiple_of(c.layout_len()))
+            .ok_or_else(|| Error::new(INVALID_ARG_VALUE, format!("size must be a multiple of 48 or 80, got {size}")))?;
+        let mut out = Vec::with_capacity(size);
+        for _ in 0..size / cipher.layout_len() {
+            out.extend_from_slice(&TicketKey::generate(cipher).map_err(key_error)?.to_layout());
+        }
+        Ok(out.into())
+    })
 }
 
 /// The longest `ticketLifetime` a ring with this `rotationInterval` holds the keys for.

@@ -18,7 +18,7 @@ use super::symbols::{
     OSSL_PARAM_UNMODIFIED, OSSL_PARAM_UTF8_STRING,
 };
 use crate::clock::now;
-use crate::key::{Cipher, StackScrub, TicketKey, NAME_LEN};
+use crate::key::{scrubbed, Cipher, TicketKey, NAME_LEN};
 use crate::ring::{Decision, Miss, Ring};
 
 const IV_LEN: usize = 16;
@@ -105,12 +105,13 @@ pub(super) unsafe extern "C" fn ticket_key_callback(
     enc: c_int,
 ) -> c_int {
     // A roll of the schedule may make keys on the way.
-    let _scrub = StackScrub;
-    catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: OpenSSL passes valid buffers of 16 bytes and live contexts.
-        unsafe { ticket_key(ssl, key_name, iv, cipher_ctx, mac_ctx, enc != 0) }
-    }))
-    .unwrap_or(0)
+    scrubbed(|| {
+        catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: OpenSSL passes valid buffers of 16 bytes and live contexts.
+            unsafe { ticket_key(ssl, key_name, iv, cipher_ctx, mac_ctx, enc != 0) }
+        }))
+        .unwrap_or(0)
+    })
 }
 
 unsafe fn ticket_key(
