@@ -31,6 +31,14 @@ const NODE_REFUSE = 0
 const NODE_USE = 1
 const NODE_RENEW = 2
 const { TicketOutcome } = binding
+// A ticket outcome (the Rust ring's lookup) as Node's answer, and as the counter it adds to.
+const NODE_ANSWER = { [TicketOutcome.Resume]: NODE_USE, [TicketOutcome.Renew]: NODE_RENEW }
+const COUNTER = {
+  [TicketOutcome.Resume]: 'opened',
+  [TicketOutcome.Renew]: 'opened',
+  [TicketOutcome.UnknownKey]: 'unknownKey',
+  [TicketOutcome.ExpiredKey]: 'expiredKey',
+}
 
 const slot = (buffer, offset) => buffer.subarray(offset, offset + SLOT_BYTES)
 
@@ -70,12 +78,8 @@ function ringTicketCallback(native, outcomes) {
       if (!enc) keyName.copy(name, 0, 0, SLOT_BYTES)
       outcome = enc ? native.fillEncrypt(scratch) : native.fillDecrypt(scratch)
     } catch {}
-    if (!enc) {
-      if (outcome === TicketOutcome.Resume || outcome === TicketOutcome.Renew) outcomes.opened++
-      else if (outcome === TicketOutcome.UnknownKey) outcomes.unknownKey++
-      else if (outcome === TicketOutcome.ExpiredKey) outcomes.expiredKey++
-    }
-    const nodeAnswer = outcome === TicketOutcome.Resume ? NODE_USE : outcome === TicketOutcome.Renew ? NODE_RENEW : NODE_REFUSE
+    if (!enc && COUNTER[outcome] !== undefined) outcomes[COUNTER[outcome]]++
+    const nodeAnswer = NODE_ANSWER[outcome] ?? NODE_REFUSE
     if (nodeAnswer === NODE_REFUSE) scratch.fill(0)
     return enc ? answer(nodeAnswer, hmac, aes, name, iv) : answer(nodeAnswer, hmac, aes)
   }
