@@ -5,8 +5,6 @@
 // serving a ring, the mark of a fed ring, and epoch timing.
 
 const CIPHERS = ['aes-128-cbc', 'aes-256-cbc']
-/** Key material per key, by cipher: Node's 48-byte layout, or the 80-byte extended one. */
-const LAYOUT = { 'aes-128-cbc': 48, 'aes-256-cbc': 80 }
 const RING_OPTIONS = ['rotationInterval', 'ticketLifetime', 'secret', 'keys', 'cipher', 'name', 'scope', 'previousSecrets',
   'secretFile', 'secretFileCheckInterval']
 
@@ -103,7 +101,7 @@ function msUntilMidEpoch(rotationIntervalSeconds) {
 }
 
 module.exports = {
-  CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys,
+  CIPHERS, RING_OPTIONS, kFed, kNextKeys,
   kNative, kInspectTicket, kExportEdgeKeys, kSealEpochKeysTo, kOfferSealed, kSealHeld, kSealFallback, kOfferWrapped,
   kLivePreviousEpochs, kFallBackNow, kFeedRoundDone, kNewWrapper, kNewClusterInbox,
   whenDestroyed, runDestroyHooks, registerAttachment, unregisterAttachment, attachmentsOf,

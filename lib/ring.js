@@ -8,7 +8,7 @@ const {
   validateOptionNames,
 } = require('./errors.js')
 const {
-  CIPHERS, LAYOUT, RING_OPTIONS, kFed, kNextKeys, runDestroyHooks,
+  CIPHERS, RING_OPTIONS, kFed, kNextKeys, runDestroyHooks,
   kNative, kInspectTicket, kExportEdgeKeys, kSealEpochKeysTo, kOfferSealed, kSealHeld, kSealFallback, kOfferWrapped,
   kLivePreviousEpochs, kFallBackNow, kFeedRoundDone, kNewWrapper, kNewClusterInbox,
 } = require('./internal.js')
@@ -21,9 +21,14 @@ const { nativeExpected } = require('./platform.js')
 const { SecretFileWatch, validateSecretFileOptions } = require('./secret-file-watch.js')
 const { ringSessionIdContext } = require('./session-id-context.js')
 
-const MAX_GENERATED_BYTES = 80 * 1024
-// As the Rust side's MAX_SCOPE_LEN: a scope is a short label (a region, a data centre).
-const MAX_SCOPE_BYTES = 255
+// Key material per key, by cipher, as the Rust ring lays it out: Node's layout (48 bytes), or
+// the extended one (80).
+const NODE_LAYOUT = binding.KEY_LAYOUT_BYTES_AES_128_CBC
+const EXTENDED_LAYOUT = binding.KEY_LAYOUT_BYTES_AES_256_CBC
+const LAYOUT = { 'aes-128-cbc': NODE_LAYOUT, 'aes-256-cbc': EXTENDED_LAYOUT }
+const MAX_GENERATED_BYTES = EXTENDED_LAYOUT * 1024
+// A scope is a short label (a region, a data centre).
+const { MAX_SCOPE_BYTES } = binding
 // Each previous secret keeps a schedule of keys of its own: a fleet moves between a few.
 const MAX_PREVIOUS_SECRETS = 4
 const DEFAULT_TICKET_LIFETIME = 7200
@@ -81,23 +86,23 @@ function defaultCipher() {
 // new TicketKeyRing() takes (ring.setTicketKeys(generateTicketKeys())).
 function generateTicketKeys(size = LAYOUT[defaultCipher()]) {
   validateInteger(size, 'size', 1, MAX_GENERATED_BYTES)
-  if (size % 48 !== 0 && size % 80 !== 0) {
-    throw invalidArgValue('size', `must be a multiple of 48 (Node layout) or 80 (extended layout). Received ${size}`)
+  if (size % NODE_LAYOUT !== 0 && size % EXTENDED_LAYOUT !== 0) {
+    throw invalidArgValue('size', `must be a multiple of ${NODE_LAYOUT} (Node layout) or ${EXTENDED_LAYOUT} (extended layout). Received ${size}`)
   }
   return callNative(() => binding.generateTicketKeys(size))
 }
 
 function cipherForKeys(bytes, cipher) {
   if (cipher !== undefined) return validateOneOf(cipher, 'options.cipher', CIPHERS)
-  const by48 = bytes.length > 0 && bytes.length % 48 === 0
-  const by80 = bytes.length > 0 && bytes.length % 80 === 0
-  if (by48 && by80) {
+  const byNode = bytes.length > 0 && bytes.length % NODE_LAYOUT === 0
+  const byExtended = bytes.length > 0 && bytes.length % EXTENDED_LAYOUT === 0
+  if (byNode && byExtended) {
     throw invalidArgValue('options.keys',
-      `is ${bytes.length} bytes, which fits both the 48- and the 80-byte layout; pass options.cipher`)
+      `is ${bytes.length} bytes, which fits both the ${NODE_LAYOUT}- and the ${EXTENDED_LAYOUT}-byte layout; pass options.cipher`)
   }
-  if (by48) return 'aes-128-cbc'
-  if (by80) return 'aes-256-cbc'
-  throw invalidArgValue('options.keys', `must be a non-zero multiple of 48 or 80 bytes. Received ${bytes.length} bytes`)
+  if (byNode) return 'aes-128-cbc'
+  if (byExtended) return 'aes-256-cbc'
+  throw invalidArgValue('options.keys', `must be a non-zero multiple of ${NODE_LAYOUT} or ${EXTENDED_LAYOUT} bytes. Received ${bytes.length} bytes`)
 }
 
 // The file decides the keys and their cipher; a secret and what goes with it have no place.
