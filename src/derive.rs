@@ -17,7 +17,6 @@ pub const MIN_SECRET_LEN: usize = 32;
 const SALT: &[u8] = b"tls-ticket-keys/v1";
 const NAME_LABEL: &[u8] = b"tls-ticket-keys/v1 key name";
 const SECRETS_LABEL: &[u8] = b"tls-ticket-keys/v1 key secrets";
-const CONTEXT_LABEL: &[u8] = b"tls-ticket-keys/v1 session id context";
 const SCOPE_LABEL: &[u8] = b"tls-ticket-keys/v1 scope";
 const FINGERPRINT_LABEL: &[u8] = b"tls-ticket-keys/v1 secret fingerprint";
 /// The bytes of a secret's public fingerprint.
@@ -98,17 +97,6 @@ fn scope_info(scope: &[u8]) -> Vec<u8> {
     [SCOPE_LABEL, &[len], &scope[..usize::from(len)]].concat()
 }
 
-/// The session id context of secret-derived rings in `scope`: the same whatever the secret,
-/// so that a fleet moving to a new secret (`previousSecrets`) keeps resuming sessions; a
-/// session id context separates nothing that the keys do not separate already. 16 bytes,
-/// shown as 32 hex characters.
-pub fn session_id_context(scope: &[u8]) -> [u8; 16] {
-    let hkdf = Hkdf::<Sha256>::new(Some(SALT), CONTEXT_LABEL);
-    let mut out = [0u8; 16];
-    hkdf.expand(&scope_info(scope), &mut out).expect("16 bytes are valid");
-    out
-}
-
 impl DerivedKeys {
     /// The key of `epoch`: the same in every process holding the secret.
     pub fn key_for_epoch(&self, epoch: u64, cipher: Cipher) -> Result<TicketKey, KeyError> {
@@ -152,8 +140,6 @@ mod tests {
         }
         // A scope that is a prefix of another, or that ends like a label, is another scope.
         assert_ne!(k(&DerivedKeys::scoped(SECRET, b"eu").unwrap()).name(), k(&eu).name());
-        assert_ne!(session_id_context(b"eu-west"), session_id_context(b"us-east"));
-        assert_ne!(session_id_context(b"eu-west"), session_id_context(b""));
     }
 
     #[test]
@@ -179,7 +165,6 @@ mod tests {
         assert_ne!(&key.name()[..], key.hmac_key());
         assert_ne!(&key.name()[..], key.aes_key());
         assert!(!SECRET.windows(8).any(|w| key.name().windows(8).any(|n| n == w)));
-        assert_ne!(&session_id_context(b"")[..], &key.name()[..]);
     }
 
     /// RFC 5869 test case 1, so the construction is HKDF-SHA256 and nothing home-made.

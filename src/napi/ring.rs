@@ -11,7 +11,7 @@ use napi_derive::napi;
 use super::inspect::{summarize_session, TicketReport};
 use super::{cipher_named, key_error, ring_error, schedule, Error, Result, OUT_OF_RANGE};
 use crate::clock::now;
-use crate::derive::{self, DerivedKeys, MAX_SCOPE_LEN};
+use crate::derive::{DerivedKeys, MAX_SCOPE_LEN};
 use crate::key::{hex, scrubbed, TicketKey};
 use crate::ring::Ring;
 use crate::secrets::SecretSet;
@@ -44,8 +44,6 @@ pub struct RingStats {
 #[napi]
 pub struct NativeRing {
     pub(super) ring: Arc<Ring>,
-    /// The session id context of a secret-derived ring, in hex.
-    pub(super) session_id_context: Option<String>,
     /// The secrets of a secret file's ring.
     pub(super) secrets: Option<Arc<SecretSet>>,
     /// Lines of the file that listed secrets already dropped when the ring was made.
@@ -53,9 +51,9 @@ pub struct NativeRing {
 }
 
 impl NativeRing {
-    /// A ring with nothing besides its keys: no session id context of its own, no secret file.
+    /// A ring with nothing besides its keys: no secret file.
     pub(super) fn of(ring: Ring) -> NativeRing {
-        NativeRing { ring: Arc::new(ring), session_id_context: None, secrets: None, stale_lines_at_start: Vec::new() }
+        NativeRing { ring: Arc::new(ring), secrets: None, stale_lines_at_start: Vec::new() }
     }
 }
 
@@ -120,13 +118,7 @@ impl NativeRing {
             };
             let previous = previous_secrets.iter().map(|s| derived_ring(s)).collect::<Result<Vec<_>>>()?;
             let ring = derived_ring(&secret)?.also_opening(previous);
-            let context = hex(&derive::session_id_context(scope.as_bytes()));
-            Ok(NativeRing {
-                ring: Arc::new(ring),
-                session_id_context: Some(context),
-                secrets: None,
-                stale_lines_at_start: Vec::new(),
-            })
+            Ok(NativeRing::of(ring))
         })
     }
 
@@ -144,11 +136,6 @@ impl NativeRing {
             .map_err(ring_error)?;
             Ok(NativeRing::of(ring))
         })
-    }
-
-    #[napi(getter)]
-    pub fn session_id_context(&self) -> Option<String> {
-        self.session_id_context.clone()
     }
 
     /// How many epochs before the current one can still have live tickets: the keys a ring

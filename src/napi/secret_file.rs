@@ -9,7 +9,7 @@ use napi_derive::napi;
 use super::ring::NativeRing;
 use super::{cipher_named, key_error, ring_error, schedule, whole_seconds, Error, Result, OUT_OF_RANGE};
 use crate::clock::now;
-use crate::derive::{self, MAX_SCOPE_LEN};
+use crate::derive::MAX_SCOPE_LEN;
 use crate::key::{hex, scrubbed};
 use crate::secrets::{SecretError, SecretLine, SecretSet};
 
@@ -98,13 +98,7 @@ impl NativeRing {
             let (set, update) =
                 SecretSet::new(cipher, schedule, scope.as_bytes(), &lines, now()).map_err(secret_error)?;
             let ring = set.ring(now()).map_err(ring_error)?;
-            let context = hex(&derive::session_id_context(scope.as_bytes()));
-            Ok(NativeRing {
-                ring: Arc::new(ring),
-                session_id_context: Some(context),
-                secrets: Some(set),
-                stale_lines_at_start: update.stale_lines,
-            })
+            Ok(NativeRing { ring: Arc::new(ring), secrets: Some(set), stale_lines_at_start: update.stale_lines })
         })
     }
 
