@@ -20,7 +20,7 @@ const kNextKeys = Symbol('next keys')
 // The ring's internal methods. Each calls the Rust ring, and where that can change the keys,
 // tells the ring's KeyWatcher (diagnostics.js) in the same call.
 //   ring[kNative]()                          the Rust ring, for the attach modes (modes/) only
-//   ring[kInspectTicket](bytes)              { keyName, keyState, session, error, secret? }
+//   ring[kInspectTicket](bytes)              { report, secretFile }: which key sealed a ticket
 //   ring[kExportEdgeKeys](kind, slots)       keys in nginx's or HAProxy's layout (export-keys.js)
 //   ring[kSealEpochKeysTo](publicKey, channel)   a cluster primary's keys, sealed to a worker
 //   ring[kOfferSealed](inbox, sealed, channel)   a cluster worker takes them: a whole round
