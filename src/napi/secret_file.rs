@@ -7,9 +7,9 @@ use napi::bindgen_prelude::BufferSlice;
 use napi_derive::napi;
 
 use super::ring::NativeRing;
-use super::{cipher_named, key_error, ring_error, schedule, whole_seconds, Error, Result, OUT_OF_RANGE};
+use super::{cipher_named, key_error, ring_error, schedule, scope_bytes, whole_seconds, Error, Result};
 use crate::clock::now;
-use crate::derive::{self, MAX_SCOPE_LEN};
+use crate::derive;
 use crate::key::{hex, scrubbed};
 use crate::secrets::{SecretError, SecretLine, SecretSet};
 
@@ -51,7 +51,7 @@ fn secret_lines<'a>(lines: &[u32], activations: &[f64], secrets: &'a [BufferSlic
     }
     let mut out = Vec::with_capacity(secrets.len());
     for ((line, at), secret) in lines.iter().zip(activations).zip(secrets) {
-        out.push(SecretLine { line: *line, activates_at: whole_seconds("activation", *at)?, secret });
+        out.push(SecretLine { line: *line, activates_at: whole_seconds("activation time", *at)?, secret });
     }
     Ok(out)
 }
@@ -87,18 +87,12 @@ impl NativeRing {
         secrets: Vec<BufferSlice>,
     ) -> Result<NativeRing> {
         scrubbed(|| {
-            if scope.len() > MAX_SCOPE_LEN {
-                return Err(Error::new(OUT_OF_RANGE, format!(
-                    "The value of \"options.scope\" is out of range. It must be at most {MAX_SCOPE_LEN} bytes. Received {} bytes",
-                    scope.len()
-                )));
-            }
+            let scope = scope_bytes(&scope)?;
             let (cipher, schedule) = (cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?);
             let lines = secret_lines(&lines, &activations, &secrets)?;
-            let (set, update) =
-                SecretSet::new(cipher, schedule, scope.as_bytes(), &lines, now()).map_err(secret_error)?;
+            let (set, update) = SecretSet::new(cipher, schedule, scope, &lines, now()).map_err(secret_error)?;
             let ring = set.ring(now()).map_err(ring_error)?;
-            let context = hex(&derive::session_id_context(scope.as_bytes()));
+            let context = hex(&derive::session_id_context(scope));
             Ok(NativeRing {
                 ring: Arc::new(ring),
                 session_id_context: Some(context),
