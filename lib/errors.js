@@ -60,8 +60,22 @@ function invalidState(message) {
   return makeError('ERR_INVALID_STATE', `Invalid state: ${message}`, invalidState)
 }
 
-// Errors from the Rust layer carry a Node code in `code`; give them the class Node uses.
+// Refusals the Rust core reports by reason (src/napi/mod.rs), worded here with the name of the
+// JavaScript option: the Node code, and the message around the core's neutral one.
+const nativeReasons = {
+  TICKET_LIFETIME_TOO_LONG: {
+    code: 'ERR_OUT_OF_RANGE',
+    message: (detail) => `The value of "options.ticketLifetime" is out of range: ${detail}; choose a longer options.rotationInterval`,
+  },
+}
+
+// Errors from the Rust layer carry a Node code in `code`, or a reason above: give them the
+// class, code and message Node would.
 function fromNative(err) {
+  if (err && typeof err.code === 'string' && Object.hasOwn(nativeReasons, err.code)) {
+    const reason = nativeReasons[err.code]
+    return makeError(reason.code, reason.message(err.message), fromNative)
+  }
   if (err && typeof err.code === 'string' && Object.hasOwn(classes, err.code)) {
     return makeError(err.code, err.message, fromNative)
   }

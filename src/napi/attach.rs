@@ -112,14 +112,8 @@ pub fn native_attach(
     let session_id_context = match session_id_context {
         None => None,
         Some(bytes) => Some(native::SessionIdContext::new(&bytes).ok_or_else(|| {
-            Error::new(
-                super::OUT_OF_RANGE,
-                format!(
-                    "The value of \"sessionIdContext\" is out of range. It must be at most {} bytes. Received {} bytes",
-                    native::MAX_SESSION_ID_CONTEXT,
-                    bytes.len()
-                ),
-            )
+            let max = native::MAX_SESSION_ID_CONTEXT;
+            Error::new(super::OUT_OF_RANGE, format!("a session id context is at most {max} bytes, got {}", bytes.len()))
         })?),
     };
     let ctx = ssl_ctx(external, expected_timeout)?;

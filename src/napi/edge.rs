@@ -28,9 +28,8 @@ impl NativeRing {
     #[napi]
     pub fn export_edge_keys(&self, format: String, previous: u32) -> Result<EdgeKeyExport> {
         scrubbed(|| {
-            let format = EdgeFormat::from_name(&format).ok_or_else(|| {
-                Error::new(INVALID_ARG_VALUE, format!("format must be 'nginx' or 'haproxy', got '{format}'"))
-            })?;
+            let format = EdgeFormat::from_name(&format)
+                .ok_or_else(|| Error::new(INVALID_ARG_VALUE, "the format must be nginx or haproxy".to_owned()))?;
             let out = edge_keys(&self.ring, format, previous as usize, now()).map_err(ring_error)?;
             Ok(EdgeKeyExport {
                 keys: Buffer::from(&out.bytes[..]),

@@ -1,6 +1,8 @@
-//! The N-API layer: the only code that knows N-API. It converts types and errors, nothing
-//! more: every decision is made in the Rust core, every argument check that gives a Node
-//! error class is in `lib/`, and the codes below become Node-style errors in `lib/errors.js`.
+//! The N-API layer: the only code that knows N-API. It converts arguments to the core's types
+//! (refusing, as a backstop, what `lib/` already validates, with a plain code and a neutral
+//! message), and maps the core's typed errors to error codes. Every decision is made in the
+//! Rust core; `lib/errors.js` turns the codes into Node-style errors and writes the messages
+//! that name JavaScript options.
 
 pub mod attach;
 pub mod callback_mode;
@@ -14,11 +16,12 @@ pub mod store;
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 
+use crate::derive::MAX_SCOPE_LEN;
 use crate::key::{scrubbed, Cipher, KeyError, TicketKey, NAME_LEN};
 use crate::mirror::MirrorError;
 use crate::ring::{RingError, Schedule};
 
-/// Errors carry a Node-style code; `lib/errors.js` gives them the matching class.
+/// An error's `code` is a Node error code, or a reason that `lib/errors.js` words as one.
 pub(crate) type Error = napi::Error<&'static str>;
 pub(crate) type Result<T> = std::result::Result<T, Error>;
 
@@ -28,10 +31,18 @@ pub(crate) const INVALID_STATE: &str = "ERR_INVALID_STATE";
 const NATIVE_UNAVAILABLE: &str = "ERR_TLS_TICKET_NATIVE_UNAVAILABLE";
 const UNOPENABLE: &str = "ERR_TLS_TICKET_KEY_UNOPENABLE";
 
+/// Reasons `lib/errors.js` words itself, naming the JavaScript option (its `nativeReasons`):
+/// the core's message, neutral, follows the option's name there.
+///
+/// A `ticketLifetime` longer than the ring holds keys for at its `rotationInterval`: only the
+/// core knows the bound, so this is no backstop (`ERR_OUT_OF_RANGE` in JavaScript).
+const TICKET_LIFETIME_TOO_LONG: &str = "TICKET_LIFETIME_TOO_LONG";
+
 fn ring_error(e: RingError) -> Error {
     let code = match e {
         RingError::Destroyed | RingError::NoCurrentKey => INVALID_STATE,
-        RingError::OutOfRange { .. } | RingError::LifetimeTooLong { .. } => OUT_OF_RANGE,
+        RingError::OutOfRange { .. } => OUT_OF_RANGE,
+        RingError::LifetimeTooLong { .. } => TICKET_LIFETIME_TOO_LONG,
         RingError::Full { .. } => INVALID_STATE,
         RingError::Key(KeyError::Random(_)) => INVALID_STATE,
         RingError::Key(_) => INVALID_ARG_VALUE,
@@ -43,27 +54,6 @@ fn key_error(e: KeyError) -> Error {
     ring_error(RingError::Key(e))
 }
 
-fn cipher_named(name: &str) -> Result<Cipher> {
-    Cipher::from_name(name).ok_or_else(|| {
-        Error::new(INVALID_ARG_VALUE, format!("cipher must be 'aes-128-cbc' or 'aes-256-cbc', got '{name}'"))
-    })
-}
-
-fn whole_seconds(what: &'static str, value: f64) -> Result<u64> {
-    if !value.is_finite() || value.fract() != 0.0 || value < 0.0 || value > (1u64 << 53) as f64 {
-        return Err(Error::new(OUT_OF_RANGE, format!("{what} must be a whole number of seconds, got {value}")));
-    }
-    Ok(value as u64)
-}
-
-fn schedule(rotation_interval: f64, ticket_lifetime: f64) -> Result<Schedule> {
-    Schedule::new(
-        whole_seconds("rotationInterval", rotation_interval)?,
-        whole_seconds("ticketLifetime", ticket_lifetime)?,
-    )
-    .map_err(ring_error)
-}
-
 fn mirror_error(e: MirrorError) -> Error {
     match e {
         MirrorError::Unopenable => Error::new(UNOPENABLE, e.to_string()),
@@ -71,6 +61,38 @@ fn mirror_error(e: MirrorError) -> Error {
         MirrorError::Wiped => Error::new(INVALID_STATE, e.to_string()),
         MirrorError::Key(k) => key_error(k),
     }
+}
+
+// Argument conversions. `lib/` validates each of these first; the checks here are backstops.
+
+fn cipher_named(name: &str) -> Result<Cipher> {
+    Cipher::from_name(name)
+        .ok_or_else(|| Error::new(INVALID_ARG_VALUE, "the cipher must be aes-128-cbc or aes-256-cbc".to_owned()))
+}
+
+/// `what` in words, for the message: "rotation interval", "epoch".
+fn whole_seconds(what: &'static str, value: f64) -> Result<u64> {
+    if !value.is_finite() || value.fract() != 0.0 || value < 0.0 || value > (1u64 << 53) as f64 {
+        return Err(Error::new(OUT_OF_RANGE, format!("the {what} must be a whole number of seconds, got {value}")));
+    }
+    Ok(value as u64)
+}
+
+fn schedule(rotation_interval: f64, ticket_lifetime: f64) -> Result<Schedule> {
+    Schedule::new(
+        whole_seconds("rotation interval", rotation_interval)?,
+        whole_seconds("ticket lifetime", ticket_lifetime)?,
+    )
+    .map_err(ring_error)
+}
+
+/// The scope of a secret-derived ring, in bytes.
+fn scope_bytes(scope: &str) -> Result<&[u8]> {
+    if scope.len() > MAX_SCOPE_LEN {
+        let message = format!("a scope is at most {MAX_SCOPE_LEN} bytes, got {} bytes", scope.len());
+        return Err(Error::new(OUT_OF_RANGE, message));
+    }
+    Ok(scope.as_bytes())
 }
 
 fn key_name(bytes: &[u8]) -> Result<[u8; NAME_LEN]> {
@@ -109,7 +131,12 @@ pub fn generate_ticket_keys(size: u32) -> Result<Buffer> {
         let cipher = [Cipher::Aes128Cbc, Cipher::Aes256Cbc]
             .into_iter()
             .find(|c| size > 0 && size.is_multiple_of(c.layout_len()))
-            .ok_or_else(|| Error::new(INVALID_ARG_VALUE, format!("size must be a multiple of 48 or 80, got {size}")))?;
+            .ok_or_else(|| {
+                Error::new(
+                    INVALID_ARG_VALUE,
+                    format!("a size of key material must be a positive multiple of 48 or 80 bytes, got {size}"),
+                )
+            })?;
         let mut out = Vec::with_capacity(size);
         for _ in 0..size / cipher.layout_len() {
             out.extend_from_slice(&TicketKey::generate(cipher).map_err(key_error)?.to_layout());
@@ -121,7 +148,7 @@ pub fn generate_ticket_keys(size: u32) -> Result<Buffer> {
 /// The longest `ticketLifetime` a ring with this `rotationInterval` holds the keys for.
 #[napi]
 pub fn max_ticket_lifetime(rotation_interval: f64) -> Result<f64> {
-    Ok(Schedule::max_ticket_lifetime(whole_seconds("rotationInterval", rotation_interval)?) as f64)
+    Ok(Schedule::max_ticket_lifetime(whole_seconds("rotation interval", rotation_interval)?) as f64)
 }
 
 /// `null` when the native path can be used in this process, else why not.

@@ -9,9 +9,9 @@ use napi::bindgen_prelude::{Buffer, BufferSlice};
 use napi_derive::napi;
 
 use super::inspect::{summarize_session, TicketReport};
-use super::{cipher_named, key_error, ring_error, schedule, Error, Result, OUT_OF_RANGE};
+use super::{cipher_named, key_error, ring_error, schedule, scope_bytes, Result};
 use crate::clock::now;
-use crate::derive::{DerivedKeys, MAX_SCOPE_LEN};
+use crate::derive::DerivedKeys;
 use crate::key::{hex, scrubbed, TicketKey};
 use crate::ring::Ring;
 use crate::secrets::SecretSet;
@@ -105,15 +105,10 @@ impl NativeRing {
         previous_secrets: Vec<BufferSlice>,
     ) -> Result<NativeRing> {
         scrubbed(|| {
-            if scope.len() > MAX_SCOPE_LEN {
-                return Err(Error::new(OUT_OF_RANGE, format!(
-                    "The value of \"options.scope\" is out of range. It must be at most {MAX_SCOPE_LEN} bytes. Received {} bytes",
-                    scope.len()
-                )));
-            }
+            let scope = scope_bytes(&scope)?;
             let (cipher, schedule) = (cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?);
             let derived_ring = |secret: &[u8]| -> Result<Ring> {
-                let source = DerivedKeys::scoped(secret, scope.as_bytes()).map_err(key_error)?;
+                let source = DerivedKeys::scoped(secret, scope).map_err(key_error)?;
                 Ring::with_source(cipher, schedule, Box::new(source), now()).map_err(ring_error)
             };
             let previous = previous_secrets.iter().map(|s| derived_ring(s)).collect::<Result<Vec<_>>>()?;

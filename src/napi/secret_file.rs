@@ -7,9 +7,8 @@ use napi::bindgen_prelude::BufferSlice;
 use napi_derive::napi;
 
 use super::ring::NativeRing;
-use super::{cipher_named, key_error, ring_error, schedule, whole_seconds, Error, Result, OUT_OF_RANGE};
+use super::{cipher_named, key_error, ring_error, schedule, scope_bytes, whole_seconds, Error, Result};
 use crate::clock::now;
-use crate::derive::MAX_SCOPE_LEN;
 use crate::key::{hex, scrubbed};
 use crate::secrets::{SecretError, SecretLine, SecretSet};
 
@@ -51,7 +50,7 @@ fn secret_lines<'a>(lines: &[u32], activations: &[f64], secrets: &'a [BufferSlic
     }
     let mut out = Vec::with_capacity(secrets.len());
     for ((line, at), secret) in lines.iter().zip(activations).zip(secrets) {
-        out.push(SecretLine { line: *line, activates_at: whole_seconds("activation", *at)?, secret });
+        out.push(SecretLine { line: *line, activates_at: whole_seconds("activation time", *at)?, secret });
     }
     Ok(out)
 }
@@ -87,16 +86,10 @@ impl NativeRing {
         secrets: Vec<BufferSlice>,
     ) -> Result<NativeRing> {
         scrubbed(|| {
-            if scope.len() > MAX_SCOPE_LEN {
-                return Err(Error::new(OUT_OF_RANGE, format!(
-                    "The value of \"options.scope\" is out of range. It must be at most {MAX_SCOPE_LEN} bytes. Received {} bytes",
-                    scope.len()
-                )));
-            }
+            let scope = scope_bytes(&scope)?;
             let (cipher, schedule) = (cipher_named(&cipher)?, schedule(rotation_interval, ticket_lifetime)?);
             let lines = secret_lines(&lines, &activations, &secrets)?;
-            let (set, update) =
-                SecretSet::new(cipher, schedule, scope.as_bytes(), &lines, now()).map_err(secret_error)?;
+            let (set, update) = SecretSet::new(cipher, schedule, scope, &lines, now()).map_err(secret_error)?;
             let ring = set.ring(now()).map_err(ring_error)?;
             Ok(NativeRing { ring: Arc::new(ring), secrets: Some(set), stale_lines_at_start: update.stale_lines })
         })

@@ -37,7 +37,7 @@ impl NativeWrapper {
         scrubbed(|| {
             let key = TicketKey::generate(cipher_named(&cipher)?).map_err(key_error)?;
             let (epoch, interval) =
-                (whole_seconds("epoch", epoch)?, whole_seconds("rotationInterval", rotation_interval)?);
+                (whole_seconds("epoch", epoch)?, whole_seconds("rotation interval", rotation_interval)?);
             let sealed = self.wrapper.seal(&key, &prefix, epoch, interval).map_err(key_error)?;
             Ok(sealed.into())
         })

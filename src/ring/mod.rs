@@ -57,8 +57,9 @@ const REMEMBERED_RETIRED_NAMES: usize = 64;
 pub enum RingError {
     Destroyed,
     Key(KeyError),
+    /// A schedule setting outside its bounds, in seconds.
     OutOfRange {
-        what: &'static str,
+        what: Setting,
         min: u64,
         max: u64,
         got: u64,
@@ -82,15 +83,14 @@ impl fmt::Display for RingError {
         match self {
             RingError::Destroyed => write!(f, "the ticket key ring has been destroyed"),
             RingError::Key(e) => e.fmt(f),
-            RingError::OutOfRange { what, min, max, got } => write!(
-                f,
-                "the value of \"{what}\" is out of range. It must be >= {min} && <= {max}. Received {got}"
-            ),
+            RingError::OutOfRange { what, min, max, got } => {
+                write!(f, "the {} must be >= {min} && <= {max} seconds, got {got}", what.as_str())
+            }
             RingError::LifetimeTooLong { rotation_interval, max, got } => write!(
                 f,
-                "the value of \"ticketLifetime\" is out of range. With a rotationInterval of {rotation_interval} s it must be \
-                 <= {max} ({} intervals: a ring holds at most {MAX_SCHEDULED_KEYS} scheduled keys; choose a longer \
-                 rotationInterval). Received {got}",
+                "a ticket lifetime of {got} s needs more keys than a ring holds at once with a rotation interval of \
+                 {rotation_interval} s: it must be <= {max} ({} intervals; a ring holds at most {MAX_SCHEDULED_KEYS} \
+                 scheduled keys)",
                 MAX_SCHEDULED_KEYS - KEYS_BESIDES_PREVIOUS
             ),
             RingError::Full { held } => write!(
@@ -105,6 +105,22 @@ impl fmt::Display for RingError {
 }
 
 impl std::error::Error for RingError {}
+
+/// The schedule settings a ring checks, named for messages in words, not by any API's option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setting {
+    RotationInterval,
+    TicketLifetime,
+}
+
+impl Setting {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Setting::RotationInterval => "rotation interval",
+            Setting::TicketLifetime => "ticket lifetime",
+        }
+    }
+}
 
 impl From<KeyError> for RingError {
     fn from(e: KeyError) -> RingError {

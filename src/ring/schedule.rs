@@ -3,7 +3,9 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{forget_unscheduled_copy, Inner, Mode, Origin, Ring, RingError, Role, Slot, REMEMBERED_RETIRED_NAMES};
+use super::{
+    forget_unscheduled_copy, Inner, Mode, Origin, Ring, RingError, Role, Setting, Slot, REMEMBERED_RETIRED_NAMES,
+};
 
 /// RFC 8446 §4.6.1: servers must not use a ticket lifetime above seven days.
 pub const MAX_TICKET_LIFETIME: u64 = 604_800;
@@ -32,7 +34,7 @@ impl Schedule {
     pub fn new(rotation_interval: u64, ticket_lifetime: u64) -> Result<Schedule, RingError> {
         if !(1..=MAX_ROTATION_INTERVAL).contains(&rotation_interval) {
             return Err(RingError::OutOfRange {
-                what: "rotationInterval",
+                what: Setting::RotationInterval,
                 min: 1,
                 max: MAX_ROTATION_INTERVAL,
                 got: rotation_interval,
@@ -40,7 +42,7 @@ impl Schedule {
         }
         if !(1..=MAX_TICKET_LIFETIME).contains(&ticket_lifetime) {
             return Err(RingError::OutOfRange {
-                what: "ticketLifetime",
+                what: Setting::TicketLifetime,
                 min: 1,
                 max: MAX_TICKET_LIFETIME,
                 got: ticket_lifetime,
@@ -234,7 +236,7 @@ mod tests {
         assert!(Schedule::new(MAX_ROTATION_INTERVAL + 1, 10).is_err());
         assert!(Schedule::new(MAX_TICKET_LIFETIME.div_ceil(238), MAX_TICKET_LIFETIME).is_ok());
         let msg = Schedule::new(1, 604_801).unwrap_err().to_string();
-        assert!(msg.contains("ticketLifetime") && msg.contains("604800"), "{msg}");
+        assert!(msg.contains("ticket lifetime") && msg.contains("604800"), "{msg}");
     }
 
     #[test]
@@ -300,7 +302,7 @@ mod tests {
             err,
             RingError::LifetimeTooLong { rotation_interval: 300, max: 238 * 300, got: MAX_TICKET_LIFETIME }
         );
-        assert!(err.to_string().contains("<= 71400"), "{err}");
+        assert!(err.to_string().contains("<= 71400 (238 intervals"), "{err}");
         assert!(Schedule::new(300, 238 * 300).is_ok());
         // Seven-day tickets need keys of at least 42 minutes.
         assert!(Schedule::new(MAX_TICKET_LIFETIME.div_ceil(238), MAX_TICKET_LIFETIME).is_ok());
