@@ -55,7 +55,7 @@ impl Ring {
             }
             let inner = self.read();
             let expired = inner.retired_names.iter().any(|n| bool::from(n.ct_eq(name)));
-            bump(if expired { &self.counters.expired } else { &self.counters.unknown_key });
+            bump(if expired { &self.counters.expired_key } else { &self.counters.unknown_key });
             return Err(if expired { Miss::ExpiredKey } else { Miss::UnknownKey });
         };
         let decision = match slot.role {
@@ -64,7 +64,7 @@ impl Ring {
         };
         let out = open(&slot.key, decision).ok_or(Miss::Unusable)?;
         bump(match decision {
-            Decision::Resume => &self.counters.resumed,
+            Decision::Resume => &self.counters.resumed_unrenewed,
             Decision::Renew => &self.counters.renewed,
         });
         Ok(out)

@@ -180,11 +180,18 @@ pub struct KeyInfo {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Tickets sealed.
     pub issued: u64,
-    pub resumed: u64,
+    /// Tickets opened with a current or next key and used as they are ([`Decision::Resume`]);
+    /// `resumed` in `ring.stats()`, where a resumed handshake, renewed or not, is not meant.
+    pub resumed_unrenewed: u64,
+    /// Tickets opened with a previous key (or another secret's), renewed under the current one.
     pub renewed: u64,
+    /// Tickets whose key the ring never held, or has forgotten even the name of.
     pub unknown_key: u64,
-    pub expired: u64,
+    /// Tickets whose key the ring held and wiped ([`Miss::ExpiredKey`]); `expired` in
+    /// `ring.stats()`, `expiredKey` in a native attachment's outcome counts.
+    pub expired_key: u64,
     /// Keys a fed ring had to make itself because its feed had not delivered in time, counted
     /// when such a key seals its first ticket.
     pub fallback_keys: u64,
@@ -285,10 +292,10 @@ struct Inner {
 #[derive(Default)]
 struct Counters {
     issued: AtomicU64,
-    resumed: AtomicU64,
+    resumed_unrenewed: AtomicU64,
     renewed: AtomicU64,
     unknown_key: AtomicU64,
-    expired: AtomicU64,
+    expired_key: AtomicU64,
     fallback_keys: AtomicU64,
 }
 
@@ -381,6 +388,7 @@ impl Ring {
     }
 
     /// A ring of explicit keys: the first encrypts, all decrypt, nothing rotates on its own.
+    #[cfg(any(test, feature = "testing"))]
     pub fn explicit(cipher: Cipher, schedule: Schedule, keys: Vec<TicketKey>, now: u64) -> Result<Ring, RingError> {
         Ring::explicit_with_next(cipher, schedule, keys, Vec::new(), now)
     }
@@ -478,10 +486,10 @@ impl Ring {
         let c = &self.counters;
         Stats {
             issued: c.issued.load(Ordering::Relaxed),
-            resumed: c.resumed.load(Ordering::Relaxed),
+            resumed_unrenewed: c.resumed_unrenewed.load(Ordering::Relaxed),
             renewed: c.renewed.load(Ordering::Relaxed),
             unknown_key: c.unknown_key.load(Ordering::Relaxed),
-            expired: c.expired.load(Ordering::Relaxed),
+            expired_key: c.expired_key.load(Ordering::Relaxed),
             fallback_keys: c.fallback_keys.load(Ordering::Relaxed),
         }
     }
@@ -720,7 +728,7 @@ mod tests {
         let ring = ring_at(T0);
         assert_eq!(decision(&ring, &[7; 16], T0), None);
         assert_eq!(ring.stats().unknown_key, 1);
-        assert_eq!(ring.stats().expired, 0);
+        assert_eq!(ring.stats().expired_key, 0);
     }
 
     #[test]

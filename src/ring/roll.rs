@@ -236,7 +236,7 @@ mod tests {
         assert_eq!(decision(&ring, &first, T0 + I + L), None);
         assert_eq!(ring.state_of(&first, T0 + I + L).unwrap(), None);
         let stats = ring.stats();
-        assert_eq!((stats.resumed, stats.renewed, stats.expired, stats.unknown_key), (1, 2, 1, 0));
+        assert_eq!((stats.resumed_unrenewed, stats.renewed, stats.expired_key, stats.unknown_key), (1, 2, 1, 0));
     }
 
     #[test]
