@@ -36,6 +36,8 @@ pub struct DerivedKeys {
 }
 
 impl DerivedKeys {
+    /// The keys of a ring without a scope: for the tests (rings are made with `scoped`).
+    #[cfg(any(test, feature = "testing"))]
     pub fn new(secret: &[u8]) -> Result<DerivedKeys, KeyError> {
         DerivedKeys::scoped(secret, b"")
     }

@@ -50,14 +50,6 @@ impl Cipher {
             _ => None,
         }
     }
-
-    pub fn from_layout_len(len: usize) -> Option<Cipher> {
-        match len {
-            48 => Some(Cipher::Aes128Cbc),
-            80 => Some(Cipher::Aes256Cbc),
-            _ => None,
-        }
-    }
 }
 
 /// Why key material was refused. Never carries key bytes.
@@ -382,7 +374,6 @@ mod tests {
     fn cipher_names_round_trip() {
         for c in [Cipher::Aes128Cbc, Cipher::Aes256Cbc] {
             assert_eq!(Cipher::from_name(c.name()), Some(c));
-            assert_eq!(Cipher::from_layout_len(c.layout_len()), Some(c));
         }
         assert_eq!(Cipher::from_name("aes-256-gcm"), None);
     }

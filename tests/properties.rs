@@ -6,10 +6,10 @@
 //! cases).
 
 use proptest::prelude::*;
-use tls_ticket_keys::key::{Cipher, TicketKey};
-use tls_ticket_keys::session::parse_session;
-use tls_ticket_keys::ticket::{open, seal, TicketError, MIN_TICKET_LEN};
-use tls_ticket_keys::wrap::Wrapper;
+use tls_ticket_keys::testing::parse_session;
+use tls_ticket_keys::testing::Wrapper;
+use tls_ticket_keys::testing::{open, seal, TicketError, MIN_TICKET_LEN};
+use tls_ticket_keys::testing::{Cipher, TicketKey};
 
 fn cipher() -> impl Strategy<Value = Cipher> {
     prop_oneof![Just(Cipher::Aes128Cbc), Just(Cipher::Aes256Cbc)]

@@ -11,10 +11,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use tls_ticket_keys::derive::DerivedKeys;
-use tls_ticket_keys::fallback::FallbackRoot;
-use tls_ticket_keys::key::{Cipher, TicketKey};
-use tls_ticket_keys::ring::{Ring, Schedule};
+use tls_ticket_keys::testing::DerivedKeys;
+use tls_ticket_keys::testing::FallbackRoot;
+use tls_ticket_keys::testing::{Cipher, TicketKey};
+use tls_ticket_keys::testing::{Ring, Schedule};
 
 const SECRET_PROBE: usize = 16;
 const MAX_WATCHED: usize = 1024;

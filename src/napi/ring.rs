@@ -30,12 +30,15 @@ pub struct KeyDescription {
     pub secret: Option<String>,
 }
 
+/// `ring.stats()`: the core's `Stats` under their public names.
 #[napi(object)]
 pub struct RingStats {
     pub issued: f64,
+    /// Tickets opened with a current or next key and not renewed (`Stats::resumed_unrenewed`).
     pub resumed: f64,
     pub renewed: f64,
     pub unknown_key: f64,
+    /// Tickets whose key was held and wiped (`Stats::expired_key`).
     pub expired: f64,
     pub fallback_keys: f64,
 }
@@ -232,10 +235,10 @@ impl NativeRing {
         let s = self.ring.stats();
         RingStats {
             issued: s.issued as f64,
-            resumed: s.resumed as f64,
+            resumed: s.resumed_unrenewed as f64,
             renewed: s.renewed as f64,
             unknown_key: s.unknown_key as f64,
-            expired: s.expired as f64,
+            expired: s.expired_key as f64,
             fallback_keys: s.fallback_keys as f64,
         }
     }

@@ -33,10 +33,9 @@ pub unsafe fn external_pointer(handle: *const c_void) -> Result<*mut c_void, &'s
 /// `ctx` must come from [`external_pointer`] on a Node SecureContext.
 pub unsafe fn session_timeout(ctx: *const c_void) -> Result<i64, &'static str> {
     let s = symbols()?;
-    // SAFETY: per the caller's contract.
     // c_long is 64 bits on Linux and macOS, 32 on Windows, where the conversion is needed.
-    // SAFETY: per the caller's contract.
     #[allow(clippy::useless_conversion)]
+    // SAFETY: per the caller's contract.
     let timeout = i64::from(unsafe { (s.ctx_get_timeout)(ctx) });
     Ok(timeout)
 }

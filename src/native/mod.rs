@@ -7,9 +7,7 @@
 //! binary exports them), so the addon links against neither; a missing symbol means the
 //! native path is unavailable, never a call through a null pointer.
 //!
-//! An `SSL_CTX` finds its ring through OpenSSL ex_data, whose free callback drops the ring's
-//! reference when Node frees the context, so no table keyed by addresses can go stale.
-//! OpenSSL runs the ticket callback of the context the connection started on (the
+//! An `SSL_CTX` finds its ring through its hook (`hook.rs`). OpenSSL runs the ticket callback of the context the connection started on (the
 //! `session_ctx`), but by the time a new ticket is sealed SNI may have switched the
 //! connection to another context, which `SSL_get_SSL_CTX` then returns. So the session-ticket
 //! generation callback, which OpenSSL calls with our argument just before sealing, notes

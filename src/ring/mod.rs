@@ -28,13 +28,16 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use subtle::{ConditionallySelectable, ConstantTimeEq};
+use subtle::ConditionallySelectable;
 use zeroize::Zeroizing;
 
 use crate::key::{Cipher, KeyError, TicketKey, NAME_LEN};
 use crate::source::{KeySource, RandomKeys};
 
 mod feed;
+mod lookup;
+mod manual;
+mod roll;
 mod schedule;
 mod testing;
 
@@ -177,11 +180,18 @@ pub struct KeyInfo {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Tickets sealed.
     pub issued: u64,
-    pub resumed: u64,
+    /// Tickets opened with a current or next key and used as they are ([`Decision::Resume`]);
+    /// `resumed` in `ring.stats()`, where a resumed handshake, renewed or not, is not meant.
+    pub resumed_unrenewed: u64,
+    /// Tickets opened with a previous key (or another secret's), renewed under the current one.
     pub renewed: u64,
+    /// Tickets whose key the ring never held, or has forgotten even the name of.
     pub unknown_key: u64,
-    pub expired: u64,
+    /// Tickets whose key the ring held and wiped ([`Miss::ExpiredKey`]); `expired` in
+    /// `ring.stats()`, `expiredKey` in a native attachment's outcome counts.
+    pub expired_key: u64,
     /// Keys a fed ring had to make itself because its feed had not delivered in time, counted
     /// when such a key seals its first ticket.
     pub fallback_keys: u64,
@@ -282,10 +292,10 @@ struct Inner {
 #[derive(Default)]
 struct Counters {
     issued: AtomicU64,
-    resumed: AtomicU64,
+    resumed_unrenewed: AtomicU64,
     renewed: AtomicU64,
     unknown_key: AtomicU64,
-    expired: AtomicU64,
+    expired_key: AtomicU64,
     fallback_keys: AtomicU64,
 }
 
@@ -378,6 +388,7 @@ impl Ring {
     }
 
     /// A ring of explicit keys: the first encrypts, all decrypt, nothing rotates on its own.
+    #[cfg(any(test, feature = "testing"))]
     pub fn explicit(cipher: Cipher, schedule: Schedule, keys: Vec<TicketKey>, now: u64) -> Result<Ring, RingError> {
         Ring::explicit_with_next(cipher, schedule, keys, Vec::new(), now)
     }
@@ -444,227 +455,6 @@ impl Ring {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Brings the schedule up to `now` when it is due, then hands out the read lock.
-    fn read_at(&self, now: u64) -> Result<RwLockReadGuard<'_, Inner>, RingError> {
-        if now >= self.next_change.load(Ordering::Acquire) || now < self.stepped_back_below.load(Ordering::Acquire) {
-            let mut inner = self.write();
-            self.roll(&mut inner, now);
-        }
-        let inner = self.read();
-        if inner.destroyed {
-            return Err(RingError::Destroyed);
-        }
-        Ok(inner)
-    }
-
-    fn write_at(&self, now: u64) -> Result<RwLockWriteGuard<'_, Inner>, RingError> {
-        let mut inner = self.write();
-        if inner.destroyed {
-            return Err(RingError::Destroyed);
-        }
-        self.roll(&mut inner, now);
-        Ok(inner)
-    }
-
-    /// Runs `seal` with the key that encrypts at `now`, and counts the ticket if it returns
-    /// `Some`. `None` when there is no such key (a destroyed ring): issue no ticket.
-    pub fn encrypt_with<R>(&self, now: u64, seal: impl FnOnce(&TicketKey) -> Option<R>) -> Option<R> {
-        let inner = self.read_at(now).ok()?;
-        let slot = inner.slots.iter().find(|s| s.role == Role::Current)?;
-        let out = seal(&slot.key)?;
-        bump(&self.counters.issued);
-        // A plain load first: the swap, a write, happens once per fallback key.
-        if slot.fallback_unsealed.load(Ordering::Relaxed) && slot.fallback_unsealed.swap(false, Ordering::Relaxed) {
-            *self.last_fallback.lock().unwrap_or_else(|e| e.into_inner()) = Some(*slot.key.name());
-            bump(&self.counters.fallback_keys);
-        }
-        Some(out)
-    }
-
-    /// Runs `open` with the key named `name`, if the ring holds it at `now`, and with whether
-    /// the ticket should be renewed. A miss says why, and is counted.
-    pub fn decrypt_with<R>(
-        &self,
-        name: &[u8; NAME_LEN],
-        now: u64,
-        open: impl FnOnce(&TicketKey, Decision) -> Option<R>,
-    ) -> Result<R, Miss> {
-        let inner = self.read_at(now).map_err(|_| Miss::Unusable)?;
-        let Some(slot) = find(&inner.slots, name) else {
-            drop(inner);
-            if let Some(other) = self.also_open.iter().find(|r| matches!(r.state_of(name, now), Ok(Some(_)))) {
-                let out = other.with_key(name, now, |key, _| open(key, Decision::Renew));
-                let out = out.ok().flatten().flatten().ok_or(Miss::Unusable)?;
-                bump(&self.counters.renewed);
-                return Ok(out);
-            }
-            // Another secret of the source (a secret file): opened, renewed under this ring's key.
-            let mut open = Some(open);
-            let mut out = None;
-            if self
-                .source
-                .open_other(name, now, &mut |key| out = open.take().and_then(|open| open(key, Decision::Renew)))
-            {
-                let out = out.ok_or(Miss::Unusable)?;
-                bump(&self.counters.renewed);
-                return Ok(out);
-            }
-            let inner = self.read();
-            let expired = inner.retired_names.iter().any(|n| bool::from(n.ct_eq(name)));
-            bump(if expired { &self.counters.expired } else { &self.counters.unknown_key });
-            return Err(if expired { Miss::ExpiredKey } else { Miss::UnknownKey });
-        };
-        let decision = match slot.role {
-            Role::Previous { .. } => Decision::Renew,
-            Role::Current | Role::Next => Decision::Resume,
-        };
-        let out = open(&slot.key, decision).ok_or(Miss::Unusable)?;
-        bump(match decision {
-            Decision::Resume => &self.counters.resumed,
-            Decision::Renew => &self.counters.renewed,
-        });
-        Ok(out)
-    }
-
-    /// The state at `now` of the key named `name`, if the ring holds it.
-    pub fn state_of(&self, name: &[u8; NAME_LEN], now: u64) -> Result<Option<KeyState>, RingError> {
-        let inner = self.read_at(now)?;
-        Ok(find(&inner.slots, name).map(Slot::state))
-    }
-
-    /// Runs `read` with the key named `name` and its state at `now`, if the ring holds it.
-    /// Counts nothing: for inspection.
-    pub fn with_key<R>(
-        &self,
-        name: &[u8; NAME_LEN],
-        now: u64,
-        read: impl FnOnce(&TicketKey, KeyState) -> R,
-    ) -> Result<Option<R>, RingError> {
-        let inner = self.read_at(now)?;
-        Ok(find(&inner.slots, name).map(|slot| read(&slot.key, slot.state())))
-    }
-
-    /// The key that encrypts at `now`, in the ring's layout.
-    pub fn current_layout(&self, now: u64) -> Result<Zeroizing<Vec<u8>>, RingError> {
-        let inner = self.read_at(now)?;
-        let slot = inner.slots.iter().find(|s| s.role == Role::Current).ok_or(RingError::NoCurrentKey)?;
-        Ok(slot.key.to_layout())
-    }
-
-    /// Installs explicit keys: the first encrypts from now on, the rest only decrypt, and the
-    /// ring stops rotating on its own. Keys that encrypted before stay decrypt-only until their
-    /// tickets have expired; keys that never encrypted (next) are dropped.
-    pub fn set_keys(&self, keys: Vec<TicketKey>, now: u64) -> Result<(), RingError> {
-        let mut inner = self.write_at(now)?;
-        self.put_explicit_keys(&mut inner, keys, Vec::new(), now)
-    }
-
-    fn put_explicit_keys(
-        &self,
-        inner: &mut Inner,
-        keys: Vec<TicketKey>,
-        next: Vec<TicketKey>,
-        now: u64,
-    ) -> Result<(), RingError> {
-        if keys.is_empty() {
-            return Err(KeyError::Length { layout: self.cipher.layout_len(), got: 0 }.into());
-        }
-        let lifetime = self.schedule.ticket_lifetime;
-        let incoming = || keys.iter().chain(next.iter());
-        let replaced = |slot: &Slot| incoming().any(|k| bool::from(slot.key.name_matches(k.name())));
-        let kept = inner.slots.iter().filter(|s| !replaced(s) && s.role != Role::Next).count();
-        if kept + keys.len() + next.len() > MAX_HELD_KEYS {
-            return Err(RingError::Full { held: inner.slots.len() });
-        }
-        let mut i = 0;
-        while i < inner.slots.len() {
-            let replaced = incoming().any(|k| bool::from(inner.slots[i].key.name_matches(k.name())));
-            if replaced || inner.slots[i].role == Role::Next {
-                inner.slots.remove(i); // same name comes back below; never-used keys just go
-                continue;
-            }
-            let slot = &mut inner.slots[i];
-            match slot.role {
-                Role::Current | Role::Previous { expires_at: None } => slot.retire(now, lifetime),
-                _ => {}
-            }
-            i += 1;
-        }
-        // Copied into boxes, so that `keys` is wiped in place when it drops here; moving the
-        // keys out would leave their bytes in the list's freed buffer.
-        for (index, key) in keys.iter().enumerate() {
-            let role = if index == 0 { Role::Current } else { Role::Previous { expires_at: None } };
-            inner.slots.push(Slot::new(key.clone(), None, now, None, role));
-        }
-        for key in &next {
-            inner.slots.push(Slot::new(key.clone(), None, now, None, Role::Next));
-        }
-        inner.mode = Mode::Explicit;
-        self.roll(inner, now);
-        Ok(())
-    }
-
-    /// Makes the next key current now. The key it replaces stays decrypt-only until its
-    /// tickets expire. A ring of explicit keys takes its announced next key, else a fresh
-    /// random one.
-    pub fn rotate(&self, now: u64) -> Result<(), RingError> {
-        let mut inner = self.write_at(now)?;
-        let lifetime = self.schedule.ticket_lifetime;
-        let interval = self.schedule.rotation_interval;
-        let current = inner.slots.iter().position(|s| s.role == Role::Current).ok_or(RingError::NoCurrentKey)?;
-        if inner.slots.len() >= MAX_HELD_KEYS {
-            return Err(RingError::Full { held: inner.slots.len() });
-        }
-        let promoted = match (inner.mode, inner.slots[current].epoch) {
-            (Mode::Scheduled { .. }, Some(epoch)) => {
-                let next = epoch + 1;
-                let index = match inner.slots.iter().position(|s| s.epoch == Some(next)) {
-                    Some(index) => index,
-                    None => {
-                        let key = self.source.key_for_epoch(next, self.cipher)?;
-                        let origin = if self.fed { Origin::Fallback } else { Origin::Given };
-                        inner.slots.push(Slot::with_origin(key, Some(next), now, None, Role::Next, origin));
-                        inner.slots.len() - 1
-                    }
-                };
-                // From now on epoch `next` is the one the clock maps to.
-                inner.mode = Mode::Scheduled { shift: next - now / interval };
-                inner.slots[index].ends_at = Some((now / interval + 1).saturating_mul(interval));
-                index
-            }
-            // An announced next key takes over, else a fresh random one.
-            _ => match inner.slots.iter().position(|s| s.role == Role::Next) {
-                Some(index) => index,
-                None => {
-                    let key = TicketKey::generate(self.cipher)?;
-                    inner.slots.push(Slot::new(key, None, now, None, Role::Next));
-                    inner.slots.len() - 1
-                }
-            },
-        };
-        inner.slots[current].ends_at = Some(now);
-        inner.slots[current].retire(now, lifetime);
-        inner.slots[promoted].activates_at = now;
-        inner.slots[promoted].role = Role::Current;
-        self.roll(&mut inner, now);
-        Ok(())
-    }
-
-    /// Drops the scheduled keys that have not encrypted yet (next) and makes them again from
-    /// the source: after the source changed (a new secret whose time falls in the next epoch).
-    /// The current and previous keys never change. Peers that made the old next key from a
-    /// secret the source still holds are opened through `KeySource::open_other`.
-    pub fn reschedule_next(&self, now: u64) -> Result<(), RingError> {
-        let mut inner = self.write_at(now)?;
-        if !matches!(inner.mode, Mode::Scheduled { .. }) {
-            return Ok(());
-        }
-        // Removing a slot drops its boxed key, which wipes it.
-        inner.slots.retain(|s| !(s.role == Role::Next && s.epoch.is_some()));
-        self.roll(&mut inner, now);
-        Ok(())
-    }
-
     /// Every key held at `now`, newest first, without secrets.
     pub fn keys(&self, now: u64) -> Result<Vec<KeyInfo>, RingError> {
         let inner = self.read_at(now)?;
@@ -696,10 +486,10 @@ impl Ring {
         let c = &self.counters;
         Stats {
             issued: c.issued.load(Ordering::Relaxed),
-            resumed: c.resumed.load(Ordering::Relaxed),
+            resumed_unrenewed: c.resumed_unrenewed.load(Ordering::Relaxed),
             renewed: c.renewed.load(Ordering::Relaxed),
             unknown_key: c.unknown_key.load(Ordering::Relaxed),
-            expired: c.expired.load(Ordering::Relaxed),
+            expired_key: c.expired_key.load(Ordering::Relaxed),
             fallback_keys: c.fallback_keys.load(Ordering::Relaxed),
         }
     }
@@ -938,7 +728,7 @@ mod tests {
         let ring = ring_at(T0);
         assert_eq!(decision(&ring, &[7; 16], T0), None);
         assert_eq!(ring.stats().unknown_key, 1);
-        assert_eq!(ring.stats().expired, 0);
+        assert_eq!(ring.stats().expired_key, 0);
     }
 
     #[test]
