@@ -382,10 +382,14 @@ class Feed {
 
   /** One round with Redis, all of it within the store's timeout. */
   async sync(deadline = this.#store.deadline()) {
-    if (this.#stopped) return
     const ring = this.#ring
+    if (this.#stopped || ring.destroyed) {
+      // A ring whose store closed before its first round is handed out as it is, and ready.
+      ring[kFeedRoundDone]()
+      if (ring.destroyed) this.stop()
+      return
+    }
     let ok = true
-    if (ring.destroyed) return this.stop()
     const epoch = Math.floor(nowSeconds() / ring.rotationInterval)
     // The first round that reaches Redis after an outage proposes the fleet's fallback key for
     // the epoch that begins next instead of a random one: members that hear from Redis a little
