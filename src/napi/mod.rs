@@ -20,6 +20,7 @@ use crate::derive::MAX_SCOPE_LEN;
 use crate::key::{scrubbed, Cipher, KeyError, TicketKey, NAME_LEN};
 use crate::mirror::MirrorError;
 use crate::ring::{RingError, Schedule};
+use crate::wrap::WrapError;
 
 /// An error's `code` is a Node error code, or a reason that `lib/errors.js` words as one.
 pub(crate) type Error = napi::Error<&'static str>;
@@ -60,6 +61,13 @@ fn mirror_error(e: MirrorError) -> Error {
         MirrorError::BadPublicKey | MirrorError::BadChannel => Error::new(INVALID_ARG_VALUE, e.to_string()),
         MirrorError::Wiped => Error::new(INVALID_STATE, e.to_string()),
         MirrorError::Key(k) => key_error(k),
+    }
+}
+
+fn wrap_error(e: WrapError) -> Error {
+    match e {
+        WrapError::Unopenable => Error::new(UNOPENABLE, e.to_string()),
+        WrapError::Key(k) => key_error(k),
     }
 }
 

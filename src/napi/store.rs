@@ -5,12 +5,12 @@ use napi::bindgen_prelude::{Buffer, BufferSlice};
 use napi_derive::napi;
 
 use super::ring::NativeRing;
-use super::{cipher_named, key_error, ring_error, schedule, whole_seconds, Error, Result, UNOPENABLE};
+use super::{cipher_named, key_error, ring_error, schedule, whole_seconds, wrap_error, Result};
 use crate::clock::now;
 use crate::fallback::FallbackRoot;
 use crate::key::{scrubbed, KeyError, TicketKey};
 use crate::ring::{Ring, RingError};
-use crate::wrap::{WrapError, Wrapper};
+use crate::wrap::Wrapper;
 
 /// AES-256-GCM sealing of epoch keys for a shared store, under a wrapping secret.
 #[napi]
@@ -86,10 +86,7 @@ impl NativeRing {
         scrubbed(|| {
             let epoch = whole_seconds("epoch", epoch)?;
             let (cipher, interval) = (self.ring.cipher(), self.ring.schedule().rotation_interval);
-            let key = wrapper.wrapper.open(&wrapped, &prefix, epoch, cipher, interval).map_err(|e| match e {
-                WrapError::Unopenable => Error::new(UNOPENABLE, e.to_string()),
-                WrapError::Key(k) => key_error(k),
-            })?;
+            let key = wrapper.wrapper.open(&wrapped, &prefix, epoch, cipher, interval).map_err(wrap_error)?;
             self.ring.offer(epoch, key, now()).map_err(ring_error)
         })
     }
@@ -111,8 +108,8 @@ impl NativeRing {
     }
 }
 
-/// Seals one key for a store.
-type SealFor<'a> = &'a dyn Fn(&TicketKey) -> std::result::Result<Vec<u8>, KeyError>;
+/// A key sealed for a store, or why it could not be.
+type Sealed = std::result::Result<Vec<u8>, KeyError>;
 
 impl NativeRing {
     /// The key `find` finds in the ring for `epoch`, sealed as `NativeWrapper.sealFresh` seals
@@ -122,11 +119,7 @@ impl NativeRing {
         wrapper: &NativeWrapper,
         prefix: &str,
         epoch: f64,
-        find: impl FnOnce(
-            &Ring,
-            u64,
-            SealFor,
-        ) -> std::result::Result<Option<std::result::Result<Vec<u8>, KeyError>>, RingError>,
+        find: impl FnOnce(&Ring, u64, &dyn Fn(&TicketKey) -> Sealed) -> std::result::Result<Option<Sealed>, RingError>,
     ) -> Result<Option<Buffer>> {
         let epoch = whole_seconds("epoch", epoch)?;
         let interval = self.ring.schedule().rotation_interval;
