@@ -74,18 +74,6 @@ function binaryName(target) {
 
 const nativeProven = NATIVE_PROVEN.includes(platform)
 
-// The OpenSSL major version the native path is written for (OPENSSL_MAJOR in src/native/symbols.rs).
-const NATIVE_OPENSSL_MAJOR = '3'
-
-/**
- * Whether 'auto' is expected to attach in native mode here, told without resolving a symbol:
- * a proven platform, and a Node that reports the OpenSSL the native path is written for. Where
- * these hold, the symbols resolve (Node exports its OpenSSL's) unless the process is unusual.
- */
-function nativeExpected() {
-  return nativeProven && process.versions.openssl?.split('.')[0] === NATIVE_OPENSSL_MAJOR
-}
-
 /** Why 'auto' should not pick native mode here, or null where native mode is proven. */
 function nativeUnprovenReason() {
   return nativeProven ? null
@@ -93,6 +81,6 @@ function nativeUnprovenReason() {
 }
 
 module.exports = {
-  PACKAGE_NAME, NATIVE_PROVEN, TARGETS, platform, candidates, nativeProven, nativeUnprovenReason, nativeExpected,
+  PACKAGE_NAME, NATIVE_PROVEN, TARGETS, platform, candidates, nativeProven, nativeUnprovenReason,
   parseTriple, packageName, binaryName,
 }

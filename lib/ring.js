@@ -17,7 +17,7 @@ const { kSnapshot, metricsText, snapshot } = require('./metrics.js')
 const { validateRingName, defaultRingName } = require('./ring-name.js')
 const { KeyWatcher } = require('./diagnostics.js')
 const { forCluster } = require('./cluster.js')
-const { nativeExpected } = require('./platform.js')
+const { nativeProven } = require('./platform.js')
 const { SecretFileWatch, validateSecretFileOptions } = require('./secret-file-watch.js')
 const { ringSessionIdContext } = require('./session-id-context.js')
 
@@ -74,12 +74,16 @@ function validatePreviousSecrets(value) {
 }
 
 /**
- * The cipher of a ring made without options.cipher or keys: AES-256 where 'auto' attaches in
- * native mode. Told from facts that resolve no OpenSSL symbol (platform.js), so that making a
- * ring never touches OpenSSL.
+ * The cipher of a ring made without options.cipher or keys: AES-256 where 'auto' is expected to
+ * attach in native mode, told from facts that resolve no OpenSSL symbol, so that making a ring
+ * never touches OpenSSL: a platform where native mode is proven, and a Node that reports the
+ * OpenSSL major version the native path is written for. Where these hold the symbols resolve
+ * (Node exports its OpenSSL's); in a process where they still do not, attach() refuses such
+ * a ring with ERR_TLS_TICKET_NATIVE_UNAVAILABLE, saying callback mode does AES-128 only.
  */
 function defaultCipher() {
-  return nativeExpected() ? 'aes-256-cbc' : 'aes-128-cbc'
+  const nativeExpected = nativeProven && process.versions.openssl?.split('.')[0] === String(binding.NATIVE_OPENSSL_MAJOR)
+  return nativeExpected ? 'aes-256-cbc' : 'aes-128-cbc'
 }
 
 // By default one key in the layout of a default ring, so that what generateTicketKeys() makes,
