@@ -4,10 +4,11 @@ use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 
 use super::ring::NativeRing;
-use super::{ring_error, Error, Result, INVALID_ARG_VALUE};
+use super::{ring_error, Error, Result, INVALID_ARG_VALUE, OUT_OF_RANGE};
 use crate::clock::now;
 use crate::edge::{edge_keys, EdgeFormat};
 use crate::key::{hex, scrubbed};
+use crate::ring::MAX_SCHEDULED_KEYS;
 
 /// Keys for another server that follows the ring, in its format (`crate::edge`).
 #[napi(object)]
@@ -30,6 +31,12 @@ impl NativeRing {
         scrubbed(|| {
             let format = EdgeFormat::from_name(&format)
                 .ok_or_else(|| Error::new(INVALID_ARG_VALUE, "the format must be nginx or haproxy".to_owned()))?;
+            // A ring never holds more previous keys than it schedules: more slots would only be
+            // random fillers, and a count near u32::MAX asks for an allocation that aborts.
+            if u64::from(previous) > MAX_SCHEDULED_KEYS {
+                let message = format!("at most {MAX_SCHEDULED_KEYS} previous slots, got {previous}");
+                return Err(Error::new(OUT_OF_RANGE, message));
+            }
             let out = edge_keys(&self.ring, format, previous as usize, now()).map_err(ring_error)?;
             Ok(EdgeKeyExport {
                 keys: Buffer::from(&out.bytes[..]),
