@@ -262,3 +262,17 @@ test('the default trust includes NODE_EXTRA_CA_CERTS and the trust flags, on eve
   assert.notEqual(policyWith({}, ['--use-openssl-ca']), plain)
   assert.equal(clientAuthPolicy({ requestCert: false, ca: pki.X.ca }), 'none')
 })
+
+test('a CRL counts in the policy in every form Node takes it: string, Buffer, Uint8Array, DataView', () => {
+  // Node loads a `crl` from any ArrayBufferView. 783843f read only strings and Buffers, so a
+  // server whose CRL came as a Uint8Array had the policy of one without it, and resumed
+  // sessions that its CRL would have refused (lib/pem.js reads every form alike now).
+  const pem = `-----BEGIN X509 CRL-----\n${Buffer.alloc(48, 5).toString('base64')}\n-----END X509 CRL-----\n`
+  const bytes = Buffer.from(pem)
+  const base = { requestCert: true, ca: pki.X.ca }
+  const withCrl = clientAuthPolicy({ ...base, crl: pem })
+  assert.notEqual(withCrl, clientAuthPolicy(base))
+  assert.equal(clientAuthPolicy({ ...base, crl: bytes }), withCrl)
+  assert.equal(clientAuthPolicy({ ...base, crl: new Uint8Array(bytes) }), withCrl)
+  assert.equal(clientAuthPolicy({ ...base, crl: [new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)] }), withCrl)
+})
