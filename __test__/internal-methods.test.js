@@ -31,3 +31,12 @@ test('exportEdgeKeys refuses a slot count no ring can fill, instead of aborting 
   const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))
   assert.deepEqual(out, [...Array(4).fill('RangeError ERR_OUT_OF_RANGE'), 242])
 })
+
+test('an object that only has TicketKeyRing.prototype is refused with the codes it had before', () => {
+  // 783843f asked its WeakMap of Rust rings; instanceof alone lets such an object through to a
+  // private field read, a TypeError without a code.
+  const { TicketKeyRing, inspectTicket, registerMetrics } = require('..')
+  const fake = Object.create(TicketKeyRing.prototype)
+  assert.throws(() => registerMetrics(fake), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' })
+  assert.throws(() => inspectTicket(Buffer.alloc(100, 1), fake), { code: 'ERR_INVALID_STATE' })
+})

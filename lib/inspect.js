@@ -4,9 +4,9 @@
 // ticket (`socket.getTLSTicket()` on the client supplies one) and what it holds.
 
 const binding = require('../binding.js')
-const { TicketKeyRing } = require('./ring.js')
+const { TicketKeyRing, isTicketKeyRing } = require('./ring.js')
 const { kInspectTicket } = require('./internal.js')
-const { callNative, invalidArgType, validateKeyBytes } = require('./errors.js')
+const { callNative, invalidArgType, invalidState, validateKeyBytes } = require('./errors.js')
 const { cipherSuiteName } = require('./cipher-suites.js')
 
 function sessionInfo(info) {
@@ -36,6 +36,7 @@ function inspectSession(session) {
 function inspectTicket(ticket, ring) {
   const bytes = validateKeyBytes(ticket, 'ticket')
   if (!(ring instanceof TicketKeyRing)) throw invalidArgType('ring', 'an instance of TicketKeyRing', ring)
+  if (!isTicketKeyRing(ring)) throw invalidState('not a TicketKeyRing')
   const { report, secretFile } = ring[kInspectTicket](bytes)
   const out = {
     keyName: report.keyName ?? null,

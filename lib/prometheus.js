@@ -5,7 +5,7 @@
 // registered there, so that several rings share a registry, each series labelled with its
 // ring. Rings are read once per scrape, when prom-client collects.
 
-const { TicketKeyRing } = require('./ring.js')
+const { isTicketKeyRing } = require('./ring.js')
 const { FAMILIES, kSnapshot } = require('./metrics.js')
 const { loadPeer } = require('./peers.js')
 const { invalidArgType, invalidArgValue, invalidState } = require('./errors.js')
@@ -123,7 +123,7 @@ class Collection {
  * is given), labelled `ring="<ring.name>"`. Returns { unregister() }. See index.d.ts.
  */
 function registerMetrics(ring, registry = undefined) {
-  if (!(ring instanceof TicketKeyRing)) throw invalidArgType('ring', 'an instance of TicketKeyRing', ring)
+  if (!isTicketKeyRing(ring)) throw invalidArgType('ring', 'an instance of TicketKeyRing', ring)
   const promClient = loadPromClient()
   if (registry === undefined) {
     registry = promClient.register

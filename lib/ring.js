@@ -202,6 +202,10 @@ const FOLLOWS = {
     'replace them, add a secret to the file with a time to come (tls-ticket-keys secret add FILE --activate-in 10m)',
 }
 
+// Whether `value` was made by this copy's TicketKeyRing constructor, not merely given its
+// prototype (Object.create(TicketKeyRing.prototype) passes instanceof and has no Rust ring).
+let isTicketKeyRing
+
 class TicketKeyRing {
   #native
   /** 'secret', 'secretFile' or 'feed' for rings that follow keys shared by every process, else null. */
@@ -214,6 +218,10 @@ class TicketKeyRing {
   /** The watch of options.secretFile, for a ring of a secret file. */
   #secretFile = null
   #sessionIdContext
+
+  static {
+    isTicketKeyRing = (value) => typeof value === 'object' && value !== null && #native in value
+  }
 
   constructor(options = {}, internal = undefined) {
     const fed = internal?.[kFed]
@@ -505,4 +513,4 @@ class TicketKeyRing {
   }
 }
 
-module.exports = { TicketKeyRing, generateTicketKeys }
+module.exports = { TicketKeyRing, generateTicketKeys, isTicketKeyRing }
