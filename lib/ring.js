@@ -18,6 +18,7 @@ const { validateRingName, defaultRingName } = require('./ring-name.js')
 const { KeyWatcher } = require('./diagnostics.js')
 const { forCluster } = require('./cluster.js')
 const { nativeProven } = require('./platform.js')
+const { nativePathAvailable } = require('./secure-context.js')
 const { SecretFileWatch, validateSecretFileOptions } = require('./secret-file-watch.js')
 const { ringSessionIdContext } = require('./session-id-context.js')
 
@@ -74,16 +75,14 @@ function validatePreviousSecrets(value) {
 }
 
 /**
- * The cipher of a ring made without options.cipher or keys: AES-256 where 'auto' is expected to
- * attach in native mode, told from facts that resolve no OpenSSL symbol, so that making a ring
- * never touches OpenSSL: a platform where native mode is proven, and a Node that reports the
- * OpenSSL major version the native path is written for. Where these hold the symbols resolve
- * (Node exports its OpenSSL's); in a process where they still do not, attach() refuses such
- * a ring with ERR_TLS_TICKET_NATIVE_UNAVAILABLE, saying callback mode does AES-128 only.
+ * The cipher of a ring made without options.cipher or keys: AES-256 where 'auto' attaches in
+ * native mode, else AES-128, which callback mode can serve. Only such a ring asks whether the
+ * native path runs, once per process (secure-context.js): predicting it from the platform and
+ * process.versions alone would make an AES-256 ring that no mode serves wherever the symbols
+ * still do not resolve (a Node that stops exporting one), and attach() would refuse it.
  */
 function defaultCipher() {
-  const nativeExpected = nativeProven && process.versions.openssl?.split('.')[0] === String(binding.NATIVE_OPENSSL_MAJOR)
-  return nativeExpected ? 'aes-256-cbc' : 'aes-128-cbc'
+  return nativeProven && nativePathAvailable() ? 'aes-256-cbc' : 'aes-128-cbc'
 }
 
 // By default one key in the layout of a default ring, so that what generateTicketKeys() makes,

@@ -31,11 +31,16 @@ function externalOf(context) {
 }
 
 // Whether the native path runs in this process cannot change: asked once.
-let nativePath = null
+let nativeWhy
+
+/** Why the native path does not run in this process (its OpenSSL and V8 symbols), or null. */
+function nativePathUnavailable() {
+  if (nativeWhy === undefined) nativeWhy = binding.nativeUnavailableReason()
+  return nativeWhy
+}
 
 function nativePathAvailable() {
-  nativePath ??= binding.nativeUnavailableReason() === null
-  return nativePath
+  return nativePathUnavailable() === null
 }
 
 /**
@@ -92,5 +97,5 @@ function attachedAlready(server) {
 }
 
 module.exports = {
-  SecureContext, externalOf, contextOpen, sessionTimeoutOf, mark, unmark, markedBy, markRestored, attachedAlready,
+  SecureContext, externalOf, nativePathAvailable, nativePathUnavailable, contextOpen, sessionTimeoutOf, mark, unmark, markedBy, markRestored, attachedAlready,
 }

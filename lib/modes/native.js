@@ -6,7 +6,7 @@
 const crypto = require('node:crypto')
 const binding = require('../../binding.js')
 const { callNative } = require('../errors.js')
-const { externalOf } = require('../secure-context.js')
+const { externalOf, nativePathUnavailable } = require('../secure-context.js')
 
 // The probe is a random session timeout that no context has by chance; Node aborts on one
 // that is not a positive int32.
@@ -31,10 +31,10 @@ module.exports = {
 
   /**
    * null when native mode can serve `ring` on `server`, else why not: it serves any ring, in a
-   * process whose OpenSSL and V8 symbols it finds (asked once per attach()).
+   * process whose OpenSSL and V8 symbols it finds (asked once per process).
    */
   unavailable(server, ring) {
-    return binding.nativeUnavailableReason()
+    return nativePathUnavailable()
   },
 
   /** Counters of the tickets offered to one server, kept by the Rust callback. */

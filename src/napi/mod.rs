@@ -130,10 +130,6 @@ pub const KEY_LAYOUT_BYTES_AES_128_CBC: u32 = Cipher::Aes128Cbc.layout_len() as 
 /// Bytes per key in the 'aes-256-cbc' layout (OpenSSL's and nginx's: name 16 | hmac 32 | aes 32).
 #[napi]
 pub const KEY_LAYOUT_BYTES_AES_256_CBC: u32 = Cipher::Aes256Cbc.layout_len() as u32;
-/// The OpenSSL major version the native path is written for: `lib/platform.js` compares it with
-/// `process.versions.openssl` to pick the default cipher without resolving a symbol.
-#[napi]
-pub const NATIVE_OPENSSL_MAJOR: u32 = crate::native::OPENSSL_MAJOR;
 
 /// Fresh key material: `size` must be a positive multiple of 48 or of 80.
 #[napi]

@@ -23,7 +23,6 @@ mod symbols;
 pub use context::{external_pointer, session_timeout, SessionIdContext, MAX_SESSION_ID_CONTEXT};
 pub use hook::TicketOutcomes;
 pub use install::{install, uninstall};
-pub(crate) use symbols::OPENSSL_MAJOR;
 
 /// `Ok` when every symbol the native path needs is present in this process, and OpenSSL gave
 /// the hooks an ex_data index.

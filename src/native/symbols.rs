@@ -12,7 +12,7 @@ pub(super) const OSSL_PARAM_OCTET_STRING: u32 = 5;
 pub(super) const OSSL_PARAM_UNMODIFIED: usize = usize::MAX;
 pub(super) const SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB: c_int = 72;
 /// The OpenSSL major version whose ABI this file is written against.
-pub(crate) const OPENSSL_MAJOR: u32 = 3;
+pub(super) const OPENSSL_MAJOR: u32 = 3;
 
 /// `int cb(SSL*, unsigned char name[16], unsigned char iv[16], EVP_CIPHER_CTX*, EVP_MAC_CTX* or HMAC_CTX*, int enc)`
 pub(super) type TicketKeyCb =
